@@ -1,0 +1,308 @@
+//! The in-process ledger: sharded maps of compact histories behind mutexes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+use super::history::{self, Contact, ContactState, History};
+use super::{ContactLedger, Outcome, RecordedContact, Reservation};
+use crate::customer::{Customer, CustomerId};
+use crate::error::{Error, LedgerError};
+use crate::policy::{topic_hash, CompiledPolicy};
+use crate::throttle::judge::Judge;
+use crate::throttle::{Attempt, IfBlocked, Verdict};
+use crate::time::Stamp;
+
+const SHARD_BITS: u32 = 6;
+const SHARDS: usize = 1 << SHARD_BITS;
+
+type Map = HashMap<CustomerId, History, foldhash::fast::RandomState>;
+
+#[derive(Default)]
+pub(super) struct ShardState {
+    pub(super) customers: Map,
+    /// Numbers reservations; unique among a customer's live reservations.
+    next_id: u32,
+}
+
+/// One shard on its own cache line, so threads on different shards do not share one.
+#[repr(align(64))]
+#[derive(Default)]
+pub(super) struct Shard(Mutex<ShardState>);
+
+/// The embedded default ledger: in process, `Send + Sync`, shared by reference or `Arc`.
+///
+/// Customers are spread over 64 shards, each a mutex around a hash map; an operation locks one
+/// shard for the length of one judgment, which is what makes check-and-reserve atomic. Each
+/// customer's history is pruned on every write to what the policy can still count, so memory and
+/// the cost of a check stay bounded whatever the customer's lifetime history. Customers who are
+/// never written to again keep their last contacts until [`MemoryLedger::sweep`] runs.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use cornershop::{Attempt, Channel, Consent, ContactLedger, Customer, IfBlocked, MemoryLedger, Policy};
+///
+/// let policy = Policy::from_toml_str(r#"
+///     [[caps]]
+///     channel = "email"
+///     limit = 1
+///     window = "7d"
+/// "#)?.compile()?;
+/// let ledger = MemoryLedger::new();
+/// let customer = Customer::new(1).with_consent(Channel::Email, Consent::OptedIn);
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+///
+/// let first = ledger.reserve(&policy, &customer, Attempt::marketing(Channel::Email), IfBlocked::Drop, now)?;
+/// ledger.commit(first.reservation.as_ref().expect("allowed"))?;
+///
+/// let second = ledger.check(&policy, &customer, Attempt::marketing(Channel::Email), now)?;
+/// assert_eq!(second.earliest_allowed(now), Some(now + chrono::Duration::days(7)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MemoryLedger {
+    pub(super) shards: Box<[Shard]>,
+    /// The latest time given to [`MemoryLedger::sweep`]; attempts before it are judged from it.
+    pub(super) floor: AtomicU32,
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        MemoryLedger::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLedger")
+            .field("customers", &self.customer_count())
+            .finish_non_exhaustive()
+    }
+}
+
+fn stamp(time: DateTime<Utc>) -> Result<Stamp, Error> {
+    Ok(Stamp::from_utc(time)?)
+}
+
+impl MemoryLedger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        MemoryLedger {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            floor: AtomicU32::new(0),
+        }
+    }
+
+    pub(super) fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
+        // A panic while a shard was locked cannot leave a history half-written in a way that
+        // matters: every write is one insert or removal followed by a prune. Keep serving.
+        self.shards[index]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn shard_of(customer: CustomerId) -> usize {
+        // Fibonacci hashing: the top bits of a multiplicative hash spread sequential ids evenly.
+        (customer.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHARD_BITS)) as usize
+    }
+
+    fn lock(&self, customer: CustomerId) -> MutexGuard<'_, ShardState> {
+        self.lock_shard(Self::shard_of(customer))
+    }
+
+    /// Puts a whole history in place (restore).
+    pub(super) fn insert_history(&self, customer: CustomerId, history: History) {
+        self.lock(customer).customers.insert(customer, history);
+    }
+
+    fn floor(&self) -> Stamp {
+        Stamp(self.floor.load(Ordering::Acquire))
+    }
+
+    /// How many customers have history. **O(shards)**; locks each shard in turn.
+    pub fn customer_count(&self) -> usize {
+        (0..SHARDS).map(|i| self.lock_shard(i).customers.len()).sum()
+    }
+
+    /// How many contacts are held in all. **O(customers)**.
+    pub fn contact_count(&self) -> usize {
+        (0..SHARDS)
+            .map(|i| self.lock_shard(i).customers.values().map(|h| h.len()).sum::<usize>())
+            .sum()
+    }
+
+    /// Drops every contact that `policy` can no longer count at `now` or later, and customers left
+    /// with none; shrinks the maps. Attempts judged afterwards at a time before `now` are judged
+    /// from `now` (fail closed: what was swept can no longer be counted). **O(contacts)**.
+    pub fn sweep(&self, policy: &CompiledPolicy, now: DateTime<Utc>) -> Result<(), Error> {
+        let now = stamp(now)?;
+        self.floor.fetch_max(now.0, Ordering::AcqRel);
+        for index in 0..SHARDS {
+            let mut shard = self.lock_shard(index);
+            shard.customers.retain(|_, history| {
+                history::sweep(history, policy, now);
+                !history.is_empty()
+            });
+            shard.customers.shrink_to_fit();
+        }
+        Ok(())
+    }
+
+    fn settle(
+        &self,
+        reservation: &Reservation,
+        settle: impl FnOnce(&mut History, usize) -> Result<(), LedgerError>,
+    ) -> Result<(), Error> {
+        let at = stamp(reservation.send_at)?;
+        let mut shard = self.lock(reservation.customer);
+        let found = shard.customers.get_mut(&reservation.customer).and_then(|history| {
+            history
+                .iter()
+                .position(|c| {
+                    c.at == at
+                        && c.id == reservation.id
+                        && c.channel == reservation.channel
+                        && c.class == reservation.class
+                        && c.topic == reservation.topic
+                        && c.state != ContactState::Recorded
+                })
+                .map(|index| (history, index))
+        });
+        match found {
+            Some((history, index)) => settle(history, index)?,
+            None => return Err(LedgerError::ReservationNotFound(reservation.to_string()).into()),
+        }
+        if shard
+            .customers
+            .get(&reservation.customer)
+            .is_some_and(|h| h.is_empty())
+        {
+            shard.customers.remove(&reservation.customer);
+        }
+        Ok(())
+    }
+}
+
+impl ContactLedger for MemoryLedger {
+    fn check(
+        &self,
+        policy: &CompiledPolicy,
+        customer: &Customer,
+        attempt: Attempt<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, Error> {
+        let now = stamp(now)?;
+        let judge = Judge::new(policy, customer, attempt)?;
+        let shard = self.lock(customer.id);
+        let history = shard.customers.get(&customer.id).map_or(&[][..], |h| &h[..]);
+        Ok(judge.verdict(history, now, self.floor()))
+    }
+
+    fn reserve(
+        &self,
+        policy: &CompiledPolicy,
+        customer: &Customer,
+        attempt: Attempt<'_>,
+        if_blocked: IfBlocked,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        let now = stamp(now)?;
+        let judge = Judge::new(policy, customer, attempt)?;
+        let topic = attempt.topic.map_or(0, topic_hash);
+        let mut shard = self.lock(customer.id);
+        let verdict = {
+            let history = shard.customers.get(&customer.id).map_or(&[][..], |h| &h[..]);
+            judge.verdict(history, now, self.floor())
+        };
+        let send_at = match (&verdict, if_blocked) {
+            (Verdict::Allowed, _) => now,
+            (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
+                if expires.is_none_or(|e| *until <= e) =>
+            {
+                stamp(*until)?
+            }
+            _ => {
+                return Ok(Outcome {
+                    verdict,
+                    reservation: None,
+                })
+            }
+        };
+        let id = shard.next_id;
+        shard.next_id = id.wrapping_add(1);
+        let history = shard.customers.entry(customer.id).or_default();
+        history::insert(
+            history,
+            Contact {
+                at: send_at,
+                topic,
+                id,
+                channel: attempt.channel,
+                class: attempt.class,
+                state: ContactState::Reserved,
+            },
+        );
+        history::prune(history, policy);
+        Ok(Outcome {
+            verdict,
+            reservation: Some(Reservation {
+                customer: customer.id,
+                send_at: send_at.to_utc(),
+                channel: attempt.channel,
+                class: attempt.class,
+                topic,
+                id,
+            }),
+        })
+    }
+
+    fn commit(&self, reservation: &Reservation) -> Result<(), Error> {
+        self.settle(reservation, |history, index| {
+            history[index].state = ContactState::Committed;
+            Ok(())
+        })
+    }
+
+    fn release(&self, reservation: &Reservation) -> Result<(), Error> {
+        self.settle(reservation, |history, index| {
+            if history[index].state == ContactState::Committed {
+                return Err(LedgerError::AlreadyCommitted(reservation.to_string()));
+            }
+            history.remove(index);
+            Ok(())
+        })
+    }
+
+    fn record(
+        &self,
+        policy: &CompiledPolicy,
+        customer: CustomerId,
+        contact: RecordedContact<'_>,
+    ) -> Result<bool, Error> {
+        let recorded = Contact {
+            at: stamp(contact.at)?,
+            topic: contact.topic.map_or(0, topic_hash),
+            id: crc32fast::hash(contact.key.as_bytes()),
+            channel: contact.channel,
+            class: contact.class,
+            state: ContactState::Recorded,
+        };
+        let mut shard = self.lock(customer);
+        let history = shard.customers.entry(customer).or_default();
+        if history.contains(&recorded) {
+            return Ok(false);
+        }
+        history::insert(history, recorded);
+        history::prune(history, policy);
+        if history.is_empty() {
+            shard.customers.remove(&customer);
+        }
+        Ok(true)
+    }
+
+    fn forget(&self, customer: CustomerId) -> Result<bool, Error> {
+        Ok(self.lock(customer).customers.remove(&customer).is_some())
+    }
+}

@@ -1,0 +1,371 @@
+//! `Policy::compile`: validation with field paths, and the immutable [`CompiledPolicy`].
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+
+use chrono::Weekday;
+use chrono_tz::Tz;
+
+use super::quiet::{parse_time_of_day, WeekMask};
+use super::rules::{topic_hash, CapRule, Retention, RuleRef, Scope, SpacingRule};
+use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
+use super::{Policy, PreferenceBounds, QuietHoursSpec};
+use crate::channel::{Channel, MessageClass};
+use crate::error::PolicyError;
+
+/// The largest cap limit: the ledger keeps up to this many contacts per scope and customer.
+const MAX_LIMIT: u32 = 1000;
+/// Topic names are short labels.
+pub(crate) const MAX_TOPIC_LEN: usize = 64;
+
+const SLOTS: usize = Channel::COUNT * MessageClass::COUNT;
+
+/// The table slot of a channel and class.
+#[inline]
+pub(crate) fn slot(channel: Channel, class: MessageClass) -> usize {
+    channel.index() * MessageClass::COUNT + class.index()
+}
+
+/// A validated policy: immutable, `Send + Sync`, cheap to share behind an `Arc`.
+///
+/// Built by [`Policy::compile`]; nothing on the hot path validates again. Replacing the policy at
+/// run time is passing a new `CompiledPolicy` to the ledger calls: the ledger keeps its history.
+#[derive(Debug, Clone)]
+pub struct CompiledPolicy {
+    source: Policy,
+    pub(crate) default_zone: Tz,
+    pub(crate) caps: Vec<CapRule>,
+    pub(crate) spacings: Vec<SpacingRule>,
+    /// `(rule, mask, slots it covers)` per quiet-hours rule, for explanations.
+    pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; SLOTS])>,
+    /// Per channel and class: indexes into `caps` / `spacings` that can apply, and the union of
+    /// the quiet masks (an index into `quiet_masks`).
+    pub(crate) caps_by_slot: [Vec<u16>; SLOTS],
+    pub(crate) spacings_by_slot: [Vec<u16>; SLOTS],
+    pub(crate) quiet_by_slot: [Option<u16>; SLOTS],
+    pub(crate) quiet_masks: Vec<WeekMask>,
+    pub(crate) retention: Vec<Retention>,
+    pub(crate) preference_max_limit: u32,
+    pub(crate) preference_max_reach: u32,
+}
+
+impl CompiledPolicy {
+    /// The policy as written.
+    pub fn source(&self) -> &Policy {
+        &self.source
+    }
+
+    /// The time zone used for customers who have none.
+    pub fn default_time_zone(&self) -> Tz {
+        self.default_zone
+    }
+
+    /// The longest span of history any rule of this policy looks back over, in seconds.
+    pub fn history_horizon_secs(&self) -> u32 {
+        self.retention.iter().map(|r| r.reach).max().unwrap_or(0)
+    }
+}
+
+fn field(path: &str, name: &str) -> String {
+    format!("{path}.{name}")
+}
+
+fn parse_class(path: &str, text: &str) -> Result<MessageClass, PolicyError> {
+    text.parse().map_err(|e| PolicyError::new(path, e))
+}
+
+fn parse_channel(path: &str, text: &str) -> Result<Channel, PolicyError> {
+    text.parse().map_err(|e| PolicyError::new(path, e))
+}
+
+fn parse_topic(path: &str, text: &str) -> Result<(u32, Box<str>), PolicyError> {
+    if text.is_empty() || text.len() > MAX_TOPIC_LEN {
+        return Err(PolicyError::new(path, "a topic must be 1 to 64 characters long"));
+    }
+    Ok((topic_hash(text), text.into()))
+}
+
+fn parse_scope(
+    path: &str,
+    class: &str,
+    channel: Option<&str>,
+    topic: Option<&str>,
+) -> Result<Scope, PolicyError> {
+    Ok(Scope {
+        class: parse_class(&field(path, "class"), class)?,
+        channel: channel
+            .map(|c| parse_channel(&field(path, "channel"), c))
+            .transpose()?,
+        topic: topic
+            .map(|t| parse_topic(&field(path, "topic"), t))
+            .transpose()?,
+    })
+}
+
+fn rule_ref(path: &str, name: &Option<String>) -> RuleRef {
+    RuleRef {
+        path: path.to_owned(),
+        name: name.clone(),
+    }
+}
+
+fn compile_caps(policy: &Policy) -> Result<Vec<CapRule>, PolicyError> {
+    let mut caps: Vec<CapRule> = Vec::with_capacity(policy.caps.len());
+    for (i, spec) in policy.caps.iter().enumerate() {
+        let path = format!("caps[{i}]");
+        let scope = parse_scope(&path, &spec.class, spec.channel.as_deref(), spec.topic.as_deref())?;
+        let limit = NonZeroU32::new(spec.limit)
+            .ok_or_else(|| PolicyError::new(field(&path, "limit"), "must be greater than zero"))?;
+        if spec.limit > MAX_LIMIT {
+            return Err(PolicyError::new(
+                field(&path, "limit"),
+                format!("{} is more than the largest supported limit, {MAX_LIMIT}", spec.limit),
+            ));
+        }
+        let window: Window = spec
+            .window
+            .parse()
+            .map_err(|e| PolicyError::new(field(&path, "window"), e))?;
+        if let Some(earlier) = caps
+            .iter()
+            .find(|c| c.scope.key() == scope.key() && c.window == window)
+        {
+            let problem = if earlier.limit == limit {
+                format!("repeats {} (same scope, window and limit)", earlier.rule.path)
+            } else {
+                format!(
+                    "contradicts {}: same scope ({scope}) and window ({window}) with limit {} vs {}",
+                    earlier.rule.path, earlier.limit, limit
+                )
+            };
+            return Err(PolicyError::new(path, problem));
+        }
+        caps.push(CapRule {
+            rule: rule_ref(&path, &spec.name),
+            scope,
+            limit,
+            window,
+        });
+    }
+    Ok(caps)
+}
+
+fn compile_spacings(policy: &Policy) -> Result<Vec<SpacingRule>, PolicyError> {
+    let mut spacings: Vec<SpacingRule> = Vec::with_capacity(policy.spacing.len());
+    for (i, spec) in policy.spacing.iter().enumerate() {
+        let path = format!("spacing[{i}]");
+        let scope = parse_scope(&path, &spec.class, spec.channel.as_deref(), spec.topic.as_deref())?;
+        let min_gap = parse_duration(&spec.min_gap, MAX_WINDOW_SECS)
+            .map_err(|e| PolicyError::new(field(&path, "min_gap"), e))?;
+        if let Some(earlier) = spacings.iter().find(|s| s.scope.key() == scope.key()) {
+            let problem = if earlier.min_gap == min_gap {
+                format!("repeats {} (same scope and gap)", earlier.rule.path)
+            } else {
+                format!(
+                    "contradicts {}: same scope ({scope}) with a different min_gap",
+                    earlier.rule.path
+                )
+            };
+            return Err(PolicyError::new(path, problem));
+        }
+        spacings.push(SpacingRule {
+            rule: rule_ref(&path, &spec.name),
+            scope,
+            min_gap,
+        });
+    }
+    Ok(spacings)
+}
+
+fn parse_list<T>(
+    path: &str,
+    items: &[String],
+    parse: impl Fn(&str, &str) -> Result<T, PolicyError>,
+) -> Result<Vec<T>, PolicyError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse(&format!("{path}[{i}]"), item))
+        .collect()
+}
+
+fn compile_quiet_rule(
+    path: &str,
+    spec: &QuietHoursSpec,
+) -> Result<(RuleRef, WeekMask, [bool; SLOTS]), PolicyError> {
+    let start = parse_time_of_day(&spec.start, false)
+        .map_err(|e| PolicyError::new(field(path, "start"), e))?;
+    let end = parse_time_of_day(&spec.end, true)
+        .map_err(|e| PolicyError::new(field(path, "end"), e))?;
+    if start == end % 1440 {
+        return Err(PolicyError::new(
+            field(path, "end"),
+            "is the same as start, so the window is empty (write \"00:00\" to \"24:00\" for a whole day)",
+        ));
+    }
+    let days = if spec.days.is_empty() {
+        vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri,
+            Weekday::Sat,
+            Weekday::Sun,
+        ]
+    } else {
+        parse_list(&field(path, "days"), &spec.days, |p, d| {
+            d.parse::<Weekday>().map_err(|_| {
+                PolicyError::new(p, format!("{d:?} is not a weekday (\"mon\" … \"sun\")"))
+            })
+        })?
+    };
+    let channels = if spec.channels.is_empty() {
+        Channel::ALL.to_vec()
+    } else {
+        parse_list(&field(path, "channels"), &spec.channels, parse_channel)?
+    };
+    if spec.classes.is_empty() {
+        return Err(PolicyError::new(
+            field(path, "classes"),
+            "must name at least one class (omit it for marketing)",
+        ));
+    }
+    let classes = parse_list(&field(path, "classes"), &spec.classes, parse_class)?;
+    let mut slots = [false; SLOTS];
+    for channel in &channels {
+        for class in &classes {
+            slots[slot(*channel, *class)] = true;
+        }
+    }
+    Ok((
+        rule_ref(path, &spec.name),
+        WeekMask::window(start, end, &days),
+        slots,
+    ))
+}
+
+fn compile_preferences(bounds: &PreferenceBounds) -> Result<(u32, u32), PolicyError> {
+    if bounds.max_limit > MAX_LIMIT {
+        return Err(PolicyError::new(
+            "preferences.max_limit",
+            format!("{} is more than the largest supported limit, {MAX_LIMIT}", bounds.max_limit),
+        ));
+    }
+    let reach = parse_duration(&bounds.max_window, MAX_WINDOW_SECS)
+        .map_err(|e| PolicyError::new("preferences.max_window", e))?;
+    Ok((bounds.max_limit, reach.get()))
+}
+
+pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
+    let default_zone: Tz = policy.time_zone.parse().map_err(|_| {
+        PolicyError::new(
+            "time_zone",
+            format!("{:?} is not an IANA time zone name", policy.time_zone),
+        )
+    })?;
+    let caps = compile_caps(policy)?;
+    let spacings = compile_spacings(policy)?;
+    if caps.len() + spacings.len() > usize::from(u16::MAX) {
+        return Err(PolicyError::new("caps", "too many rules (at most 65535 caps and spacings)"));
+    }
+    let quiet_rules = policy
+        .quiet_hours
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| compile_quiet_rule(&format!("quiet_hours[{i}]"), spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (preference_max_limit, preference_max_reach) = compile_preferences(&policy.preferences)?;
+
+    let mut caps_by_slot: [Vec<u16>; SLOTS] = Default::default();
+    let mut spacings_by_slot: [Vec<u16>; SLOTS] = Default::default();
+    let mut quiet_by_slot: [Option<u16>; SLOTS] = [None; SLOTS];
+    let mut quiet_masks: Vec<WeekMask> = Vec::new();
+    let mut mask_ids: HashMap<Vec<usize>, u16> = HashMap::new();
+    for channel in Channel::ALL {
+        for class in MessageClass::ALL {
+            let s = slot(channel, class);
+            let applies = |scope: &Scope| {
+                scope.class == class && scope.channel.is_none_or(|c| c == channel)
+            };
+            // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
+            caps_by_slot[s] = (0..caps.len())
+                .filter(|&i| applies(&caps[i].scope))
+                .map(|i| i as u16)
+                .collect();
+            spacings_by_slot[s] = (0..spacings.len())
+                .filter(|&i| applies(&spacings[i].scope))
+                .map(|i| i as u16)
+                .collect();
+            let covering: Vec<usize> = (0..quiet_rules.len())
+                .filter(|&i| quiet_rules[i].2[s])
+                .collect();
+            if covering.is_empty() {
+                continue;
+            }
+            let id = match mask_ids.get(&covering) {
+                Some(id) => *id,
+                None => {
+                    let mut mask = WeekMask::empty();
+                    for &i in &covering {
+                        mask.union_with(&quiet_rules[i].1);
+                    }
+                    if mask.is_full() {
+                        return Err(PolicyError::new(
+                            "quiet_hours",
+                            format!(
+                                "{class} on {channel} is quiet every minute of the week, so it could never be sent"
+                            ),
+                        ));
+                    }
+                    let id = quiet_masks.len() as u16;
+                    quiet_masks.push(mask);
+                    mask_ids.insert(covering, id);
+                    id
+                }
+            };
+            quiet_by_slot[s] = Some(id);
+        }
+    }
+
+    let mut retention: Vec<Retention> = caps
+        .iter()
+        .map(|c| Retention {
+            scope: c.scope.clone(),
+            keep: c.limit.get(),
+            reach: c.window.reach_secs(),
+        })
+        .chain(spacings.iter().map(|s| Retention {
+            scope: s.scope.clone(),
+            keep: 1,
+            reach: s.min_gap.get(),
+        }))
+        .collect();
+    if preference_max_limit > 0 {
+        let channels = Channel::ALL.into_iter().map(Some).chain([None]);
+        retention.extend(channels.map(|channel| Retention {
+            scope: Scope {
+                class: MessageClass::Marketing,
+                channel,
+                topic: None,
+            },
+            keep: preference_max_limit,
+            reach: preference_max_reach,
+        }));
+    }
+
+    Ok(CompiledPolicy {
+        source: policy.clone(),
+        default_zone,
+        caps,
+        spacings,
+        quiet_rules,
+        caps_by_slot,
+        spacings_by_slot,
+        quiet_by_slot,
+        quiet_masks,
+        retention,
+        preference_max_limit,
+        preference_max_reach,
+    })
+}

@@ -1,0 +1,245 @@
+//! The policy: what a marketer writes (caps, spacing, quiet hours), loaded with serde from TOML or
+//! JSON, and [`Policy::compile`], which validates it once into a [`CompiledPolicy`].
+//!
+//! # Semantics
+//!
+//! Every rule has a *scope*: a message class (`marketing` unless it says otherwise), optionally
+//! one channel, optionally one topic. A rule holds back an attempt in its scope and counts the
+//! contacts in its scope. Marketing rules therefore never hold back service or transactional
+//! messages; those classes can have rules of their own.
+//!
+//! - **Caps** (`[[caps]]`): at most `limit` contacts per `window`. A rolling window (`"7d"`) holds
+//!   in *every* span of that length: a contact at `t` counts against an attempt at `u` while
+//!   `u - t < window`, and frees its slot at `t + window`. A calendar window (`"calendar day"`,
+//!   `"calendar week"`, `"calendar month"`) counts contacts in the same local period as the
+//!   attempt, in the customer's zone; weeks start on Monday; the slot frees at the next period.
+//! - **Spacing** (`[[spacing]]`): at least `min_gap` between two contacts in scope.
+//! - **Quiet hours** (`[[quiet_hours]]`): from `start` to `end` (`"HH:MM"`, wall-clock time in
+//!   the customer's zone, `end` may be `"24:00"`; an `end` before `start` runs past midnight) on
+//!   each of `days` (the day the window starts; all days if omitted), for `channels` (all if
+//!   omitted) and `classes` (marketing if omitted). Judged per wall-clock minute: on the day
+//!   clocks go back, a repeated quiet hour is quiet both times. A contact held by quiet hours is
+//!   deferred to the first minute that is not quiet; when that wall-clock time does not exist
+//!   (clocks go forward), to the moment the clocks jump.
+//! - **Order within a scope**: an attempt is never placed before a contact already counted in one
+//!   of its scopes (a deferred send, an import, or a clock that went backwards); it is deferred
+//!   to that contact's time. This keeps every window exact with only the most recent contacts
+//!   stored.
+//! - Times are kept to the second.
+//!
+//! ```
+//! use cornershop::Policy;
+//!
+//! let policy = Policy::from_toml_str(r#"
+//!     time_zone = "Europe/London"
+//!
+//!     [[caps]]
+//!     channel = "email"
+//!     limit = 2
+//!     window = "7d"
+//!
+//!     [[caps]]
+//!     name = "monthly marketing"
+//!     limit = 5
+//!     window = "calendar month"
+//!
+//!     [[spacing]]
+//!     channel = "sms"
+//!     min_gap = "24h"
+//!
+//!     [[quiet_hours]]
+//!     start = "21:00"
+//!     end = "08:00"
+//! "#)?;
+//! let compiled = policy.compile()?;
+//! # let _ = compiled;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod compile;
+mod quiet;
+mod rules;
+mod window;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PolicyError;
+
+pub use compile::CompiledPolicy;
+pub(crate) use quiet::WeekMask;
+pub(crate) use compile::{slot, MAX_TOPIC_LEN};
+pub use rules::RuleRef;
+pub(crate) use rules::{topic_hash, Scope};
+pub use window::{CalendarPeriod, Window};
+
+/// A throttle policy as written: plain serde data, checked by [`Policy::compile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// IANA time zone for customers who have none (`"UTC"` if omitted).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// Contact-frequency caps.
+    #[serde(default)]
+    pub caps: Vec<CapSpec>,
+    /// Minimum spacing between two contacts in a scope.
+    #[serde(default)]
+    pub spacing: Vec<SpacingSpec>,
+    /// Quiet hours in the customer's local time.
+    #[serde(default)]
+    pub quiet_hours: Vec<QuietHoursSpec>,
+    /// Bounds on customers' own frequency preferences.
+    #[serde(default)]
+    pub preferences: PreferenceBounds,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            time_zone: default_time_zone(),
+            caps: Vec::new(),
+            spacing: Vec::new(),
+            quiet_hours: Vec::new(),
+            preferences: PreferenceBounds::default(),
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
+}
+
+fn default_class() -> String {
+    "marketing".to_owned()
+}
+
+fn default_classes() -> Vec<String> {
+    vec![default_class()]
+}
+
+/// A cap: at most `limit` contacts in scope per `window`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapSpec {
+    /// A label for explanations; `caps[i]` if omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The message class counted and held back (`"marketing"` if omitted).
+    #[serde(default = "default_class")]
+    pub class: String,
+    /// One channel, or every channel if omitted.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// One topic, or every topic if omitted.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The most contacts allowed per window (1 to 1000).
+    pub limit: u32,
+    /// `"7d"`-style rolling window or `"calendar week"`-style period; see [`Window`].
+    pub window: String,
+}
+
+/// A minimum gap between two contacts in scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpacingSpec {
+    /// A label for explanations; `spacing[i]` if omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The message class (`"marketing"` if omitted).
+    #[serde(default = "default_class")]
+    pub class: String,
+    /// One channel, or every channel if omitted.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// One topic, or every topic if omitted.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// The least time between two contacts, such as `"24h"`.
+    pub min_gap: String,
+}
+
+/// Hours in which contacts are held back, in the customer's local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHoursSpec {
+    /// A label for explanations; `quiet_hours[i]` if omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Start, `"HH:MM"` local time.
+    pub start: String,
+    /// End, `"HH:MM"` local time or `"24:00"`; before `start` means the next day.
+    pub end: String,
+    /// Weekdays the window starts on (`"mon"`, `"sunday"`, …); every day if omitted.
+    #[serde(default)]
+    pub days: Vec<String>,
+    /// Channels it holds back; every channel if omitted.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Classes it holds back (`["marketing"]` if omitted).
+    #[serde(default = "default_classes")]
+    pub classes: Vec<String>,
+}
+
+/// How strict a customer's own frequency preference may be. The ledger keeps this much history
+/// per channel so that a preference is judged on everything it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreferenceBounds {
+    /// The largest `limit` a preference may have (0 turns preferences off).
+    #[serde(default = "default_preference_limit")]
+    pub max_limit: u32,
+    /// The longest window a preference may have (a calendar month needs at least `"31d 1h"`).
+    #[serde(default = "default_preference_window")]
+    pub max_window: String,
+}
+
+impl Default for PreferenceBounds {
+    fn default() -> Self {
+        PreferenceBounds {
+            max_limit: default_preference_limit(),
+            max_window: default_preference_window(),
+        }
+    }
+}
+
+fn default_preference_limit() -> u32 {
+    4
+}
+
+fn default_preference_window() -> String {
+    "32d".to_owned()
+}
+
+impl Policy {
+    /// Reads a policy from TOML text. Errors name the field path (`caps[0].limit: …`).
+    #[cfg(feature = "toml")]
+    pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
+        let deserializer =
+            toml::Deserializer::parse(text).map_err(|e| PolicyError::new("(toml)", e.message()))?;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            PolicyError::new(path, e.into_inner().message())
+        })
+    }
+
+    /// Reads a policy from JSON text. Errors name the field path (`caps[0].limit: …`).
+    #[cfg(feature = "json")]
+    pub fn from_json_str(text: &str) -> Result<Policy, PolicyError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            PolicyError::new(path, e.into_inner())
+        })
+    }
+
+    /// Validates the policy once and returns the immutable form the hot path uses.
+    ///
+    /// Every problem is reported with its field path: an unknown channel or class, a window or
+    /// gap that is zero or too long, a limit of zero, a time of day that is not one, an empty
+    /// quiet window, quiet hours that would never let a contact through, and two rules with the
+    /// same scope and window that contradict (or merely repeat) each other.
+    pub fn compile(&self) -> Result<CompiledPolicy, PolicyError> {
+        compile::compile(self)
+    }
+}

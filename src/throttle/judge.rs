@@ -1,0 +1,364 @@
+//! The one place the rules are judged: consent and the customer's choices, caps, spacing,
+//! quiet hours and the customer's own frequency preferences, against a compact history.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use smallvec::SmallVec;
+
+use super::{Attempt, Reason, Verdict};
+use crate::channel::MessageClass;
+use crate::customer::{Consent, Customer, FrequencyPreference};
+use crate::error::InputError;
+use crate::ledger::history::Contact;
+use crate::policy::{slot, MAX_TOPIC_LEN};
+use crate::policy::{topic_hash, CompiledPolicy, RuleRef, Scope, WeekMask, Window};
+use crate::time::Stamp;
+
+/// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
+/// passes a contact, a quiet span or a period boundary, so real policies settle in a few.
+const MAX_ROUNDS: usize = 64;
+
+/// A cap as judged: a policy cap or one of the customer's preferences.
+struct CapView<'p> {
+    scope: ScopeView<'p>,
+    limit: u32,
+    window: Window,
+    source: CapSource,
+}
+
+#[derive(Clone, Copy)]
+enum CapSource {
+    Policy(usize),
+    Preference(usize),
+}
+
+/// The part of a scope the judge needs, borrowed or built for a preference.
+#[derive(Clone, Copy)]
+enum ScopeView<'p> {
+    Policy(&'p Scope),
+    Preference(&'p FrequencyPreference),
+}
+
+impl ScopeView<'_> {
+    #[inline]
+    fn matches(&self, contact: &Contact) -> bool {
+        match self {
+            ScopeView::Policy(scope) => scope.matches(contact.class, contact.channel, contact.topic),
+            ScopeView::Preference(pref) => {
+                contact.class == MessageClass::Marketing
+                    && pref.channel.is_none_or(|c| c == contact.channel)
+            }
+        }
+    }
+}
+
+/// The counted state of one cap at one time.
+struct CapCount {
+    /// The newest in-scope contact after the time judged, if any.
+    later: Option<Stamp>,
+    count: u32,
+    /// When the cap stops blocking, if it blocks.
+    frees_at: Option<Stamp>,
+}
+
+/// Everything about one attempt by one customer that does not depend on history: built once
+/// per call (outside any lock), then asked about one or more instants.
+pub(crate) struct Judge<'a> {
+    policy: &'a CompiledPolicy,
+    customer: &'a Customer,
+    attempt: Attempt<'a>,
+    zone: Tz,
+    topic: u32,
+    slot: usize,
+    snoozed_until: Option<Stamp>,
+    preferences: SmallVec<[(usize, &'a FrequencyPreference); 2]>,
+}
+
+fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
+    let whole = time.timestamp() + i64::from(time.timestamp_subsec_nanos() > 0);
+    Stamp::saturating_from_secs(whole)
+}
+
+impl<'a> Judge<'a> {
+    /// Validates what the customer and the attempt bring (topic, preferences).
+    pub(crate) fn new(
+        policy: &'a CompiledPolicy,
+        customer: &'a Customer,
+        attempt: Attempt<'a>,
+    ) -> Result<Self, InputError> {
+        let topic = match attempt.topic {
+            Some(name) if name.is_empty() || name.len() > MAX_TOPIC_LEN => {
+                return Err(InputError::BadTopic(name.to_owned()))
+            }
+            Some(name) => topic_hash(name),
+            None => 0,
+        };
+        let marketing = attempt.class == MessageClass::Marketing;
+        let mut preferences = SmallVec::new();
+        if marketing {
+            for (index, pref) in customer.frequency_preferences.iter().enumerate() {
+                let problem = if pref.limit.get() > policy.preference_max_limit {
+                    Some(format!(
+                        "limit {} is more than the policy's preferences.max_limit ({})",
+                        pref.limit, policy.preference_max_limit
+                    ))
+                } else if pref.window.reach_secs() > policy.preference_max_reach {
+                    Some(format!(
+                        "window {} reaches further back than the policy's preferences.max_window",
+                        pref.window
+                    ))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(InputError::Preference {
+                        customer: customer.id.0,
+                        index,
+                        problem,
+                    });
+                }
+                if pref.channel.is_none_or(|c| c == attempt.channel) {
+                    preferences.push((index, pref));
+                }
+            }
+        }
+        Ok(Judge {
+            policy,
+            customer,
+            attempt,
+            zone: customer.time_zone.unwrap_or(policy.default_zone),
+            topic,
+            slot: slot(attempt.channel, attempt.class),
+            snoozed_until: customer
+                .marketing_snoozed_until
+                .filter(|_| marketing)
+                .map(stamp_ceil),
+            preferences,
+        })
+    }
+
+    /// Reasons that no amount of waiting lifts: do-not-contact, consent, unsubscribes.
+    fn permanent_reasons(&self) -> Vec<Reason> {
+        let mut reasons = Vec::new();
+        let customer = self.customer;
+        if self.attempt.class == MessageClass::Service {
+            return reasons;
+        }
+        if customer.do_not_contact {
+            reasons.push(Reason::DoNotContact);
+        }
+        if self.attempt.class == MessageClass::Marketing {
+            let consent = customer.consents.get(self.attempt.channel);
+            if consent != Consent::OptedIn {
+                reasons.push(Reason::NoConsent {
+                    channel: self.attempt.channel,
+                    consent,
+                });
+            }
+            if let Some(topic) = self.attempt.topic.filter(|t| customer.is_unsubscribed_from(t)) {
+                reasons.push(Reason::Unsubscribed {
+                    topic: topic.to_owned(),
+                });
+            }
+        }
+        reasons
+    }
+
+    fn caps(&self) -> impl Iterator<Item = CapView<'a>> + '_ {
+        let policy = self.policy;
+        let topic = self.topic;
+        let from_policy = policy.caps_by_slot[self.slot]
+            .iter()
+            .map(|&i| usize::from(i))
+            .filter(move |&i| policy.caps[i].scope.topic.as_ref().is_none_or(|(h, _)| *h == topic))
+            .map(move |i| {
+                let cap = &policy.caps[i];
+                CapView {
+                    scope: ScopeView::Policy(&cap.scope),
+                    limit: cap.limit.get(),
+                    window: cap.window,
+                    source: CapSource::Policy(i),
+                }
+            });
+        let from_customer = self.preferences.iter().map(|&(i, pref)| CapView {
+            scope: ScopeView::Preference(pref),
+            limit: pref.limit.get(),
+            window: pref.window,
+            source: CapSource::Preference(i),
+        });
+        from_policy.chain(from_customer)
+    }
+
+    fn count(&self, history: &[Contact], cap: &CapView<'_>, at: Stamp) -> CapCount {
+        let mut result = CapCount {
+            later: None,
+            count: 0,
+            frees_at: None,
+        };
+        let (start, period_end) = match cap.window {
+            Window::Rolling { seconds } => (Stamp(at.0.saturating_sub(seconds.get() - 1)), None),
+            Window::Calendar(period) => {
+                let (start, end) = period.bounds(self.zone, at);
+                (start, Some(end))
+            }
+        };
+        for contact in history.iter().rev() {
+            if !cap.scope.matches(contact) {
+                continue;
+            }
+            if contact.at > at {
+                result.later = result.later.max(Some(contact.at));
+                continue;
+            }
+            if contact.at < start {
+                break;
+            }
+            result.count += 1;
+            if result.count == cap.limit {
+                result.frees_at = Some(match (cap.window, period_end) {
+                    (_, Some(end)) => end,
+                    (window, None) => contact.at.plus(window.reach_secs()),
+                });
+            }
+        }
+        if result.later.is_some() {
+            result.frees_at = result.later;
+        }
+        result
+    }
+
+    fn cap_rule(&self, source: CapSource) -> RuleRef {
+        match source {
+            CapSource::Policy(i) => self.policy.caps[i].rule.clone(),
+            CapSource::Preference(i) => RuleRef {
+                path: format!("customer.frequency_preferences[{i}]"),
+                name: Some("customer's own preference".to_owned()),
+            },
+        }
+    }
+
+    fn quiet_mask(&self) -> Option<&'a WeekMask> {
+        self.policy.quiet_by_slot[self.slot].map(|id| &self.policy.quiet_masks[usize::from(id)])
+    }
+
+    /// Until when some rule holds back an attempt at `at`: `None` when every rule passes. Every
+    /// blocking rule blocks the whole span up to its own release, so the latest release is a
+    /// safe place to look next. With `reasons`, records each blocking rule.
+    fn blocked_until(
+        &self,
+        history: &[Contact],
+        at: Stamp,
+        mut reasons: Option<&mut Vec<Reason>>,
+    ) -> Option<Stamp> {
+        let mut until: Option<Stamp> = None;
+        let mut block = |free: Stamp, reason: &dyn Fn() -> Reason| {
+            until = until.max(Some(free));
+            if let Some(reasons) = reasons.as_deref_mut() {
+                reasons.push(reason());
+            }
+        };
+
+        if let Some(snooze) = self.snoozed_until.filter(|s| *s > at) {
+            block(snooze, &|| Reason::Snoozed {
+                until: snooze.to_utc(),
+            });
+        }
+        for cap in self.caps() {
+            let counted = self.count(history, &cap, at);
+            if let Some(frees_at) = counted.frees_at {
+                block(frees_at, &|| match counted.later {
+                    Some(later) => Reason::LaterContact {
+                        rule: self.cap_rule(cap.source),
+                        at: later.to_utc(),
+                    },
+                    None => Reason::CapReached {
+                        rule: self.cap_rule(cap.source),
+                        count: counted.count,
+                        limit: cap.limit,
+                        window: cap.window,
+                        frees_at: frees_at.to_utc(),
+                    },
+                });
+            }
+        }
+        for &i in &self.policy.spacings_by_slot[self.slot] {
+            let rule = &self.policy.spacings[usize::from(i)];
+            if rule.scope.topic.as_ref().is_some_and(|(h, _)| *h != self.topic) {
+                continue;
+            }
+            let in_scope = |c: &&Contact| rule.scope.matches(c.class, c.channel, c.topic);
+            let Some(newest) = history.iter().rev().find(in_scope) else {
+                continue;
+            };
+            if newest.at > at {
+                block(newest.at, &|| Reason::LaterContact {
+                    rule: rule.rule.clone(),
+                    at: newest.at.to_utc(),
+                });
+            } else if at.0 - newest.at.0 < rule.min_gap.get() {
+                let frees_at = newest.at.plus(rule.min_gap.get());
+                block(frees_at, &|| Reason::TooSoon {
+                    rule: rule.rule.clone(),
+                    last: newest.at.to_utc(),
+                    frees_at: frees_at.to_utc(),
+                });
+            }
+        }
+        if let Some(mask) = self.quiet_mask() {
+            if mask.is_quiet_at(self.zone, at) {
+                let free = mask.next_free(self.zone, at);
+                for (rule, rule_mask, slots) in &self.policy.quiet_rules {
+                    if slots[self.slot] && rule_mask.is_quiet_at(self.zone, at) {
+                        block(free, &|| Reason::QuietHours {
+                            rule: rule.clone(),
+                            until: free.to_utc(),
+                        });
+                    }
+                }
+            }
+        }
+        until
+    }
+
+    /// The first instant at or after `from` at which every time-bound rule passes, if one is
+    /// found within [`MAX_ROUNDS`] jumps.
+    pub(crate) fn earliest(&self, history: &[Contact], from: Stamp) -> Option<Stamp> {
+        let mut at = from;
+        for _ in 0..MAX_ROUNDS {
+            match self.blocked_until(history, at, None) {
+                None => return Some(at),
+                // Releases are always later than the time judged; the guard keeps the walk
+                // moving even if a rule ever answered otherwise.
+                Some(free) => at = free.max(at.plus(1)),
+            }
+        }
+        None
+    }
+
+    /// The verdict for an attempt at `now` on a ledger whose clock has reached `floor`.
+    /// Allocates only when something blocks.
+    pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
+        let permanent = self.permanent_reasons();
+        let start = now.max(floor);
+        if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none() {
+            return Verdict::Allowed;
+        }
+        let mut reasons = permanent;
+        if floor > now {
+            reasons.push(Reason::ClockBehind {
+                ledger_time: floor.to_utc(),
+            });
+        }
+        self.blocked_until(history, start, Some(&mut reasons));
+        if reasons.iter().any(|r| r.frees_at().is_none()) {
+            return Verdict::Denied { reasons };
+        }
+        match self.earliest(history, start) {
+            Some(until) => Verdict::Deferred {
+                until: until.to_utc(),
+                reasons,
+            },
+            None => Verdict::Denied { reasons },
+        }
+    }
+}
