@@ -55,7 +55,8 @@ impl ManualClock {
 
     /// Moves the time by `by` (negative moves it back).
     pub fn advance(&self, by: Duration) {
-        self.millis.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.millis
+            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 }
 

@@ -56,7 +56,10 @@ impl fmt::Display for Consent {
 /// Marketing consent per channel. Channels never set are [`Consent::Unknown`].
 /// Serializes as a map from channel name to consent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(from = "BTreeMap<Channel, Consent>", into = "BTreeMap<Channel, Consent>")]
+#[serde(
+    from = "BTreeMap<Channel, Consent>",
+    into = "BTreeMap<Channel, Consent>"
+)]
 pub struct Consents([Consent; Channel::COUNT]);
 
 impl Consents {

@@ -58,9 +58,6 @@ pub enum InputError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// No reserved contact matches: it was released, or aged out of the history the policy needs.
-    #[error("reservation {0} is not held by the ledger (released already, or aged out of the history the policy needs)")]
-    ReservationNotFound(String),
     /// `release` of a reservation that was already committed: the message was sent.
     #[error("reservation {0} was already committed and cannot be released")]
     AlreadyCommitted(String),
@@ -77,7 +74,9 @@ pub enum SnapshotError {
     #[error("snapshot cannot be read: {0}")]
     Unreadable(String),
     /// The snapshot was written by a format version this build does not know.
-    #[error("snapshot format version {found} is not supported (this build reads version {supported})")]
+    #[error(
+        "snapshot format version {found} is not supported (this build reads version {supported})"
+    )]
     UnsupportedVersion {
         /// The version in the snapshot.
         found: u32,

@@ -50,6 +50,9 @@
 //!
 //! See [`policy`] for the exact semantics of caps, spacing and quiet hours.
 
+// Library code returns errors; tests may unwrap (clippy.toml allows it there).
+#![warn(clippy::unwrap_used)]
+
 mod channel;
 mod clock;
 mod customer;

@@ -11,7 +11,8 @@ pub(crate) const MINUTES_PER_WEEK: usize = 7 * 24 * 60;
 
 /// The customer's wall-clock time at `at`.
 pub(crate) fn local(zone: Tz, at: Stamp) -> NaiveDateTime {
-    zone.from_utc_datetime(&at.to_utc().naive_utc()).naive_local()
+    zone.from_utc_datetime(&at.to_utc().naive_utc())
+        .naive_local()
 }
 
 /// The local minute of the week (Monday 00:00 is 0) of a wall-clock time.
@@ -84,6 +85,9 @@ mod tests {
     #[test]
     fn minute_of_week_counts_from_monday_midnight() {
         assert_eq!(minute_of_week(wall(2026, 11, 23, 0, 0)), 0); // a Monday
-        assert_eq!(minute_of_week(wall(2026, 11, 29, 23, 59)), MINUTES_PER_WEEK - 1);
+        assert_eq!(
+            minute_of_week(wall(2026, 11, 29, 23, 59)),
+            MINUTES_PER_WEEK - 1
+        );
     }
 }

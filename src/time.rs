@@ -33,6 +33,20 @@ impl Stamp {
     }
 }
 
+/// Serialized as an RFC 3339 time, like `DateTime<Utc>`.
+impl serde::Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_utc().serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Stamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let time = DateTime::<Utc>::deserialize(deserializer)?;
+        Stamp::from_utc(time).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

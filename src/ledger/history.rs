@@ -1,4 +1,4 @@
-//! One customer's compact contact history: sixteen bytes a contact, oldest first, pruned to what
+//! One customer's compact contact history: eight bytes a contact, oldest first, pruned to what
 //! the policy's rules can still count.
 
 use smallvec::SmallVec;
@@ -19,72 +19,170 @@ pub enum ContactState {
     Recorded,
 }
 
-/// A contact as the ledger keeps it.
+impl ContactState {
+    const ALL: [ContactState; 3] = [
+        ContactState::Reserved,
+        ContactState::Committed,
+        ContactState::Recorded,
+    ];
+}
+
+/// A contact as the ledger keeps it: eight bytes, so that four sit inline beside the
+/// customer's key in the ledger's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Contact {
     pub(crate) at: Stamp,
     /// [`topic_hash`](crate::policy::topic_hash) of the topic, 0 for none.
-    pub(crate) topic: u32,
-    /// The reservation number, or the hash of a recorded contact's idempotency key.
-    pub(crate) id: u32,
-    pub(crate) channel: Channel,
-    pub(crate) class: MessageClass,
-    pub(crate) state: ContactState,
+    pub(crate) topic: u16,
+    /// The reservation number, or a hash of a recorded contact's idempotency key.
+    pub(crate) id: u8,
+    /// Channel (bits 0-2), class (bits 3-4) and state (bits 5-6).
+    meta: u8,
 }
 
-/// A customer's contacts, oldest first. Two fit inline, which covers most customers at no
-/// allocation.
-pub(crate) type History = SmallVec<[Contact; 2]>;
+impl Contact {
+    pub(crate) fn new(
+        at: Stamp,
+        channel: Channel,
+        class: MessageClass,
+        topic: u16,
+        id: u8,
+        state: ContactState,
+    ) -> Contact {
+        // Seven channels, three classes and three states fit their bit fields.
+        let meta = channel.index() as u8 | (class.index() as u8) << 3 | (state as u8) << 5;
+        Contact {
+            at,
+            topic,
+            id,
+            meta,
+        }
+    }
 
-/// Inserts `contact` after every contact at the same time or earlier. **O(n)**.
-pub(crate) fn insert(history: &mut History, contact: Contact) {
-    let position = history.partition_point(|c| c.at <= contact.at);
-    history.insert(position, contact);
+    #[inline]
+    pub(crate) fn channel(&self) -> Channel {
+        // `meta` is only ever built by `new` from a valid channel.
+        Channel::from_index(usize::from(self.meta & 0b111)).unwrap_or(Channel::Email)
+    }
+
+    #[inline]
+    pub(crate) fn class(&self) -> MessageClass {
+        // `meta` is only ever built by `new` from a valid class; Marketing is the strictest.
+        MessageClass::from_index(usize::from(self.meta >> 3 & 0b11))
+            .unwrap_or(MessageClass::Marketing)
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> ContactState {
+        // `meta` is only ever built by `new` from a valid state.
+        ContactState::ALL
+            .get(usize::from(self.meta >> 5 & 0b11))
+            .copied()
+            .unwrap_or(ContactState::Reserved)
+    }
+
+    pub(crate) fn set_state(&mut self, state: ContactState) {
+        self.meta = (self.meta & 0b1_1111) | (state as u8) << 5;
+    }
 }
 
-/// Retention rules beyond which the counters spill to the heap; policies rarely have more.
-const INLINE_RULES: usize = 16;
+/// Contacts stored inline, beside the customer's key in the ledger's table.
+const INLINE: usize = 4;
 
-/// Drops every contact no rule of `policy` can count again: for each rule's scope, only the
-/// `keep` most recent contacts within `reach` of the newest one in that scope are needed, since
-/// attempts are never judged before the newest contact in their scopes.
-///
-/// **O(n·r)** for `n` contacts and `r` retention rules; keeps `n` bounded by the sum of the
-/// rules' `keep`, so the cost of a check does not grow with a customer's lifetime history.
-pub(crate) fn prune(history: &mut History, policy: &CompiledPolicy) {
-    let rules = &policy.retention;
-    // Per rule: the newest time in scope, and how many in-scope contacts were seen so far.
-    let mut seen: SmallVec<[(Stamp, u32); INLINE_RULES]> =
-        SmallVec::from_elem((Stamp(0), 0), rules.len());
-    let mut keep_flags: SmallVec<[bool; 32]> = SmallVec::from_elem(false, history.len());
+/// A customer's contacts, oldest first. Four fit inline (32 bytes), which covers a customer at
+/// the pace a considerate policy allows without a heap allocation.
+pub(crate) type History = SmallVec<[Contact; INLINE]>;
+
+/// Which contacts of `history` some retention rule still needs once `incoming` (if any) is added:
+/// for each rule's scope, the `keep` most recent within `reach` of the newest in that scope.
+/// Contacts are walked newest first; `incoming` is newer than all of them.
+fn needed(
+    history: &History,
+    policy: &CompiledPolicy,
+    incoming: Option<&Contact>,
+) -> SmallVec<[bool; 8]> {
+    let table = &policy.retention;
+    // Per rule (one bit each): the newest time in scope and how many in-scope contacts so far.
+    let mut seen: SmallVec<[(u32, u32); 16]> = SmallVec::from_elem((0, 0), table.rules.len());
+    if let Some(incoming) = incoming {
+        let mut bits = table.rules_counting(incoming);
+        while bits != 0 {
+            let rule = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            seen[rule] = (incoming.at.0, 1);
+        }
+    }
+    let mut keep_flags: SmallVec<[bool; 8]> = SmallVec::from_elem(false, history.len());
     for (index, contact) in history.iter().enumerate().rev() {
         let mut keep = false;
-        for (rule, (newest, count)) in rules.iter().zip(seen.iter_mut()) {
-            if !rule.scope.matches(contact.class, contact.channel, contact.topic) {
-                continue;
-            }
+        let mut bits = table.rules_counting(contact);
+        while bits != 0 {
+            let rule = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let (newest, count) = &mut seen[rule];
             if *count == 0 {
-                *newest = contact.at;
+                *newest = contact.at.0;
             }
             *count += 1;
-            keep |= *count <= rule.keep && newest.0 - contact.at.0 < rule.reach;
+            let need = &table.rules[rule];
+            keep |= *count <= need.keep && *newest - contact.at.0 < need.reach;
         }
         keep_flags[index] = keep;
     }
+    keep_flags
+}
+
+fn retain_flagged(history: &mut History, flags: &[bool]) {
     let mut index = 0;
     history.retain(|_| {
         index += 1;
-        keep_flags[index - 1]
+        flags[index - 1]
     });
+}
+
+/// Adds `contact` and drops every contact no rule of `policy` can count again.
+///
+/// Attempts are never judged before the newest contact in their scopes, so for each scope only
+/// the `keep` most recent contacts within `reach` of the newest matter. **O(n·r)** for `n`
+/// contacts and `r` retention rules; `n` stays bounded by the sum of the rules' `keep`, so the
+/// cost of a check does not grow with a customer's lifetime history.
+///
+/// Pruning only runs once the inline space is full: below that it would free no memory.
+pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &CompiledPolicy) {
+    if history.last().is_none_or(|newest| newest.at <= contact.at) {
+        // The usual case, a contact newer than all. Nothing to keep if no rule counts it.
+        if policy.retention.rules_counting(&contact) == 0 {
+            return;
+        }
+        if history.len() >= INLINE {
+            // Prune as if the contact were already there, so a full inline history does not
+            // spill to the heap just to shrink again.
+            let flags = needed(history, policy, Some(&contact));
+            retain_flagged(history, &flags);
+        }
+        history.push(contact);
+    } else {
+        let position = history.partition_point(|c| c.at <= contact.at);
+        history.insert(position, contact);
+        if history.len() > INLINE {
+            let flags = needed(history, policy, None);
+            retain_flagged(history, &flags);
+        }
+    }
 }
 
 /// Drops contacts that no rule can count at `now` or later. **O(n·r)**.
 pub(crate) fn sweep(history: &mut History, policy: &CompiledPolicy, now: Stamp) {
+    let rules = &policy.retention.rules;
     history.retain(|contact| {
-        policy.retention.iter().any(|rule| {
-            rule.scope.matches(contact.class, contact.channel, contact.topic)
-                && contact.at.plus(rule.reach) > now
-        })
+        let mut bits = policy.retention.rules_counting(contact);
+        let mut needed = false;
+        while bits != 0 {
+            let rule = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            needed |= contact.at.plus(rules[rule].reach) > now;
+        }
+        needed
     });
 }
 
@@ -94,53 +192,104 @@ mod tests {
     use crate::policy::Policy;
 
     fn contact(at: u32, channel: Channel) -> Contact {
-        Contact {
-            at: Stamp(at),
-            topic: 0,
-            id: at,
+        Contact::new(
+            Stamp(at),
             channel,
-            class: MessageClass::Marketing,
-            state: ContactState::Committed,
-        }
+            MessageClass::Marketing,
+            0,
+            0,
+            ContactState::Committed,
+        )
+    }
+
+    fn times(history: &History) -> Vec<u32> {
+        history.iter().map(|c| c.at.0).collect()
     }
 
     fn policy(text: &str) -> CompiledPolicy {
         Policy::from_toml_str(text).unwrap().compile().unwrap()
     }
 
+    const EMAIL_TWO_PER_HOUR: &str = r#"
+        preferences.max_limit = 0
+        [[caps]]
+        channel = "email"
+        limit = 2
+        window = "1h"
+    "#;
+
     #[test]
-    fn prune_keeps_only_the_most_recent_per_scope_within_reach() {
-        let policy = policy(
-            r#"
-            preferences.max_limit = 0
-            [[caps]]
-            channel = "email"
-            limit = 2
-            window = "1h"
-            "#,
-        );
+    fn a_full_history_keeps_only_the_most_recent_per_scope_within_reach() {
+        let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
         for at in [0, 100, 200, 300] {
-            insert(&mut history, contact(at, Channel::Email));
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
         }
-        insert(&mut history, contact(150, Channel::Sms)); // no rule counts sms
-        prune(&mut history, &policy);
-        let kept: Vec<u32> = history.iter().map(|c| c.at.0).collect();
-        assert_eq!(kept, vec![200, 300]);
+        assert_eq!(
+            times(&history),
+            vec![0, 100, 200, 300],
+            "inline space is not pruned"
+        );
+        insert_pruned(&mut history, contact(350, Channel::Sms), &policy);
+        assert_eq!(
+            times(&history),
+            vec![0, 100, 200, 300],
+            "no rule counts sms"
+        );
+        insert_pruned(&mut history, contact(400, Channel::Email), &policy);
+        assert_eq!(times(&history), vec![300, 400]);
+    }
 
-        insert(&mut history, contact(300 + 3600, Channel::Email));
-        prune(&mut history, &policy);
-        let kept: Vec<u32> = history.iter().map(|c| c.at.0).collect();
-        assert_eq!(kept, vec![3900], "contacts a full window older than the newest go");
+    #[test]
+    fn a_full_history_drops_contacts_a_window_older_than_the_newest() {
+        let policy = policy("preferences.max_limit = 0\n[[caps]]\nlimit = 5\nwindow = \"1h\"");
+        let mut history = History::new();
+        for at in [0, 100, 200, 300, 3700] {
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+        }
+        assert_eq!(times(&history), vec![200, 300, 3700]);
+    }
+
+    #[test]
+    fn an_older_contact_inserted_late_takes_its_rank_in_time_order() {
+        let policy = policy(EMAIL_TWO_PER_HOUR);
+        let mut history = History::new();
+        for at in [100, 200, 300, 400] {
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+        }
+        insert_pruned(&mut history, contact(50, Channel::Email), &policy);
+        assert_eq!(
+            times(&history),
+            vec![300, 400],
+            "the oldest go, not the newest"
+        );
+    }
+
+    #[test]
+    fn contact_fields_survive_packing() {
+        for channel in Channel::ALL {
+            for class in MessageClass::ALL {
+                for state in ContactState::ALL {
+                    let mut c = Contact::new(Stamp(7), channel, class, 9, 3, state);
+                    assert_eq!((c.channel(), c.class(), c.state()), (channel, class, state));
+                    c.set_state(ContactState::Committed);
+                    assert_eq!(
+                        (c.channel(), c.class(), c.state()),
+                        (channel, class, ContactState::Committed)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
     fn insert_keeps_time_order_and_arrival_order_for_equal_times() {
+        let policy = policy("[[caps]]\nlimit = 5\nwindow = \"1h\"");
         let mut history = History::new();
-        insert(&mut history, contact(10, Channel::Email));
-        insert(&mut history, contact(5, Channel::Sms));
-        insert(&mut history, contact(10, Channel::Push));
-        let order: Vec<(u32, Channel)> = history.iter().map(|c| (c.at.0, c.channel)).collect();
+        insert_pruned(&mut history, contact(10, Channel::Email), &policy);
+        insert_pruned(&mut history, contact(5, Channel::Sms), &policy);
+        insert_pruned(&mut history, contact(10, Channel::Push), &policy);
+        let order: Vec<(u32, Channel)> = history.iter().map(|c| (c.at.0, c.channel())).collect();
         assert_eq!(
             order,
             vec![(5, Channel::Sms), (10, Channel::Email), (10, Channel::Push)]

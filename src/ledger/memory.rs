@@ -24,7 +24,7 @@ type Map = HashMap<CustomerId, History, foldhash::fast::RandomState>;
 pub(super) struct ShardState {
     pub(super) customers: Map,
     /// Numbers reservations; unique among a customer's live reservations.
-    next_id: u32,
+    next_id: u8,
 }
 
 /// One shard on its own cache line, so threads on different shards do not share one.
@@ -123,13 +123,21 @@ impl MemoryLedger {
 
     /// How many customers have history. **O(shards)**; locks each shard in turn.
     pub fn customer_count(&self) -> usize {
-        (0..SHARDS).map(|i| self.lock_shard(i).customers.len()).sum()
+        (0..SHARDS)
+            .map(|i| self.lock_shard(i).customers.len())
+            .sum()
     }
 
     /// How many contacts are held in all. **O(customers)**.
     pub fn contact_count(&self) -> usize {
         (0..SHARDS)
-            .map(|i| self.lock_shard(i).customers.values().map(|h| h.len()).sum::<usize>())
+            .map(|i| {
+                self.lock_shard(i)
+                    .customers
+                    .values()
+                    .map(|h| h.len())
+                    .sum::<usize>()
+            })
             .sum()
     }
 
@@ -150,38 +158,34 @@ impl MemoryLedger {
         Ok(())
     }
 
+    /// Finds the reserved or committed contact behind `reservation` and applies `settle` to it.
+    /// `Ok(false)` when the ledger no longer holds it.
     fn settle(
         &self,
         reservation: &Reservation,
-        settle: impl FnOnce(&mut History, usize) -> Result<(), LedgerError>,
-    ) -> Result<(), Error> {
-        let at = stamp(reservation.send_at)?;
+        settle: impl FnOnce(&mut History, usize) -> Result<bool, LedgerError>,
+    ) -> Result<bool, Error> {
+        let at = reservation.send_at;
         let mut shard = self.lock(reservation.customer);
-        let found = shard.customers.get_mut(&reservation.customer).and_then(|history| {
-            history
-                .iter()
-                .position(|c| {
-                    c.at == at
-                        && c.id == reservation.id
-                        && c.channel == reservation.channel
-                        && c.class == reservation.class
-                        && c.topic == reservation.topic
-                        && c.state != ContactState::Recorded
-                })
-                .map(|index| (history, index))
+        let Some(history) = shard.customers.get_mut(&reservation.customer) else {
+            return Ok(false);
+        };
+        let found = history.iter().position(|c| {
+            c.at == at
+                && c.id == reservation.id
+                && c.channel() == reservation.channel
+                && c.class() == reservation.class
+                && c.topic == reservation.topic
+                && c.state() != ContactState::Recorded
         });
-        match found {
-            Some((history, index)) => settle(history, index)?,
-            None => return Err(LedgerError::ReservationNotFound(reservation.to_string()).into()),
-        }
-        if shard
-            .customers
-            .get(&reservation.customer)
-            .is_some_and(|h| h.is_empty())
-        {
+        let Some(index) = found else {
+            return Ok(false);
+        };
+        let changed = settle(history, index)?;
+        if history.is_empty() {
             shard.customers.remove(&reservation.customer);
         }
-        Ok(())
+        Ok(changed)
     }
 }
 
@@ -196,7 +200,10 @@ impl ContactLedger for MemoryLedger {
         let now = stamp(now)?;
         let judge = Judge::new(policy, customer, attempt)?;
         let shard = self.lock(customer.id);
-        let history = shard.customers.get(&customer.id).map_or(&[][..], |h| &h[..]);
+        let history = shard
+            .customers
+            .get(&customer.id)
+            .map_or(&[][..], |h| &h[..]);
         Ok(judge.verdict(history, now, self.floor()))
     }
 
@@ -210,10 +217,13 @@ impl ContactLedger for MemoryLedger {
     ) -> Result<Outcome, Error> {
         let now = stamp(now)?;
         let judge = Judge::new(policy, customer, attempt)?;
-        let topic = attempt.topic.map_or(0, topic_hash);
+        let topic = judge.topic();
         let mut shard = self.lock(customer.id);
         let verdict = {
-            let history = shard.customers.get(&customer.id).map_or(&[][..], |h| &h[..]);
+            let history = shard
+                .customers
+                .get(&customer.id)
+                .map_or(&[][..], |h| &h[..]);
             judge.verdict(history, now, self.floor())
         };
         let send_at = match (&verdict, if_blocked) {
@@ -232,24 +242,25 @@ impl ContactLedger for MemoryLedger {
         };
         let id = shard.next_id;
         shard.next_id = id.wrapping_add(1);
-        let history = shard.customers.entry(customer.id).or_default();
-        history::insert(
-            history,
-            Contact {
-                at: send_at,
-                topic,
-                id,
-                channel: attempt.channel,
-                class: attempt.class,
-                state: ContactState::Reserved,
-            },
+        let reserved = Contact::new(
+            send_at,
+            attempt.channel,
+            attempt.class,
+            topic,
+            id,
+            ContactState::Reserved,
         );
-        history::prune(history, policy);
+        let history = shard.customers.entry(customer.id).or_default();
+        history::insert_pruned(history, reserved, policy);
+        if history.is_empty() {
+            // No rule counts this class of contact: there is nothing to keep.
+            shard.customers.remove(&customer.id);
+        }
         Ok(Outcome {
             verdict,
             reservation: Some(Reservation {
                 customer: customer.id,
-                send_at: send_at.to_utc(),
+                send_at,
                 channel: attempt.channel,
                 class: attempt.class,
                 topic,
@@ -258,20 +269,21 @@ impl ContactLedger for MemoryLedger {
         })
     }
 
-    fn commit(&self, reservation: &Reservation) -> Result<(), Error> {
+    fn commit(&self, reservation: &Reservation) -> Result<bool, Error> {
         self.settle(reservation, |history, index| {
-            history[index].state = ContactState::Committed;
-            Ok(())
+            let reserved = history[index].state() == ContactState::Reserved;
+            history[index].set_state(ContactState::Committed);
+            Ok(reserved)
         })
     }
 
-    fn release(&self, reservation: &Reservation) -> Result<(), Error> {
+    fn release(&self, reservation: &Reservation) -> Result<bool, Error> {
         self.settle(reservation, |history, index| {
-            if history[index].state == ContactState::Committed {
+            if history[index].state() == ContactState::Committed {
                 return Err(LedgerError::AlreadyCommitted(reservation.to_string()));
             }
             history.remove(index);
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -281,21 +293,21 @@ impl ContactLedger for MemoryLedger {
         customer: CustomerId,
         contact: RecordedContact<'_>,
     ) -> Result<bool, Error> {
-        let recorded = Contact {
-            at: stamp(contact.at)?,
-            topic: contact.topic.map_or(0, topic_hash),
-            id: crc32fast::hash(contact.key.as_bytes()),
-            channel: contact.channel,
-            class: contact.class,
-            state: ContactState::Recorded,
-        };
+        let recorded = Contact::new(
+            stamp(contact.at)?,
+            contact.channel,
+            contact.class,
+            contact.topic.map_or(0, topic_hash),
+            // The key's hash tells two imports at the same second, channel and topic apart.
+            crc32fast::hash(contact.key.as_bytes()) as u8,
+            ContactState::Recorded,
+        );
         let mut shard = self.lock(customer);
         let history = shard.customers.entry(customer).or_default();
         if history.contains(&recorded) {
             return Ok(false);
         }
-        history::insert(history, recorded);
-        history::prune(history, policy);
+        history::insert_pruned(history, recorded, policy);
         if history.is_empty() {
             shard.customers.remove(&customer);
         }

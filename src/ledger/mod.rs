@@ -18,6 +18,7 @@ use crate::customer::{Customer, CustomerId};
 use crate::error::Error;
 use crate::policy::CompiledPolicy;
 use crate::throttle::{Attempt, IfBlocked, Time, Verdict};
+use crate::time::Stamp;
 
 pub use history::ContactState;
 pub use memory::MemoryLedger;
@@ -30,11 +31,11 @@ pub use snapshot::{ContactSnapshot, CustomerSnapshot, LedgerSnapshot};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Reservation {
     customer: CustomerId,
-    send_at: DateTime<Utc>,
+    send_at: Stamp,
     channel: Channel,
     class: MessageClass,
-    topic: u32,
-    id: u32,
+    topic: u16,
+    id: u8,
 }
 
 impl Reservation {
@@ -45,7 +46,7 @@ impl Reservation {
 
     /// When to send: the time of the reserve, or later if the contact was deferred.
     pub fn send_at(&self) -> DateTime<Utc> {
-        self.send_at
+        self.send_at.to_utc()
     }
 
     /// The channel reserved.
@@ -68,7 +69,7 @@ impl fmt::Display for Reservation {
             self.customer,
             self.class,
             self.channel,
-            Time(self.send_at)
+            Time(self.send_at.to_utc())
         )
     }
 }
@@ -124,11 +125,15 @@ pub trait ContactLedger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Outcome, Error>;
 
-    /// Marks a reservation as sent. Committing twice is harmless.
-    fn commit(&self, reservation: &Reservation) -> Result<(), Error>;
+    /// Marks a reservation as sent. Returns `true` if it was reserved and is now committed;
+    /// `false` if there was nothing to mark: committed before, released, or no longer held
+    /// because no rule can count it any more. Committing twice is harmless.
+    fn commit(&self, reservation: &Reservation) -> Result<bool, Error>;
 
-    /// Gives a reservation's slot back after a failed send. Fails for a committed reservation.
-    fn release(&self, reservation: &Reservation) -> Result<(), Error>;
+    /// Gives a reservation's slot back after a failed send. Returns `true` if the slot was
+    /// freed; `false` if the ledger no longer held it (released before, or no rule counts it).
+    /// A committed reservation cannot be released: the message was sent.
+    fn release(&self, reservation: &Reservation) -> Result<bool, Error>;
 
     /// Records a contact made elsewhere. Returns `false` if the same key was already recorded
     /// for that contact. Recording does not check any rule: it states a fact.
@@ -151,6 +156,8 @@ pub trait ContactLedger: Send + Sync {
         attempt: Attempt<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, Error> {
-        Ok(self.check(policy, customer, attempt, now)?.earliest_allowed(now))
+        Ok(self
+            .check(policy, customer, attempt, now)?
+            .earliest_allowed(now))
     }
 }

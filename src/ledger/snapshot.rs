@@ -49,9 +49,9 @@ pub struct ContactSnapshot {
     /// The class.
     pub class: MessageClass,
     /// The topic's key (0 for none).
-    pub topic: u32,
+    pub topic: u16,
     /// The reservation number or the idempotency key's hash.
-    pub id: u32,
+    pub id: u8,
     /// Reserved, committed or recorded.
     pub state: ContactState,
 }
@@ -67,7 +67,11 @@ fn checksum(floor: u32, customers: &[CustomerSnapshot]) -> u32 {
         hasher.update(&(customer.contacts.len() as u64).to_le_bytes());
         for c in &customer.contacts {
             hasher.update(&c.at.to_le_bytes());
-            hasher.update(&[c.channel.index() as u8, c.class.index() as u8, c.state as u8]);
+            hasher.update(&[
+                c.channel.index() as u8,
+                c.class.index() as u8,
+                c.state as u8,
+            ]);
             hasher.update(&c.topic.to_le_bytes());
             hasher.update(&c.id.to_le_bytes());
         }
@@ -130,19 +134,21 @@ impl MemoryLedger {
         let mut customers: Vec<CustomerSnapshot> = Vec::with_capacity(self.customer_count());
         for index in 0..self.shards.len() {
             let shard = self.lock_shard(index);
-            customers.extend(shard.customers.iter().map(|(id, history)| CustomerSnapshot {
-                id: *id,
-                contacts: history
-                    .iter()
-                    .map(|c| ContactSnapshot {
-                        at: c.at.0,
-                        channel: c.channel,
-                        class: c.class,
-                        topic: c.topic,
-                        id: c.id,
-                        state: c.state,
-                    })
-                    .collect(),
+            customers.extend(shard.customers.iter().map(|(id, history)| {
+                CustomerSnapshot {
+                    id: *id,
+                    contacts: history
+                        .iter()
+                        .map(|c| ContactSnapshot {
+                            at: c.at.0,
+                            channel: c.channel(),
+                            class: c.class(),
+                            topic: c.topic,
+                            id: c.id,
+                            state: c.state(),
+                        })
+                        .collect(),
+                }
             }));
         }
         customers.sort_unstable_by_key(|c| c.id);
@@ -179,14 +185,7 @@ impl MemoryLedger {
             let history: History = customer
                 .contacts
                 .iter()
-                .map(|c| Contact {
-                    at: Stamp(c.at),
-                    topic: c.topic,
-                    id: c.id,
-                    channel: c.channel,
-                    class: c.class,
-                    state: c.state,
-                })
+                .map(|c| Contact::new(Stamp(c.at), c.channel, c.class, c.topic, c.id, c.state))
                 .collect();
             ledger.insert_history(customer.id, history);
         }

@@ -7,7 +7,8 @@ use chrono::Weekday;
 use chrono_tz::Tz;
 
 use super::quiet::{parse_time_of_day, WeekMask};
-use super::rules::{topic_hash, CapRule, Retention, RuleRef, Scope, SpacingRule};
+use super::retention::RetentionTable;
+use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{Policy, PreferenceBounds, QuietHoursSpec};
 use crate::channel::{Channel, MessageClass};
@@ -18,7 +19,7 @@ const MAX_LIMIT: u32 = 1000;
 /// Topic names are short labels.
 pub(crate) const MAX_TOPIC_LEN: usize = 64;
 
-const SLOTS: usize = Channel::COUNT * MessageClass::COUNT;
+pub(crate) const SLOTS: usize = Channel::COUNT * MessageClass::COUNT;
 
 /// The table slot of a channel and class.
 #[inline]
@@ -44,7 +45,7 @@ pub struct CompiledPolicy {
     pub(crate) spacings_by_slot: [Vec<u16>; SLOTS],
     pub(crate) quiet_by_slot: [Option<u16>; SLOTS],
     pub(crate) quiet_masks: Vec<WeekMask>,
-    pub(crate) retention: Vec<Retention>,
+    pub(crate) retention: RetentionTable,
     pub(crate) preference_max_limit: u32,
     pub(crate) preference_max_reach: u32,
 }
@@ -62,7 +63,12 @@ impl CompiledPolicy {
 
     /// The longest span of history any rule of this policy looks back over, in seconds.
     pub fn history_horizon_secs(&self) -> u32 {
-        self.retention.iter().map(|r| r.reach).max().unwrap_or(0)
+        self.retention
+            .rules
+            .iter()
+            .map(|r| r.reach)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -78,11 +84,14 @@ fn parse_channel(path: &str, text: &str) -> Result<Channel, PolicyError> {
     text.parse().map_err(|e| PolicyError::new(path, e))
 }
 
-fn parse_topic(path: &str, text: &str) -> Result<(u32, Box<str>), PolicyError> {
+fn parse_topic(path: &str, text: &str) -> Result<Box<str>, PolicyError> {
     if text.is_empty() || text.len() > MAX_TOPIC_LEN {
-        return Err(PolicyError::new(path, "a topic must be 1 to 64 characters long"));
+        return Err(PolicyError::new(
+            path,
+            "a topic must be 1 to 64 characters long",
+        ));
     }
-    Ok((topic_hash(text), text.into()))
+    Ok(text.into())
 }
 
 fn parse_scope(
@@ -91,14 +100,18 @@ fn parse_scope(
     channel: Option<&str>,
     topic: Option<&str>,
 ) -> Result<Scope, PolicyError> {
+    let topic_name = topic
+        .map(|t| parse_topic(&field(path, "topic"), t))
+        .transpose()?;
     Ok(Scope {
-        class: parse_class(&field(path, "class"), class)?,
-        channel: channel
-            .map(|c| parse_channel(&field(path, "channel"), c))
-            .transpose()?,
-        topic: topic
-            .map(|t| parse_topic(&field(path, "topic"), t))
-            .transpose()?,
+        key: ScopeKey {
+            class: parse_class(&field(path, "class"), class)?,
+            channel: channel
+                .map(|c| parse_channel(&field(path, "channel"), c))
+                .transpose()?,
+            topic: topic_name.as_deref().map_or(0, topic_hash),
+        },
+        topic_name,
     })
 }
 
@@ -113,13 +126,21 @@ fn compile_caps(policy: &Policy) -> Result<Vec<CapRule>, PolicyError> {
     let mut caps: Vec<CapRule> = Vec::with_capacity(policy.caps.len());
     for (i, spec) in policy.caps.iter().enumerate() {
         let path = format!("caps[{i}]");
-        let scope = parse_scope(&path, &spec.class, spec.channel.as_deref(), spec.topic.as_deref())?;
+        let scope = parse_scope(
+            &path,
+            &spec.class,
+            spec.channel.as_deref(),
+            spec.topic.as_deref(),
+        )?;
         let limit = NonZeroU32::new(spec.limit)
             .ok_or_else(|| PolicyError::new(field(&path, "limit"), "must be greater than zero"))?;
         if spec.limit > MAX_LIMIT {
             return Err(PolicyError::new(
                 field(&path, "limit"),
-                format!("{} is more than the largest supported limit, {MAX_LIMIT}", spec.limit),
+                format!(
+                    "{} is more than the largest supported limit, {MAX_LIMIT}",
+                    spec.limit
+                ),
             ));
         }
         let window: Window = spec
@@ -128,10 +149,13 @@ fn compile_caps(policy: &Policy) -> Result<Vec<CapRule>, PolicyError> {
             .map_err(|e| PolicyError::new(field(&path, "window"), e))?;
         if let Some(earlier) = caps
             .iter()
-            .find(|c| c.scope.key() == scope.key() && c.window == window)
+            .find(|c| c.scope.key == scope.key && c.window == window)
         {
             let problem = if earlier.limit == limit {
-                format!("repeats {} (same scope, window and limit)", earlier.rule.path)
+                format!(
+                    "repeats {} (same scope, window and limit)",
+                    earlier.rule.path
+                )
             } else {
                 format!(
                     "contradicts {}: same scope ({scope}) and window ({window}) with limit {} vs {}",
@@ -154,10 +178,15 @@ fn compile_spacings(policy: &Policy) -> Result<Vec<SpacingRule>, PolicyError> {
     let mut spacings: Vec<SpacingRule> = Vec::with_capacity(policy.spacing.len());
     for (i, spec) in policy.spacing.iter().enumerate() {
         let path = format!("spacing[{i}]");
-        let scope = parse_scope(&path, &spec.class, spec.channel.as_deref(), spec.topic.as_deref())?;
+        let scope = parse_scope(
+            &path,
+            &spec.class,
+            spec.channel.as_deref(),
+            spec.topic.as_deref(),
+        )?;
         let min_gap = parse_duration(&spec.min_gap, MAX_WINDOW_SECS)
             .map_err(|e| PolicyError::new(field(&path, "min_gap"), e))?;
-        if let Some(earlier) = spacings.iter().find(|s| s.scope.key() == scope.key()) {
+        if let Some(earlier) = spacings.iter().find(|s| s.scope.key == scope.key) {
             let problem = if earlier.min_gap == min_gap {
                 format!("repeats {} (same scope and gap)", earlier.rule.path)
             } else {
@@ -195,8 +224,8 @@ fn compile_quiet_rule(
 ) -> Result<(RuleRef, WeekMask, [bool; SLOTS]), PolicyError> {
     let start = parse_time_of_day(&spec.start, false)
         .map_err(|e| PolicyError::new(field(path, "start"), e))?;
-    let end = parse_time_of_day(&spec.end, true)
-        .map_err(|e| PolicyError::new(field(path, "end"), e))?;
+    let end =
+        parse_time_of_day(&spec.end, true).map_err(|e| PolicyError::new(field(path, "end"), e))?;
     if start == end % 1440 {
         return Err(PolicyError::new(
             field(path, "end"),
@@ -249,7 +278,10 @@ fn compile_preferences(bounds: &PreferenceBounds) -> Result<(u32, u32), PolicyEr
     if bounds.max_limit > MAX_LIMIT {
         return Err(PolicyError::new(
             "preferences.max_limit",
-            format!("{} is more than the largest supported limit, {MAX_LIMIT}", bounds.max_limit),
+            format!(
+                "{} is more than the largest supported limit, {MAX_LIMIT}",
+                bounds.max_limit
+            ),
         ));
     }
     let reach = parse_duration(&bounds.max_window, MAX_WINDOW_SECS)
@@ -267,7 +299,10 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let caps = compile_caps(policy)?;
     let spacings = compile_spacings(policy)?;
     if caps.len() + spacings.len() > usize::from(u16::MAX) {
-        return Err(PolicyError::new("caps", "too many rules (at most 65535 caps and spacings)"));
+        return Err(PolicyError::new(
+            "caps",
+            "too many rules (at most 65535 caps and spacings)",
+        ));
     }
     let quiet_rules = policy
         .quiet_hours
@@ -286,7 +321,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         for class in MessageClass::ALL {
             let s = slot(channel, class);
             let applies = |scope: &Scope| {
-                scope.class == class && scope.channel.is_none_or(|c| c == channel)
+                scope.key.class == class && scope.key.channel.is_none_or(|c| c == channel)
             };
             // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
             caps_by_slot[s] = (0..caps.len())
@@ -328,32 +363,22 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         }
     }
 
-    let mut retention: Vec<Retention> = caps
+    let needs = caps
         .iter()
-        .map(|c| Retention {
-            scope: c.scope.clone(),
-            keep: c.limit.get(),
-            reach: c.window.reach_secs(),
+        .map(|c| (c.scope.key, c.limit.get(), c.window.reach_secs()))
+        .chain(spacings.iter().map(|s| (s.scope.key, 1, s.min_gap.get())));
+    let preference_needs = Channel::ALL
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .map(|channel| ScopeKey {
+            class: MessageClass::Marketing,
+            channel,
+            topic: 0,
         })
-        .chain(spacings.iter().map(|s| Retention {
-            scope: s.scope.clone(),
-            keep: 1,
-            reach: s.min_gap.get(),
-        }))
-        .collect();
-    if preference_max_limit > 0 {
-        let channels = Channel::ALL.into_iter().map(Some).chain([None]);
-        retention.extend(channels.map(|channel| Retention {
-            scope: Scope {
-                class: MessageClass::Marketing,
-                channel,
-                topic: None,
-            },
-            keep: preference_max_limit,
-            reach: preference_max_reach,
-        }));
-    }
-
+        .map(|scope| (scope, preference_max_limit, preference_max_reach))
+        .filter(|_| preference_max_limit > 0);
+    let retention = RetentionTable::new(needs.chain(preference_needs))?;
     Ok(CompiledPolicy {
         source: policy.clone(),
         default_zone,

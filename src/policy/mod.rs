@@ -58,6 +58,7 @@
 
 mod compile;
 mod quiet;
+mod retention;
 mod rules;
 mod window;
 
@@ -66,10 +67,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::PolicyError;
 
 pub use compile::CompiledPolicy;
-pub(crate) use quiet::WeekMask;
 pub(crate) use compile::{slot, MAX_TOPIC_LEN};
+pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
-pub(crate) use rules::{topic_hash, Scope};
+pub(crate) use rules::{topic_hash, ScopeKey};
 pub use window::{CalendarPeriod, Window};
 
 /// A throttle policy as written: plain serde data, checked by [`Policy::compile`].

@@ -27,7 +27,11 @@ impl WeekMask {
     /// for midnight; `end <= start` runs past midnight) that starts on each of `days`.
     pub(crate) fn window(start: u32, end: u32, days: &[Weekday]) -> Self {
         let mut mask = WeekMask::empty();
-        let length = if end > start { end - start } else { 1440 - start + end };
+        let length = if end > start {
+            end - start
+        } else {
+            1440 - start + end
+        };
         for day in days {
             let first = day.num_days_from_monday() as usize * 1440 + start as usize;
             for minute in first..first + length as usize {

@@ -6,46 +6,63 @@ use std::num::NonZeroU32;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{Channel, MessageClass};
+use crate::ledger::history::Contact;
 use crate::policy::Window;
 
-/// The stable 32-bit key of a topic name (CRC-32). Zero is kept for "no topic".
+/// The stable 16-bit key of a topic name (CRC-32, folded). Zero is kept for "no topic".
 ///
 /// A collision could only make two topics count together: more contacts counted, never fewer.
-pub(crate) fn topic_hash(name: &str) -> u32 {
-    crc32fast::hash(name.as_bytes()).max(1)
+pub(crate) fn topic_hash(name: &str) -> u16 {
+    let crc = crc32fast::hash(name.as_bytes());
+    ((crc ^ (crc >> 16)) as u16).max(1)
 }
 
-/// Which contacts a rule counts and which attempts it holds back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Scope {
+/// Which contacts a rule counts and which attempts it holds back, in compact form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ScopeKey {
     pub(crate) class: MessageClass,
+    /// `None` for every channel.
     pub(crate) channel: Option<Channel>,
-    /// `(hash, name)`; `None` for every topic.
-    pub(crate) topic: Option<(u32, Box<str>)>,
+    /// [`topic_hash`] of the topic, 0 for every topic.
+    pub(crate) topic: u16,
 }
 
-impl Scope {
-    /// Whether a contact (or attempt) of this class, channel and topic is in scope. **O(1)**.
+impl ScopeKey {
+    /// Whether a contact of this class, channel and topic is in scope. **O(1)**.
     #[inline]
-    pub(crate) fn matches(&self, class: MessageClass, channel: Channel, topic: u32) -> bool {
+    pub(crate) fn matches(self, class: MessageClass, channel: Channel, topic: u16) -> bool {
         self.class == class
             && self.channel.is_none_or(|c| c == channel)
-            && self.topic.as_ref().is_none_or(|(hash, _)| *hash == topic)
+            && (self.topic == 0 || self.topic == topic)
     }
 
-    /// The same scope key, for spotting duplicate rules.
-    pub(crate) fn key(&self) -> (MessageClass, Option<Channel>, Option<u32>) {
-        (self.class, self.channel, self.topic.as_ref().map(|(h, _)| *h))
+    /// Whether an attempt about `topic` (0 for none) can be in scope.
+    #[inline]
+    pub(crate) fn topic_applies(self, topic: u16) -> bool {
+        self.topic == 0 || self.topic == topic
     }
+
+    /// Whether a stored contact is in scope. **O(1)**.
+    #[inline]
+    pub(crate) fn counts(self, contact: &Contact) -> bool {
+        self.matches(contact.class(), contact.channel(), contact.topic)
+    }
+}
+
+/// A scope with the topic's name, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scope {
+    pub(crate) key: ScopeKey,
+    pub(crate) topic_name: Option<Box<str>>,
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.class)?;
-        if let Some((_, name)) = &self.topic {
+        write!(f, "{}", self.key.class)?;
+        if let Some(name) = &self.topic_name {
             write!(f, " \"{name}\"")?;
         }
-        match self.channel {
+        match self.key.channel {
             Some(channel) => write!(f, " on {channel}"),
             None => write!(f, " on all channels"),
         }
@@ -86,13 +103,4 @@ pub(crate) struct SpacingRule {
     pub(crate) rule: RuleRef,
     pub(crate) scope: Scope,
     pub(crate) min_gap: NonZeroU32,
-}
-
-/// What history a scope needs kept: its `keep` most recent contacts within `reach` seconds of
-/// the newest one.
-#[derive(Debug, Clone)]
-pub(crate) struct Retention {
-    pub(crate) scope: Scope,
-    pub(crate) keep: u32,
-    pub(crate) reach: u32,
 }

@@ -48,7 +48,9 @@ impl CalendarPeriod {
     fn first_day(self, date: NaiveDate) -> NaiveDate {
         match self {
             CalendarPeriod::Day => date,
-            CalendarPeriod::Week => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
+            CalendarPeriod::Week => {
+                date - Days::new(u64::from(date.weekday().num_days_from_monday()))
+            }
             // Day 1 of any month exists.
             CalendarPeriod::Month => date.with_day(1).unwrap_or(date),
         }
@@ -185,8 +187,14 @@ mod tests {
     #[test]
     fn durations_parse_with_units_and_reject_zero_and_fractions() {
         assert_eq!(parse_duration("90m", MAX_WINDOW_SECS).unwrap().get(), 5400);
-        assert_eq!(parse_duration("24h", MAX_WINDOW_SECS).unwrap().get(), 86_400);
-        assert_eq!(parse_duration("0s", MAX_WINDOW_SECS).unwrap_err(), "must be greater than zero");
+        assert_eq!(
+            parse_duration("24h", MAX_WINDOW_SECS).unwrap().get(),
+            86_400
+        );
+        assert_eq!(
+            parse_duration("0s", MAX_WINDOW_SECS).unwrap_err(),
+            "must be greater than zero"
+        );
         assert!(parse_duration("1.5s", MAX_WINDOW_SECS).is_err());
         assert!(parse_duration("400d", MAX_WINDOW_SECS).is_err());
         assert!(parse_duration("soon", MAX_WINDOW_SECS).is_err());
@@ -194,7 +202,13 @@ mod tests {
 
     #[test]
     fn windows_print_the_way_they_parse() {
-        for text in ["7d", "1h 30m", "calendar day", "calendar week", "calendar month"] {
+        for text in [
+            "7d",
+            "1h 30m",
+            "calendar day",
+            "calendar week",
+            "calendar month",
+        ] {
             let window: Window = text.parse().unwrap();
             assert_eq!(window.to_string().parse::<Window>().unwrap(), window);
         }

@@ -11,7 +11,7 @@ use crate::customer::{Consent, Customer, FrequencyPreference};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
 use crate::policy::{slot, MAX_TOPIC_LEN};
-use crate::policy::{topic_hash, CompiledPolicy, RuleRef, Scope, WeekMask, Window};
+use crate::policy::{topic_hash, CompiledPolicy, RuleRef, ScopeKey, WeekMask, Window};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
@@ -19,8 +19,8 @@ use crate::time::Stamp;
 const MAX_ROUNDS: usize = 64;
 
 /// A cap as judged: a policy cap or one of the customer's preferences.
-struct CapView<'p> {
-    scope: ScopeView<'p>,
+struct CapView {
+    scope: ScopeKey,
     limit: u32,
     window: Window,
     source: CapSource,
@@ -30,26 +30,6 @@ struct CapView<'p> {
 enum CapSource {
     Policy(usize),
     Preference(usize),
-}
-
-/// The part of a scope the judge needs, borrowed or built for a preference.
-#[derive(Clone, Copy)]
-enum ScopeView<'p> {
-    Policy(&'p Scope),
-    Preference(&'p FrequencyPreference),
-}
-
-impl ScopeView<'_> {
-    #[inline]
-    fn matches(&self, contact: &Contact) -> bool {
-        match self {
-            ScopeView::Policy(scope) => scope.matches(contact.class, contact.channel, contact.topic),
-            ScopeView::Preference(pref) => {
-                contact.class == MessageClass::Marketing
-                    && pref.channel.is_none_or(|c| c == contact.channel)
-            }
-        }
-    }
 }
 
 /// The counted state of one cap at one time.
@@ -68,7 +48,7 @@ pub(crate) struct Judge<'a> {
     customer: &'a Customer,
     attempt: Attempt<'a>,
     zone: Tz,
-    topic: u32,
+    topic: u16,
     slot: usize,
     snoozed_until: Option<Stamp>,
     preferences: SmallVec<[(usize, &'a FrequencyPreference); 2]>,
@@ -137,6 +117,11 @@ impl<'a> Judge<'a> {
         })
     }
 
+    /// The attempt's topic key.
+    pub(crate) fn topic(&self) -> u16 {
+        self.topic
+    }
+
     /// Reasons that no amount of waiting lifts: do-not-contact, consent, unsubscribes.
     fn permanent_reasons(&self) -> Vec<Reason> {
         let mut reasons = Vec::new();
@@ -155,7 +140,11 @@ impl<'a> Judge<'a> {
                     consent,
                 });
             }
-            if let Some(topic) = self.attempt.topic.filter(|t| customer.is_unsubscribed_from(t)) {
+            if let Some(topic) = self
+                .attempt
+                .topic
+                .filter(|t| customer.is_unsubscribed_from(t))
+            {
                 reasons.push(Reason::Unsubscribed {
                     topic: topic.to_owned(),
                 });
@@ -164,24 +153,29 @@ impl<'a> Judge<'a> {
         reasons
     }
 
-    fn caps(&self) -> impl Iterator<Item = CapView<'a>> + '_ {
+    /// The caps that apply to this attempt: the policy's, then the customer's own.
+    fn caps(&self) -> impl Iterator<Item = CapView> + '_ {
         let policy = self.policy;
         let topic = self.topic;
         let from_policy = policy.caps_by_slot[self.slot]
             .iter()
             .map(|&i| usize::from(i))
-            .filter(move |&i| policy.caps[i].scope.topic.as_ref().is_none_or(|(h, _)| *h == topic))
+            .filter(move |&i| policy.caps[i].scope.key.topic_applies(topic))
             .map(move |i| {
                 let cap = &policy.caps[i];
                 CapView {
-                    scope: ScopeView::Policy(&cap.scope),
+                    scope: cap.scope.key,
                     limit: cap.limit.get(),
                     window: cap.window,
                     source: CapSource::Policy(i),
                 }
             });
         let from_customer = self.preferences.iter().map(|&(i, pref)| CapView {
-            scope: ScopeView::Preference(pref),
+            scope: ScopeKey {
+                class: MessageClass::Marketing,
+                channel: pref.channel,
+                topic: 0,
+            },
             limit: pref.limit.get(),
             window: pref.window,
             source: CapSource::Preference(i),
@@ -189,7 +183,7 @@ impl<'a> Judge<'a> {
         from_policy.chain(from_customer)
     }
 
-    fn count(&self, history: &[Contact], cap: &CapView<'_>, at: Stamp) -> CapCount {
+    fn count(&self, history: &[Contact], cap: &CapView, at: Stamp) -> CapCount {
         let mut result = CapCount {
             later: None,
             count: 0,
@@ -203,7 +197,7 @@ impl<'a> Judge<'a> {
             }
         };
         for contact in history.iter().rev() {
-            if !cap.scope.matches(contact) {
+            if !cap.scope.counts(contact) {
                 continue;
             }
             if contact.at > at {
@@ -283,10 +277,10 @@ impl<'a> Judge<'a> {
         }
         for &i in &self.policy.spacings_by_slot[self.slot] {
             let rule = &self.policy.spacings[usize::from(i)];
-            if rule.scope.topic.as_ref().is_some_and(|(h, _)| *h != self.topic) {
+            if !rule.scope.key.topic_applies(self.topic) {
                 continue;
             }
-            let in_scope = |c: &&Contact| rule.scope.matches(c.class, c.channel, c.topic);
+            let in_scope = |c: &&Contact| rule.scope.key.counts(c);
             let Some(newest) = history.iter().rev().find(in_scope) else {
                 continue;
             };
@@ -340,7 +334,8 @@ impl<'a> Judge<'a> {
     pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
-        if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none() {
+        if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none()
+        {
             return Verdict::Allowed;
         }
         let mut reasons = permanent;

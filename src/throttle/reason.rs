@@ -105,7 +105,10 @@ impl fmt::Display for Reason {
         match self {
             Reason::DoNotContact => f.write_str("the customer asked not to be contacted"),
             Reason::NoConsent { channel, consent } => {
-                write!(f, "no marketing consent on {channel} (consent is {consent})")
+                write!(
+                    f,
+                    "no marketing consent on {channel} (consent is {consent})"
+                )
             }
             Reason::Unsubscribed { topic } => {
                 write!(f, "the customer unsubscribed from \"{topic}\"")
@@ -135,7 +138,11 @@ impl fmt::Display for Reason {
                 Time(*frees_at)
             ),
             Reason::QuietHours { rule, until } => {
-                write!(f, "{rule}: quiet hours in the customer's time zone until {}", Time(*until))
+                write!(
+                    f,
+                    "{rule}: quiet hours in the customer's time zone until {}",
+                    Time(*until)
+                )
             }
             Reason::LaterContact { rule, at } => write!(
                 f,
