@@ -73,3 +73,8 @@ pub use ledger::{
 };
 pub use policy::{CalendarPeriod, CompiledPolicy, Policy, RuleRef, Window};
 pub use throttle::{Attempt, IfBlocked, Reason, Verdict};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -226,7 +226,7 @@ fn compile_quiet_rule(
         .map_err(|e| PolicyError::new(field(path, "start"), e))?;
     let end =
         parse_time_of_day(&spec.end, true).map_err(|e| PolicyError::new(field(path, "end"), e))?;
-    if start == end % 1440 {
+    if start == end {
         return Err(PolicyError::new(
             field(path, "end"),
             "is the same as start, so the window is empty (write \"00:00\" to \"24:00\" for a whole day)",

@@ -122,11 +122,17 @@ impl fmt::Display for Reason {
                 limit,
                 window,
                 frees_at,
-            } => write!(
-                f,
-                "{rule}: {count} of {limit} contacts per {window} used; a slot frees at {}",
-                Time(*frees_at)
-            ),
+            } => {
+                let span = match window {
+                    Window::Rolling { .. } => format!("any {window}"),
+                    Window::Calendar(_) => format!("this {window}"),
+                };
+                write!(
+                    f,
+                    "{rule}: {count} of {limit} contacts in {span} used; a slot frees at {}",
+                    Time(*frees_at)
+                )
+            }
             Reason::TooSoon {
                 rule,
                 last,
@@ -146,7 +152,7 @@ impl fmt::Display for Reason {
             }
             Reason::LaterContact { rule, at } => write!(
                 f,
-                "{rule}: a contact in scope is already counted at {}; nothing can go before it",
+                "{rule}: a contact at {} is already counted; nothing in its scope goes before it",
                 Time(*at)
             ),
             Reason::ClockBehind { ledger_time } => write!(
