@@ -49,6 +49,9 @@ pub enum InputError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A recorded contact without an idempotency key.
+    #[error("a recorded contact needs a non-empty idempotency key")]
+    EmptyKey,
     /// A topic name that is empty or too long.
     #[error("topic {0:?} must be 1 to 64 characters long")]
     BadTopic(String),

@@ -69,10 +69,26 @@ pub use customer::{Consent, Consents, Customer, CustomerId, FrequencyPreference}
 pub use error::{Error, InputError, LedgerError, PolicyError, SnapshotError};
 pub use ledger::{
     ContactLedger, ContactSnapshot, ContactState, CustomerSnapshot, LedgerSnapshot, MemoryLedger,
-    Outcome, RecordedContact, Reservation,
+    Outcome, RecordedContact, RecordedKeySnapshot, Reservation,
 };
 pub use policy::{CalendarPeriod, CompiledPolicy, Policy, RuleRef, Window};
 pub use throttle::{Attempt, IfBlocked, Reason, Verdict};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn shared_types_are_send_and_sync_and_the_ledger_trait_is_object_safe() {
+        assert_send_sync::<CompiledPolicy>();
+        assert_send_sync::<MemoryLedger>();
+        assert_send_sync::<Box<dyn ContactLedger>>();
+        let ledger: Box<dyn ContactLedger> = Box::new(MemoryLedger::new());
+        assert!(!ledger.forget(CustomerId(1)).unwrap());
+    }
+}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -27,14 +27,15 @@ impl ContactState {
     ];
 }
 
-/// A contact as the ledger keeps it: eight bytes, so that four sit inline beside the
+/// A contact as the ledger keeps it: eight bytes, so that several sit inline beside the
 /// customer's key in the ledger's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Contact {
     pub(crate) at: Stamp,
     /// [`topic_hash`](crate::policy::topic_hash) of the topic, 0 for none.
     pub(crate) topic: u16,
-    /// The reservation number, or a hash of a recorded contact's idempotency key.
+    /// The reservation number (0 for recorded contacts). Reservations that agree in every field
+    /// are interchangeable, so a small number that wraps is enough.
     pub(crate) id: u8,
     /// Channel (bits 0-2), class (bits 3-4) and state (bits 5-6).
     meta: u8,
@@ -87,14 +88,20 @@ impl Contact {
 }
 
 /// Contacts stored inline, beside the customer's key in the ledger's table.
-const INLINE: usize = 4;
+const INLINE: usize = 5;
 
-/// A customer's contacts, oldest first. Four fit inline (32 bytes), which covers a customer at
-/// the pace a considerate policy allows without a heap allocation.
+/// A customer's contacts, oldest first. Five fit inline (40 bytes): a customer at the pace a
+/// considerate policy allows, plus the reservation being sent, need no heap allocation.
 pub(crate) type History = SmallVec<[Contact; INLINE]>;
 
 /// Which contacts of `history` some retention rule still needs once `incoming` (if any) is added:
 /// for each rule's scope, the `keep` most recent within `reach` of the newest in that scope.
+///
+/// Reserved contacts are always kept and never push another contact out: a reservation may
+/// still be released, and then the contacts it would have displaced count again. (With any
+/// subset of reservations present, a settled contact ranks no higher than without them, so
+/// what is needed without them covers every outcome.)
+///
 /// Contacts are walked newest first; `incoming` is newer than all of them.
 fn needed(
     history: &History,
@@ -102,9 +109,9 @@ fn needed(
     incoming: Option<&Contact>,
 ) -> SmallVec<[bool; 8]> {
     let table = &policy.retention;
-    // Per rule (one bit each): the newest time in scope and how many in-scope contacts so far.
+    // Per rule (one bit each): the newest settled time in scope and how many settled contacts.
     let mut seen: SmallVec<[(u32, u32); 16]> = SmallVec::from_elem((0, 0), table.rules.len());
-    if let Some(incoming) = incoming {
+    if let Some(incoming) = incoming.filter(|c| c.state() != ContactState::Reserved) {
         let mut bits = table.rules_counting(incoming);
         while bits != 0 {
             let rule = bits.trailing_zeros() as usize;
@@ -114,8 +121,12 @@ fn needed(
     }
     let mut keep_flags: SmallVec<[bool; 8]> = SmallVec::from_elem(false, history.len());
     for (index, contact) in history.iter().enumerate().rev() {
-        let mut keep = false;
         let mut bits = table.rules_counting(contact);
+        if contact.state() == ContactState::Reserved {
+            keep_flags[index] = bits != 0;
+            continue;
+        }
+        let mut keep = false;
         while bits != 0 {
             let rule = bits.trailing_zeros() as usize;
             bits &= bits - 1;
@@ -222,47 +233,65 @@ mod tests {
     fn a_full_history_keeps_only_the_most_recent_per_scope_within_reach() {
         let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
-        for at in [0, 100, 200, 300] {
+        for at in [0, 100, 200, 300, 400] {
             insert_pruned(&mut history, contact(at, Channel::Email), &policy);
         }
         assert_eq!(
             times(&history),
-            vec![0, 100, 200, 300],
+            vec![0, 100, 200, 300, 400],
             "inline space is not pruned"
         );
-        insert_pruned(&mut history, contact(350, Channel::Sms), &policy);
-        assert_eq!(
-            times(&history),
-            vec![0, 100, 200, 300],
-            "no rule counts sms"
-        );
-        insert_pruned(&mut history, contact(400, Channel::Email), &policy);
-        assert_eq!(times(&history), vec![300, 400]);
+        insert_pruned(&mut history, contact(450, Channel::Sms), &policy);
+        assert_eq!(times(&history).len(), 5, "no rule counts sms");
+        insert_pruned(&mut history, contact(500, Channel::Email), &policy);
+        assert_eq!(times(&history), vec![400, 500]);
     }
 
     #[test]
     fn a_full_history_drops_contacts_a_window_older_than_the_newest() {
-        let policy = policy("preferences.max_limit = 0\n[[caps]]\nlimit = 5\nwindow = \"1h\"");
+        let policy = policy("preferences.max_limit = 0\n[[caps]]\nlimit = 9\nwindow = \"1h\"");
         let mut history = History::new();
-        for at in [0, 100, 200, 300, 3700] {
+        for at in [0, 100, 200, 300, 400, 3750] {
             insert_pruned(&mut history, contact(at, Channel::Email), &policy);
         }
-        assert_eq!(times(&history), vec![200, 300, 3700]);
+        assert_eq!(times(&history), vec![200, 300, 400, 3750]);
     }
 
     #[test]
     fn an_older_contact_inserted_late_takes_its_rank_in_time_order() {
         let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
-        for at in [100, 200, 300, 400] {
+        for at in [100, 200, 300, 400, 500] {
             insert_pruned(&mut history, contact(at, Channel::Email), &policy);
         }
         insert_pruned(&mut history, contact(50, Channel::Email), &policy);
         assert_eq!(
             times(&history),
-            vec![300, 400],
+            vec![400, 500],
             "the oldest go, not the newest"
         );
+    }
+
+    #[test]
+    fn a_reservation_never_pushes_out_a_contact_it_could_give_back() {
+        let policy = policy(EMAIL_TWO_PER_HOUR);
+        let mut history = History::new();
+        for at in [100, 200, 300, 400] {
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+        }
+        let reserved = |at| {
+            Contact::new(
+                Stamp(at),
+                Channel::Email,
+                MessageClass::Marketing,
+                0,
+                1,
+                ContactState::Reserved,
+            )
+        };
+        insert_pruned(&mut history, reserved(5000), &policy);
+        insert_pruned(&mut history, reserved(5100), &policy);
+        assert_eq!(times(&history), vec![300, 400, 5000, 5100]);
     }
 
     #[test]

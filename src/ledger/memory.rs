@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use super::history::{self, Contact, ContactState, History};
 use super::{ContactLedger, Outcome, RecordedContact, Reservation};
 use crate::customer::{Customer, CustomerId};
-use crate::error::{Error, LedgerError};
-use crate::policy::{topic_hash, CompiledPolicy};
+use crate::error::{Error, InputError, LedgerError};
+use crate::policy::{topic_hash, CompiledPolicy, MAX_TOPIC_LEN};
 use crate::throttle::judge::Judge;
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
@@ -23,9 +23,16 @@ type Map = HashMap<CustomerId, History, foldhash::fast::RandomState>;
 #[derive(Default)]
 pub(super) struct ShardState {
     pub(super) customers: Map,
-    /// Numbers reservations; unique among a customer's live reservations.
-    next_id: u8,
+    /// Idempotency keys of recorded contacts, with their times, per customer. Only imports
+    /// have them; swept with the history they belong to.
+    pub(super) record_keys: HashMap<CustomerId, RecordKeys, foldhash::fast::RandomState>,
+    /// Numbers reservations. Reservations that agree in every field are interchangeable, so a
+    /// wrapping counter only needs to keep most of them apart.
+    pub(super) next_id: u8,
 }
+
+/// One customer's recorded idempotency keys and when each contact was made.
+pub(super) type RecordKeys = HashMap<Box<str>, Stamp, foldhash::fast::RandomState>;
 
 /// One shard on its own cache line, so threads on different shards do not share one.
 #[repr(align(64))]
@@ -112,9 +119,24 @@ impl MemoryLedger {
         self.lock_shard(Self::shard_of(customer))
     }
 
-    /// Puts a whole history in place (restore).
-    pub(super) fn insert_history(&self, customer: CustomerId, history: History) {
-        self.lock(customer).customers.insert(customer, history);
+    /// Puts a customer's whole history and recorded keys in place (restore), and moves the
+    /// shard's reservation numbers past the restored ones.
+    pub(super) fn restore_customer(
+        &self,
+        customer: CustomerId,
+        history: History,
+        keys: RecordKeys,
+    ) {
+        let mut shard = self.lock(customer);
+        if let Some(last) = history.iter().map(|c| c.id).max() {
+            shard.next_id = shard.next_id.max(last.wrapping_add(1));
+        }
+        if !history.is_empty() {
+            shard.customers.insert(customer, history);
+        }
+        if !keys.is_empty() {
+            shard.record_keys.insert(customer, keys);
+        }
     }
 
     fn floor(&self) -> Stamp {
@@ -154,6 +176,12 @@ impl MemoryLedger {
                 !history.is_empty()
             });
             shard.customers.shrink_to_fit();
+            let horizon = policy.history_horizon_secs();
+            shard.record_keys.retain(|_, keys| {
+                keys.retain(|_, at| at.plus(horizon) > now);
+                !keys.is_empty()
+            });
+            shard.record_keys.shrink_to_fit();
         }
         Ok(())
     }
@@ -170,14 +198,24 @@ impl MemoryLedger {
         let Some(history) = shard.customers.get_mut(&reservation.customer) else {
             return Ok(false);
         };
-        let found = history.iter().position(|c| {
+        let matches = |c: &Contact, state: ContactState| {
             c.at == at
                 && c.id == reservation.id
                 && c.channel() == reservation.channel
                 && c.class() == reservation.class
                 && c.topic == reservation.topic
-                && c.state() != ContactState::Recorded
-        });
+                && c.state() == state
+        };
+        // Reservations that agree in every field are interchangeable: settle one still
+        // reserved before concluding that the reservation was committed.
+        let found = history
+            .iter()
+            .position(|c| matches(c, ContactState::Reserved))
+            .or_else(|| {
+                history
+                    .iter()
+                    .position(|c| matches(c, ContactState::Committed))
+            });
         let Some(index) = found else {
             return Ok(false);
         };
@@ -293,28 +331,47 @@ impl ContactLedger for MemoryLedger {
         customer: CustomerId,
         contact: RecordedContact<'_>,
     ) -> Result<bool, Error> {
+        let topic = match contact.topic {
+            Some(name) if name.is_empty() || name.len() > MAX_TOPIC_LEN => {
+                return Err(InputError::BadTopic(name.to_owned()).into())
+            }
+            Some(name) => topic_hash(name),
+            None => 0,
+        };
+        if contact.key.is_empty() {
+            return Err(InputError::EmptyKey.into());
+        }
+        let at = stamp(contact.at)?;
         let recorded = Contact::new(
-            stamp(contact.at)?,
+            at,
             contact.channel,
             contact.class,
-            contact.topic.map_or(0, topic_hash),
-            // The key's hash tells two imports at the same second, channel and topic apart.
-            crc32fast::hash(contact.key.as_bytes()) as u8,
+            topic,
+            0,
             ContactState::Recorded,
         );
         let mut shard = self.lock(customer);
-        let history = shard.customers.entry(customer).or_default();
-        if history.contains(&recorded) {
+        let ShardState {
+            customers,
+            record_keys,
+            ..
+        } = &mut *shard;
+        let keys = record_keys.entry(customer).or_default();
+        if keys.contains_key(contact.key) {
             return Ok(false);
         }
+        keys.insert(contact.key.into(), at);
+        let history = customers.entry(customer).or_default();
         history::insert_pruned(history, recorded, policy);
         if history.is_empty() {
-            shard.customers.remove(&customer);
+            customers.remove(&customer);
         }
         Ok(true)
     }
 
     fn forget(&self, customer: CustomerId) -> Result<bool, Error> {
-        Ok(self.lock(customer).customers.remove(&customer).is_some())
+        let mut shard = self.lock(customer);
+        let had_keys = shard.record_keys.remove(&customer).is_some();
+        Ok(shard.customers.remove(&customer).is_some() || had_keys)
     }
 }

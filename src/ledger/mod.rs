@@ -22,7 +22,7 @@ use crate::time::Stamp;
 
 pub use history::ContactState;
 pub use memory::MemoryLedger;
-pub use snapshot::{ContactSnapshot, CustomerSnapshot, LedgerSnapshot};
+pub use snapshot::{ContactSnapshot, CustomerSnapshot, LedgerSnapshot, RecordedKeySnapshot};
 
 /// A slot taken by [`ContactLedger::reserve`]: it counts as sent from the moment it is taken.
 /// [`commit`](ContactLedger::commit) it once the message went out, or
@@ -96,7 +96,7 @@ pub struct RecordedContact<'a> {
     /// Its topic, if any.
     pub topic: Option<&'a str>,
     /// A key unique to the message (its id in the sending system): recording the same key twice
-    /// counts once.
+    /// for the same customer counts once. Must not be empty.
     pub key: &'a str,
 }
 
@@ -135,8 +135,10 @@ pub trait ContactLedger: Send + Sync {
     /// A committed reservation cannot be released: the message was sent.
     fn release(&self, reservation: &Reservation) -> Result<bool, Error>;
 
-    /// Records a contact made elsewhere. Returns `false` if the same key was already recorded
-    /// for that contact. Recording does not check any rule: it states a fact.
+    /// Records a contact made elsewhere. Returns `false` if a contact with the same key was
+    /// already recorded for this customer: recording the same message twice counts once. Keys
+    /// are remembered as long as the policy's rules can count the contact. Recording does not
+    /// check any rule: it states a fact.
     fn record(
         &self,
         policy: &CompiledPolicy,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use serde::{Deserialize, Serialize};
 
 use super::history::{Contact, ContactState, History};
-use super::memory::MemoryLedger;
+use super::memory::{MemoryLedger, RecordKeys};
 use crate::channel::{Channel, MessageClass};
 use crate::customer::CustomerId;
 use crate::error::SnapshotError;
@@ -37,6 +37,18 @@ pub struct CustomerSnapshot {
     pub id: CustomerId,
     /// Contacts, oldest first.
     pub contacts: Vec<ContactSnapshot>,
+    /// Idempotency keys of recorded contacts, by ascending key.
+    #[serde(default)]
+    pub recorded_keys: Vec<RecordedKeySnapshot>,
+}
+
+/// An idempotency key the ledger remembers, and when its contact was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedKeySnapshot {
+    /// The key given to [`record`](crate::ContactLedger::record).
+    pub key: String,
+    /// Seconds since the Unix epoch.
+    pub at: u32,
 }
 
 /// One contact in a snapshot.
@@ -50,7 +62,7 @@ pub struct ContactSnapshot {
     pub class: MessageClass,
     /// The topic's key (0 for none).
     pub topic: u16,
-    /// The reservation number or the idempotency key's hash.
+    /// The reservation number (0 for recorded contacts).
     pub id: u8,
     /// Reserved, committed or recorded.
     pub state: ContactState,
@@ -58,25 +70,46 @@ pub struct ContactSnapshot {
 
 fn checksum(floor: u32, customers: &[CustomerSnapshot]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
+    let len = |hasher: &mut crc32fast::Hasher, n: usize| hasher.update(&(n as u64).to_le_bytes());
     hasher.update(FORMAT.as_bytes());
     hasher.update(&VERSION.to_le_bytes());
     hasher.update(&floor.to_le_bytes());
-    hasher.update(&(customers.len() as u64).to_le_bytes());
+    len(&mut hasher, customers.len());
     for customer in customers {
         hasher.update(&customer.id.0.to_le_bytes());
-        hasher.update(&(customer.contacts.len() as u64).to_le_bytes());
+        len(&mut hasher, customer.contacts.len());
         for c in &customer.contacts {
             hasher.update(&c.at.to_le_bytes());
-            hasher.update(&[
+            let fields = [
                 c.channel.index() as u8,
                 c.class.index() as u8,
                 c.state as u8,
-            ]);
+                c.id,
+            ];
+            hasher.update(&fields);
             hasher.update(&c.topic.to_le_bytes());
-            hasher.update(&c.id.to_le_bytes());
+        }
+        len(&mut hasher, customer.recorded_keys.len());
+        for k in &customer.recorded_keys {
+            len(&mut hasher, k.key.len());
+            hasher.update(k.key.as_bytes());
+            hasher.update(&k.at.to_le_bytes());
         }
     }
     hasher.finalize()
+}
+
+impl From<&Contact> for ContactSnapshot {
+    fn from(c: &Contact) -> Self {
+        ContactSnapshot {
+            at: c.at.0,
+            channel: c.channel(),
+            class: c.class(),
+            topic: c.topic,
+            id: c.id,
+            state: c.state(),
+        }
+    }
 }
 
 impl LedgerSnapshot {
@@ -110,10 +143,20 @@ impl LedgerSnapshot {
             }
         }
         for (i, customer) in self.customers.iter().enumerate() {
-            if customer.contacts.is_empty() {
+            if customer.contacts.is_empty() && customer.recorded_keys.is_empty() {
                 return Err(SnapshotError::Invalid {
                     path: format!("customers[{i}].contacts"),
-                    problem: "a customer in a snapshot has at least one contact".to_owned(),
+                    problem: "a customer in a snapshot has a contact or a recorded key".to_owned(),
+                });
+            }
+            if let Some(j) = customer
+                .recorded_keys
+                .windows(2)
+                .position(|p| p[0].key >= p[1].key)
+            {
+                return Err(SnapshotError::Invalid {
+                    path: format!("customers[{i}].recorded_keys[{}].key", j + 1),
+                    problem: "keys must be in ascending order without repeats".to_owned(),
                 });
             }
             if let Some(j) = customer.contacts.windows(2).position(|p| p[0].at > p[1].at) {
@@ -131,23 +174,32 @@ impl MemoryLedger {
     /// Copies everything the ledger holds. Each customer's history is copied atomically; the
     /// whole is consistent if no other thread writes meanwhile. **O(contacts)**.
     pub fn snapshot(&self) -> LedgerSnapshot {
-        let mut customers: Vec<CustomerSnapshot> = Vec::with_capacity(self.customer_count());
+        let mut customers: Vec<CustomerSnapshot> = Vec::new();
         for index in 0..self.shards.len() {
             let shard = self.lock_shard(index);
-            customers.extend(shard.customers.iter().map(|(id, history)| {
+            let ids = shard.customers.keys().chain(
+                shard
+                    .record_keys
+                    .keys()
+                    .filter(|id| !shard.customers.contains_key(*id)),
+            );
+            customers.extend(ids.map(|id| {
+                let contacts = shard.customers.get(id).map_or(&[][..], |h| &h[..]);
+                let mut recorded_keys: Vec<RecordedKeySnapshot> = shard
+                    .record_keys
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(key, at)| RecordedKeySnapshot {
+                        key: key.to_string(),
+                        at: at.0,
+                    })
+                    .collect();
+                recorded_keys.sort_unstable_by(|a, b| a.key.cmp(&b.key));
                 CustomerSnapshot {
                     id: *id,
-                    contacts: history
-                        .iter()
-                        .map(|c| ContactSnapshot {
-                            at: c.at.0,
-                            channel: c.channel(),
-                            class: c.class(),
-                            topic: c.topic,
-                            id: c.id,
-                            state: c.state(),
-                        })
-                        .collect(),
+                    contacts: contacts.iter().map(ContactSnapshot::from).collect(),
+                    recorded_keys,
                 }
             }));
         }
@@ -187,7 +239,12 @@ impl MemoryLedger {
                 .iter()
                 .map(|c| Contact::new(Stamp(c.at), c.channel, c.class, c.topic, c.id, c.state))
                 .collect();
-            ledger.insert_history(customer.id, history);
+            let keys: RecordKeys = customer
+                .recorded_keys
+                .into_iter()
+                .map(|k| (k.key.into_boxed_str(), Stamp(k.at)))
+                .collect();
+            ledger.restore_customer(customer.id, history, keys);
         }
         Ok(ledger)
     }
