@@ -441,13 +441,40 @@ fn the_same_key_is_the_same_message_whatever_else_the_record_says() {
     let ledger = MemoryLedger::new();
     let ada = customer(1);
     let bob = customer(2);
-    assert!(record(&ledger, &policy, ada.id, Channel::Email, t0(), "msg-1"));
+    assert!(record(
+        &ledger,
+        &policy,
+        ada.id,
+        Channel::Email,
+        t0(),
+        "msg-1"
+    ));
     let later = t0() + Duration::minutes(5);
-    assert!(!record(&ledger, &policy, ada.id, Channel::Email, later, "msg-1"));
-    assert!(!record(&ledger, &policy, ada.id, Channel::Sms, t0(), "msg-1"));
-    assert!(record(&ledger, &policy, bob.id, Channel::Email, t0(), "msg-1"), "another customer's key");
+    assert!(!record(
+        &ledger,
+        &policy,
+        ada.id,
+        Channel::Email,
+        later,
+        "msg-1"
+    ));
+    assert!(!record(
+        &ledger,
+        &policy,
+        ada.id,
+        Channel::Sms,
+        t0(),
+        "msg-1"
+    ));
     assert!(
-        ledger.check(&policy, &ada, EMAIL, later).unwrap().is_allowed(),
+        record(&ledger, &policy, bob.id, Channel::Email, t0(), "msg-1"),
+        "another customer's key"
+    );
+    assert!(
+        ledger
+            .check(&policy, &ada, EMAIL, later)
+            .unwrap()
+            .is_allowed(),
         "one email counted of two allowed"
     );
 }
