@@ -143,6 +143,36 @@ fn needed(
     keep_flags
 }
 
+/// Whether the settled contact at `index` is still needed by some rule once `incoming` (newer
+/// than all) is added: the same judgment as [`needed`] for one contact. **O(n·r)**, cheaper
+/// than [`needed`] since it stops at the first rule that needs the contact.
+fn is_needed(history: &History, index: usize, policy: &CompiledPolicy, incoming: &Contact) -> bool {
+    let table = &policy.retention;
+    let contact = &history[index];
+    let settled = |c: &&Contact| c.state() != ContactState::Reserved;
+    let mut bits = table.rules_counting(contact);
+    while bits != 0 {
+        let rule = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let need = &table.rules[rule];
+        let mut rank = 1;
+        let mut newest = contact.at;
+        for newer in history[index + 1..]
+            .iter()
+            .chain(std::iter::once(incoming))
+            .filter(settled)
+            .filter(|c| need.scope.counts(c))
+        {
+            rank += 1;
+            newest = newer.at;
+        }
+        if rank <= need.keep && newest.0 - contact.at.0 < need.reach {
+            return true;
+        }
+    }
+    false
+}
+
 fn retain_flagged(history: &mut History, flags: &[bool]) {
     let mut index = 0;
     history.retain(|_| {
@@ -166,10 +196,21 @@ pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &Co
             return;
         }
         if history.len() >= INLINE {
-            // Prune as if the contact were already there, so a full inline history does not
-            // spill to the heap just to shrink again.
-            let flags = needed(history, policy, Some(&contact));
-            retain_flagged(history, &flags);
+            // Make room as if the contact were already there, so a full inline history does
+            // not spill to the heap just to shrink again. Usually the oldest settled contact
+            // is the one to go, which is cheap to confirm.
+            match history
+                .iter()
+                .position(|c| c.state() != ContactState::Reserved)
+            {
+                Some(oldest) if !is_needed(history, oldest, policy, &contact) => {
+                    history.remove(oldest);
+                }
+                _ => {
+                    let flags = needed(history, policy, Some(&contact));
+                    retain_flagged(history, &flags);
+                }
+            }
         }
         history.push(contact);
     } else {
@@ -229,32 +270,63 @@ mod tests {
         window = "1h"
     "#;
 
+    fn flagged(history: &History, policy: &CompiledPolicy) -> Vec<u32> {
+        let flags = needed(history, policy, None);
+        history
+            .iter()
+            .zip(flags.iter())
+            .filter(|(_, keep)| **keep)
+            .map(|(c, _)| c.at.0)
+            .collect()
+    }
+
     #[test]
-    fn a_full_history_keeps_only_the_most_recent_per_scope_within_reach() {
-        let policy = policy(EMAIL_TWO_PER_HOUR);
+    fn only_the_most_recent_per_scope_within_reach_are_needed() {
+        let two_per_hour = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
         for at in [0, 100, 200, 300, 400] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+            insert_pruned(&mut history, contact(at, Channel::Email), &two_per_hour);
         }
         assert_eq!(
             times(&history),
             vec![0, 100, 200, 300, 400],
             "inline space is not pruned"
         );
-        insert_pruned(&mut history, contact(450, Channel::Sms), &policy);
-        assert_eq!(times(&history).len(), 5, "no rule counts sms");
-        insert_pruned(&mut history, contact(500, Channel::Email), &policy);
-        assert_eq!(times(&history), vec![400, 500]);
+        assert_eq!(flagged(&history, &two_per_hour), vec![300, 400]);
+
+        let nine_per_hour =
+            policy("preferences.max_limit = 0\n[[caps]]\nlimit = 9\nwindow = \"1h\"");
+        let mut history = History::new();
+        for at in [0, 100, 200, 300, 3650] {
+            insert_pruned(&mut history, contact(at, Channel::Email), &nine_per_hour);
+        }
+        assert_eq!(
+            flagged(&history, &nine_per_hour),
+            vec![100, 200, 300, 3650],
+            "0 is an hour older"
+        );
     }
 
     #[test]
-    fn a_full_history_drops_contacts_a_window_older_than_the_newest() {
-        let policy = policy("preferences.max_limit = 0\n[[caps]]\nlimit = 9\nwindow = \"1h\"");
+    fn a_long_history_stays_inline_and_keeps_what_the_rules_need() {
+        let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
-        for at in [0, 100, 200, 300, 400, 3750] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+        for at in 0..1000 {
+            let channel = if at % 7 == 0 {
+                Channel::Sms
+            } else {
+                Channel::Email
+            };
+            insert_pruned(&mut history, contact(at * 60, channel), &policy);
+            assert!(
+                history.len() <= INLINE,
+                "{} contacts at {at}",
+                history.len()
+            );
+            assert!(!history.spilled());
         }
-        assert_eq!(times(&history), vec![200, 300, 400, 3750]);
+        let kept = times(&history);
+        assert!(kept.ends_with(&[998 * 60, 999 * 60]), "{kept:?}");
     }
 
     #[test]
@@ -289,9 +361,11 @@ mod tests {
                 ContactState::Reserved,
             )
         };
-        insert_pruned(&mut history, reserved(5000), &policy);
-        insert_pruned(&mut history, reserved(5100), &policy);
-        assert_eq!(times(&history), vec![300, 400, 5000, 5100]);
+        for at in [5000, 5100, 5200] {
+            insert_pruned(&mut history, reserved(at), &policy);
+        }
+        assert_eq!(times(&history), vec![300, 400, 5000, 5100, 5200]);
+        assert_eq!(flagged(&history, &policy), vec![300, 400, 5000, 5100, 5200]);
     }
 
     #[test]

@@ -95,8 +95,23 @@ fn stamp(time: DateTime<Utc>) -> Result<Stamp, Error> {
 impl MemoryLedger {
     /// An empty ledger.
     pub fn new() -> Self {
+        MemoryLedger::with_capacity(0)
+    }
+
+    /// An empty ledger with room for about `customers` customers before its tables grow.
+    /// Growing doubles a table and frees the old one, which the allocator may keep; sizing
+    /// up front avoids that when the number of customers is known.
+    pub fn with_capacity(customers: usize) -> Self {
+        // Customers spread evenly over the shards; a little slack covers the unevenness.
+        let per_shard = customers.div_ceil(SHARDS) + customers.div_ceil(SHARDS * 32);
+        let shard = || {
+            Shard(Mutex::new(ShardState {
+                customers: Map::with_capacity_and_hasher(per_shard, Default::default()),
+                ..ShardState::default()
+            }))
+        };
         MemoryLedger {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..SHARDS).map(|_| shard()).collect(),
             floor: AtomicU32::new(0),
         }
     }
