@@ -51,13 +51,19 @@ impl Contact {
         state: ContactState,
     ) -> Contact {
         // Seven channels, three classes and three states fit their bit fields.
-        let meta = channel.index() as u8 | (class.index() as u8) << 3 | (state as u8) << 5;
+        let meta = kind(channel, class) | (state as u8) << 5;
         Contact {
             at,
             topic,
             id,
             meta,
         }
+    }
+
+    /// Channel and class as one number below [`KINDS`]: `channel | class << 3`.
+    #[inline]
+    pub(crate) fn kind(&self) -> u8 {
+        self.meta & 0b1_1111
     }
 
     #[inline]
@@ -85,6 +91,15 @@ impl Contact {
     pub(crate) fn set_state(&mut self, state: ContactState) {
         self.meta = (self.meta & 0b1_1111) | (state as u8) << 5;
     }
+}
+
+/// The number of distinct [`Contact::kind`] values.
+pub(crate) const KINDS: usize = 32;
+
+/// The [`Contact::kind`] of a channel and class.
+#[inline]
+pub(crate) fn kind(channel: Channel, class: MessageClass) -> u8 {
+    channel.index() as u8 | (class.index() as u8) << 3
 }
 
 /// Contacts stored inline, beside the customer's key in the ledger's table.
@@ -149,28 +164,27 @@ fn needed(
 fn is_needed(history: &History, index: usize, policy: &CompiledPolicy, incoming: &Contact) -> bool {
     let table = &policy.retention;
     let contact = &history[index];
-    let settled = |c: &&Contact| c.state() != ContactState::Reserved;
     let mut bits = table.rules_counting(contact);
+    // Per rule counting the contact: its rank among settled contacts, and the newest of them.
+    let mut ranks: SmallVec<[(usize, u32, Stamp); 8]> = SmallVec::new();
     while bits != 0 {
-        let rule = bits.trailing_zeros() as usize;
+        ranks.push((bits.trailing_zeros() as usize, 1, contact.at));
         bits &= bits - 1;
-        let need = &table.rules[rule];
-        let mut rank = 1;
-        let mut newest = contact.at;
-        for newer in history[index + 1..]
-            .iter()
-            .chain(std::iter::once(incoming))
-            .filter(settled)
-            .filter(|c| need.scope.counts(c))
-        {
-            rank += 1;
-            newest = newer.at;
-        }
-        if rank <= need.keep && newest.0 - contact.at.0 < need.reach {
-            return true;
+    }
+    let newer = history[index + 1..].iter().chain(std::iter::once(incoming));
+    for newer in newer.filter(|c| c.state() != ContactState::Reserved) {
+        let shared = table.rules_counting(newer);
+        for (rule, rank, newest) in ranks.iter_mut() {
+            if shared & (1 << *rule) != 0 {
+                *rank += 1;
+                *newest = newer.at;
+            }
         }
     }
-    false
+    ranks.iter().any(|&(rule, rank, newest)| {
+        let need = &table.rules[rule];
+        rank <= need.keep && newest.0 - contact.at.0 < need.reach
+    })
 }
 
 fn retain_flagged(history: &mut History, flags: &[bool]) {

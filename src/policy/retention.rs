@@ -1,9 +1,8 @@
 //! What history the policy needs kept, as a table the ledger walks on every write.
 
-use super::compile::{slot, SLOTS};
 use super::rules::ScopeKey;
 use crate::error::PolicyError;
-use crate::ledger::history::Contact;
+use crate::ledger::history::{kind, Contact, KINDS};
 
 /// Distinct rule scopes a policy may have: one bit each in a `u64`.
 pub(crate) const MAX_SCOPES: usize = 64;
@@ -21,8 +20,8 @@ pub(crate) struct Retention {
 #[derive(Debug, Clone)]
 pub(crate) struct RetentionTable {
     pub(crate) rules: Vec<Retention>,
-    /// Per channel and class: a bit per rule without a topic whose scope counts such contacts.
-    untopical: [u64; SLOTS],
+    /// Per contact kind (channel and class): a bit per rule without a topic that counts it.
+    untopical: [u64; KINDS],
     /// Rules with a topic: `(bit, scope)`.
     topical: Vec<(u32, ScopeKey)>,
 }
@@ -52,7 +51,7 @@ impl RetentionTable {
                 ),
             ));
         }
-        let mut untopical = [0u64; SLOTS];
+        let mut untopical = [0u64; KINDS];
         let mut topical = Vec::new();
         for (bit, rule) in rules.iter().enumerate() {
             if rule.scope.topic != 0 {
@@ -61,7 +60,7 @@ impl RetentionTable {
             }
             for channel in crate::Channel::ALL {
                 if rule.scope.channel.is_none_or(|c| c == channel) {
-                    untopical[slot(channel, rule.scope.class)] |= 1 << bit;
+                    untopical[usize::from(kind(channel, rule.scope.class))] |= 1 << bit;
                 }
             }
         }
@@ -75,7 +74,7 @@ impl RetentionTable {
     /// A bit per rule whose scope counts `contact`. **O(topic rules)**.
     #[inline(always)]
     pub(crate) fn rules_counting(&self, contact: &Contact) -> u64 {
-        let mut bits = self.untopical[slot(contact.channel(), contact.class())];
+        let mut bits = self.untopical[usize::from(contact.kind())];
         for (bit, scope) in &self.topical {
             if scope.counts(contact) {
                 bits |= 1 << bit;

@@ -28,24 +28,19 @@ pub(crate) struct ScopeKey {
 }
 
 impl ScopeKey {
-    /// Whether a contact of this class, channel and topic is in scope. **O(1)**.
-    #[inline]
-    pub(crate) fn matches(self, class: MessageClass, channel: Channel, topic: u16) -> bool {
-        self.class == class
-            && self.channel.is_none_or(|c| c == channel)
-            && (self.topic == 0 || self.topic == topic)
-    }
-
     /// Whether an attempt about `topic` (0 for none) can be in scope.
     #[inline]
     pub(crate) fn topic_applies(self, topic: u16) -> bool {
         self.topic == 0 || self.topic == topic
     }
 
-    /// Whether a stored contact is in scope. **O(1)**.
+    /// Whether a stored contact is in scope. **O(1)**: compares the packed bits directly.
     #[inline]
     pub(crate) fn counts(self, contact: &Contact) -> bool {
-        self.matches(contact.class(), contact.channel(), contact.topic)
+        let kind = contact.kind();
+        kind >> 3 == self.class.index() as u8
+            && self.channel.is_none_or(|c| kind & 0b111 == c.index() as u8)
+            && (self.topic == 0 || self.topic == contact.topic)
     }
 }
 
