@@ -20,6 +20,7 @@ pub enum ContactState {
 }
 
 impl ContactState {
+    #[cfg(test)]
     const ALL: [ContactState; 3] = [
         ContactState::Reserved,
         ContactState::Committed,
@@ -81,11 +82,18 @@ impl Contact {
 
     #[inline]
     pub(crate) fn state(&self) -> ContactState {
-        // `meta` is only ever built by `new` from a valid state.
-        ContactState::ALL
-            .get(usize::from(self.meta >> 5 & 0b11))
-            .copied()
-            .unwrap_or(ContactState::Reserved)
+        // `meta` is only ever built by `new`, with a state in bits 5-6.
+        match self.meta >> 5 {
+            0 => ContactState::Reserved,
+            1 => ContactState::Committed,
+            _ => ContactState::Recorded,
+        }
+    }
+
+    /// Whether the contact is reserved (neither committed nor recorded). **O(1)**.
+    #[inline]
+    pub(crate) fn is_reserved(&self) -> bool {
+        self.meta >> 5 == ContactState::Reserved as u8
     }
 
     pub(crate) fn set_state(&mut self, state: ContactState) {
@@ -126,7 +134,7 @@ fn needed(
     let table = &policy.retention;
     // Per rule (one bit each): the newest settled time in scope and how many settled contacts.
     let mut seen: SmallVec<[(u32, u32); 16]> = SmallVec::from_elem((0, 0), table.rules.len());
-    if let Some(incoming) = incoming.filter(|c| c.state() != ContactState::Reserved) {
+    if let Some(incoming) = incoming.filter(|c| !c.is_reserved()) {
         let mut bits = table.rules_counting(incoming);
         while bits != 0 {
             let rule = bits.trailing_zeros() as usize;
@@ -137,7 +145,7 @@ fn needed(
     let mut keep_flags: SmallVec<[bool; 8]> = SmallVec::from_elem(false, history.len());
     for (index, contact) in history.iter().enumerate().rev() {
         let mut bits = table.rules_counting(contact);
-        if contact.state() == ContactState::Reserved {
+        if contact.is_reserved() {
             keep_flags[index] = bits != 0;
             continue;
         }
@@ -161,29 +169,42 @@ fn needed(
 /// Whether the settled contact at `index` is still needed by some rule once `incoming` (newer
 /// than all) is added: the same judgment as [`needed`] for one contact. **O(n·r)**, cheaper
 /// than [`needed`] since it stops at the first rule that needs the contact.
-fn is_needed(history: &History, index: usize, policy: &CompiledPolicy, incoming: &Contact) -> bool {
+fn is_needed(
+    history: &[Contact],
+    index: usize,
+    policy: &CompiledPolicy,
+    incoming: &Contact,
+) -> bool {
+    /// Rules counting one contact that are tracked on the stack; more takes the full prune.
+    const TRACKED: usize = 16;
     let table = &policy.retention;
     let contact = &history[index];
+    // Per rule counting the contact: its bit, its rank among settled contacts, the newest time.
+    let mut ranks = [(0u32, 1u32, contact.at.0); TRACKED];
+    let mut tracked = 0;
     let mut bits = table.rules_counting(contact);
-    // Per rule counting the contact: its rank among settled contacts, and the newest of them.
-    let mut ranks: SmallVec<[(usize, u32, Stamp); 8]> = SmallVec::new();
     while bits != 0 {
-        ranks.push((bits.trailing_zeros() as usize, 1, contact.at));
+        if tracked == TRACKED {
+            return true;
+        }
+        ranks[tracked].0 = bits.trailing_zeros();
+        tracked += 1;
         bits &= bits - 1;
     }
+    let ranks = &mut ranks[..tracked];
     let newer = history[index + 1..].iter().chain(std::iter::once(incoming));
-    for newer in newer.filter(|c| c.state() != ContactState::Reserved) {
+    for newer in newer.filter(|c| !c.is_reserved()) {
         let shared = table.rules_counting(newer);
         for (rule, rank, newest) in ranks.iter_mut() {
             if shared & (1 << *rule) != 0 {
                 *rank += 1;
-                *newest = newer.at;
+                *newest = newer.at.0;
             }
         }
     }
     ranks.iter().any(|&(rule, rank, newest)| {
-        let need = &table.rules[rule];
-        rank <= need.keep && newest.0 - contact.at.0 < need.reach
+        let need = &table.rules[rule as usize];
+        rank <= need.keep && newest - contact.at.0 < need.reach
     })
 }
 
@@ -213,10 +234,7 @@ pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &Co
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again. Usually the oldest settled contact
             // is the one to go, which is cheap to confirm.
-            match history
-                .iter()
-                .position(|c| c.state() != ContactState::Reserved)
-            {
+            match history.iter().position(|c| !c.is_reserved()) {
                 Some(oldest) if !is_needed(history, oldest, policy, &contact) => {
                     history.remove(oldest);
                 }
