@@ -700,12 +700,35 @@ fn email_preference(limit: u32, window: Window) -> FrequencyPreference {
 }
 
 #[test]
-fn a_preference_beyond_the_policys_max_limit_is_an_input_error() {
-    let (policy, ledger) = populated();
-    let before = ledger.snapshot();
-    // preferences.max_limit defaults to 4.
+fn a_preference_looser_than_max_limit_is_judged_at_max_limit() {
+    // preferences.max_limit defaults to 4: "at most 5 a month" is judged as "at most 4".
+    let policy = Policy::from_toml_str("").unwrap().compile().unwrap();
+    let ledger = MemoryLedger::new();
     let customer = opted_in(9)
         .with_frequency_preference(email_preference(5, Window::Calendar(CalendarPeriod::Month)));
+    let email = Attempt::marketing(Channel::Email);
+    for day in 1..=4 {
+        let outcome = ledger
+            .reserve(&policy, &customer, email, IfBlocked::Drop, utc(2026, 5, day, 12, 0))
+            .unwrap();
+        assert!(outcome.reservation.is_some(), "contact {day} of 4");
+    }
+    let fifth = ledger
+        .check(&policy, &customer, email, utc(2026, 5, 5, 12, 0))
+        .unwrap();
+    assert!(!fifth.is_allowed(), "{fifth}");
+    assert_mentions(&fifth, &["frequency_preferences[0]", "4 of 4"]);
+}
+
+#[test]
+fn a_preference_under_a_policy_that_takes_none_is_an_input_error() {
+    let policy = Policy::from_toml_str("preferences.max_limit = 0")
+        .unwrap()
+        .compile()
+        .unwrap();
+    let ledger = MemoryLedger::new();
+    let customer = opted_in(9)
+        .with_frequency_preference(email_preference(1, Window::Calendar(CalendarPeriod::Month)));
     let now = utc(2026, 5, 10, 12, 0);
     let email = Attempt::marketing(Channel::Email);
     let err = ledger.check(&policy, &customer, email, now).unwrap_err();
@@ -720,24 +743,14 @@ fn a_preference_beyond_the_policys_max_limit_is_an_input_error() {
         ),
         "{err:?}"
     );
-    assert_mentions(&err, &["frequency_preferences[0]"]);
-    let err = ledger
-        .reserve(
-            &policy,
-            &customer,
-            email,
-            IfBlocked::Defer { expires: None },
-            now,
-        )
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Input(InputError::Preference { .. })),
-        "{err:?}"
-    );
+    assert_mentions(&err, &["frequency_preferences[0]", "max_limit = 0"]);
+    let before = ledger.snapshot();
     assert!(ledger
-        .earliest_allowed(&policy, &customer, email, now)
+        .reserve(&policy, &customer, email, IfBlocked::Defer { expires: None }, now)
         .is_err());
     assert_eq!(ledger.snapshot(), before, "a rejected call changes nothing");
+    let service = Attempt::service(Channel::Email);
+    assert!(ledger.check(&policy, &customer, service, now).unwrap().is_allowed());
 }
 
 #[test]

@@ -231,6 +231,7 @@ pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &Co
             return;
         }
         if history.len() >= INLINE {
+            settle_stale_reservations(history, policy, contact.at);
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again. Usually the oldest settled contact
             // is the one to go, which is cheap to confirm.
@@ -249,14 +250,29 @@ pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &Co
         let position = history.partition_point(|c| c.at <= contact.at);
         history.insert(position, contact);
         if history.len() > INLINE {
+            let newest = history.last().map_or(contact.at, |c| c.at);
+            settle_stale_reservations(history, policy, newest);
             let flags = needed(history, policy, None);
             retain_flagged(history, &flags);
         }
     }
 }
 
+/// Takes reservations left unsettled for the policy's whole history horizon (before `newest`)
+/// as sent: from then on they rank and age like committed contacts, which keeps a history
+/// bounded even for a host that never settles. A late `release` of one is refused.
+fn settle_stale_reservations(history: &mut History, policy: &CompiledPolicy, newest: Stamp) {
+    let horizon = policy.retention.horizon;
+    for contact in history.iter_mut() {
+        if contact.is_reserved() && newest.0.saturating_sub(contact.at.0) >= horizon {
+            contact.set_state(ContactState::Committed);
+        }
+    }
+}
+
 /// Drops contacts that no rule can count at `now` or later. **O(n·r)**.
 pub(crate) fn sweep(history: &mut History, policy: &CompiledPolicy, now: Stamp) {
+    settle_stale_reservations(history, policy, now);
     let rules = &policy.retention.rules;
     history.retain(|contact| {
         let mut bits = policy.retention.rules_counting(contact);
@@ -359,6 +375,25 @@ mod tests {
         }
         let kept = times(&history);
         assert!(kept.ends_with(&[998 * 60, 999 * 60]), "{kept:?}");
+    }
+
+    #[test]
+    fn reservations_never_settled_still_leave_a_bounded_history() {
+        let policy = policy(EMAIL_TWO_PER_HOUR);
+        let mut history = History::new();
+        for step in 0..1000 {
+            let reserved = Contact::new(
+                Stamp(step * 600),
+                Channel::Email,
+                MessageClass::Marketing,
+                0,
+                step as u8,
+                ContactState::Reserved,
+            );
+            insert_pruned(&mut history, reserved, &policy);
+            // Six reservations fit in the hour-long horizon, plus the two a cap of two needs.
+            assert!(history.len() <= 8, "{} contacts at step {step}", history.len());
+        }
     }
 
     #[test]

@@ -378,6 +378,13 @@ impl ContactLedger for MemoryLedger {
         keys.insert(contact.key.into(), at);
         let history = customers.entry(customer).or_default();
         history::insert_pruned(history, recorded, policy);
+        // Keys live as long as their contacts can count: a horizon behind the newest contact.
+        let newest = history.last().map_or(at, |c| c.at.max(at));
+        let horizon = policy.history_horizon_secs();
+        keys.retain(|_, key_at| key_at.plus(horizon) > newest);
+        if keys.is_empty() {
+            record_keys.remove(&customer);
+        }
         if history.is_empty() {
             customers.remove(&customer);
         }

@@ -63,12 +63,7 @@ impl CompiledPolicy {
 
     /// The longest span of history any rule of this policy looks back over, in seconds.
     pub fn history_horizon_secs(&self) -> u32 {
-        self.retention
-            .rules
-            .iter()
-            .map(|r| r.reach)
-            .max()
-            .unwrap_or(0)
+        self.retention.horizon
     }
 }
 

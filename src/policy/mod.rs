@@ -182,12 +182,15 @@ pub struct QuietHoursSpec {
     pub classes: Vec<String>,
 }
 
-/// How strict a customer's own frequency preference may be. The ledger keeps this much history
-/// per channel so that a preference is judged on everything it covers.
+/// How much history the ledger keeps for customers' own frequency preferences: per channel and
+/// across channels, the `max_limit` most recent marketing contacts within `max_window`. A
+/// preference with a larger limit is judged with `max_limit` (tighter than asked, never looser);
+/// one with a longer window is an input error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreferenceBounds {
-    /// The largest `limit` a preference may have (0 turns preferences off).
+    /// The largest limit judged exactly (0: the policy takes no preferences, and a customer with
+    /// one gets an input error).
     #[serde(default = "default_preference_limit")]
     pub max_limit: u32,
     /// The longest window a preference may have (a calendar month needs at least `"31d 1h"`).

@@ -20,6 +20,8 @@ pub(crate) struct Retention {
 #[derive(Debug, Clone)]
 pub(crate) struct RetentionTable {
     pub(crate) rules: Vec<Retention>,
+    /// The longest reach of any rule, in seconds: the policy's history horizon.
+    pub(crate) horizon: u32,
     /// Per contact kind (channel and class): a bit per rule without a topic that counts it.
     untopical: [u64; KINDS],
     /// Rules with a topic: `(bit, scope)`.
@@ -65,6 +67,7 @@ impl RetentionTable {
             }
         }
         Ok(RetentionTable {
+            horizon: rules.iter().map(|r| r.reach).max().unwrap_or(0),
             rules,
             untopical,
             topical,

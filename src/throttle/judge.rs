@@ -51,7 +51,8 @@ pub(crate) struct Judge<'a> {
     topic: u16,
     slot: usize,
     snoozed_until: Option<Stamp>,
-    preferences: SmallVec<[(usize, &'a FrequencyPreference); 2]>,
+    /// The customer's preferences that apply: index, preference, and the limit judged.
+    preferences: SmallVec<[(usize, &'a FrequencyPreference, u32); 2]>,
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -77,11 +78,8 @@ impl<'a> Judge<'a> {
         let mut preferences = SmallVec::new();
         if marketing {
             for (index, pref) in customer.frequency_preferences.iter().enumerate() {
-                let problem = if pref.limit.get() > policy.preference_max_limit {
-                    Some(format!(
-                        "limit {} is more than the policy's preferences.max_limit ({})",
-                        pref.limit, policy.preference_max_limit
-                    ))
+                let problem = if policy.preference_max_limit == 0 {
+                    Some("the policy takes no frequency preferences (preferences.max_limit = 0)".to_owned())
                 } else if pref.window.reach_secs() > policy.preference_max_reach {
                     Some(format!(
                         "window {} reaches further back than the policy's preferences.max_window",
@@ -98,7 +96,10 @@ impl<'a> Judge<'a> {
                     });
                 }
                 if pref.channel.is_none_or(|c| c == attempt.channel) {
-                    preferences.push((index, pref));
+                    // A looser limit than the ledger keeps history for is judged as the
+                    // strictest it can judge exactly: tighter than asked, never looser.
+                    let limit = pref.limit.get().min(policy.preference_max_limit);
+                    preferences.push((index, pref, limit));
                 }
             }
         }
@@ -170,13 +171,13 @@ impl<'a> Judge<'a> {
                     source: CapSource::Policy(i),
                 }
             });
-        let from_customer = self.preferences.iter().map(|&(i, pref)| CapView {
+        let from_customer = self.preferences.iter().map(|&(i, pref, limit)| CapView {
             scope: ScopeKey {
                 class: MessageClass::Marketing,
                 channel: pref.channel,
                 topic: 0,
             },
-            limit: pref.limit.get(),
+            limit,
             window: pref.window,
             source: CapSource::Preference(i),
         });
@@ -332,6 +333,11 @@ impl<'a> Judge<'a> {
     /// The verdict for an attempt at `now` on a ledger whose clock has reached `floor`.
     /// Allocates only when something blocks.
     pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
+        // The swept-up-to time matters only to rules that count history.
+        let counts_history = !self.policy.caps_by_slot[self.slot].is_empty()
+            || !self.policy.spacings_by_slot[self.slot].is_empty()
+            || !self.preferences.is_empty();
+        let floor = if counts_history { floor } else { Stamp(0) };
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
         if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none()
