@@ -709,7 +709,13 @@ fn a_preference_looser_than_max_limit_is_judged_at_max_limit() {
     let email = Attempt::marketing(Channel::Email);
     for day in 1..=4 {
         let outcome = ledger
-            .reserve(&policy, &customer, email, IfBlocked::Drop, utc(2026, 5, day, 12, 0))
+            .reserve(
+                &policy,
+                &customer,
+                email,
+                IfBlocked::Drop,
+                utc(2026, 5, day, 12, 0),
+            )
             .unwrap();
         assert!(outcome.reservation.is_some(), "contact {day} of 4");
     }
@@ -746,11 +752,20 @@ fn a_preference_under_a_policy_that_takes_none_is_an_input_error() {
     assert_mentions(&err, &["frequency_preferences[0]", "max_limit = 0"]);
     let before = ledger.snapshot();
     assert!(ledger
-        .reserve(&policy, &customer, email, IfBlocked::Defer { expires: None }, now)
+        .reserve(
+            &policy,
+            &customer,
+            email,
+            IfBlocked::Defer { expires: None },
+            now
+        )
         .is_err());
     assert_eq!(ledger.snapshot(), before, "a rejected call changes nothing");
     let service = Attempt::service(Channel::Email);
-    assert!(ledger.check(&policy, &customer, service, now).unwrap().is_allowed());
+    assert!(ledger
+        .check(&policy, &customer, service, now)
+        .unwrap()
+        .is_allowed());
 }
 
 #[test]

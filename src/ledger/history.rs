@@ -224,14 +224,19 @@ fn retain_flagged(history: &mut History, flags: &[bool]) {
 /// cost of a check does not grow with a customer's lifetime history.
 ///
 /// Pruning only runs once the inline space is full: below that it would free no memory.
-pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &CompiledPolicy) {
+pub(crate) fn insert_pruned(
+    history: &mut History,
+    contact: Contact,
+    policy: &CompiledPolicy,
+    now: Stamp,
+) {
     if history.last().is_none_or(|newest| newest.at <= contact.at) {
         // The usual case, a contact newer than all. Nothing to keep if no rule counts it.
         if policy.retention.rules_counting(&contact) == 0 {
             return;
         }
         if history.len() >= INLINE {
-            settle_stale_reservations(history, policy, contact.at);
+            settle_stale_reservations(history, policy, now);
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again. Usually the oldest settled contact
             // is the one to go, which is cheap to confirm.
@@ -250,21 +255,20 @@ pub(crate) fn insert_pruned(history: &mut History, contact: Contact, policy: &Co
         let position = history.partition_point(|c| c.at <= contact.at);
         history.insert(position, contact);
         if history.len() > INLINE {
-            let newest = history.last().map_or(contact.at, |c| c.at);
-            settle_stale_reservations(history, policy, newest);
+            settle_stale_reservations(history, policy, now);
             let flags = needed(history, policy, None);
             retain_flagged(history, &flags);
         }
     }
 }
 
-/// Takes reservations left unsettled for the policy's whole history horizon (before `newest`)
-/// as sent: from then on they rank and age like committed contacts, which keeps a history
-/// bounded even for a host that never settles. A late `release` of one is refused.
-fn settle_stale_reservations(history: &mut History, policy: &CompiledPolicy, newest: Stamp) {
+/// Takes reservations whose send time is the policy's whole history horizon before `now` as
+/// sent: from then on they rank and age like committed contacts, which keeps a history bounded
+/// even for a host that never settles. A late `release` of one is refused.
+fn settle_stale_reservations(history: &mut History, policy: &CompiledPolicy, now: Stamp) {
     let horizon = policy.retention.horizon;
     for contact in history.iter_mut() {
-        if contact.is_reserved() && newest.0.saturating_sub(contact.at.0) >= horizon {
+        if contact.is_reserved() && now.0.saturating_sub(contact.at.0) >= horizon {
             contact.set_state(ContactState::Committed);
         }
     }
@@ -302,6 +306,9 @@ mod tests {
         )
     }
 
+    /// Early enough that no reservation is stale unless a test says so.
+    const NOW: Stamp = Stamp(0);
+
     fn times(history: &History) -> Vec<u32> {
         history.iter().map(|c| c.at.0).collect()
     }
@@ -333,7 +340,12 @@ mod tests {
         let two_per_hour = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
         for at in [0, 100, 200, 300, 400] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &two_per_hour);
+            insert_pruned(
+                &mut history,
+                contact(at, Channel::Email),
+                &two_per_hour,
+                NOW,
+            );
         }
         assert_eq!(
             times(&history),
@@ -346,7 +358,12 @@ mod tests {
             policy("preferences.max_limit = 0\n[[caps]]\nlimit = 9\nwindow = \"1h\"");
         let mut history = History::new();
         for at in [0, 100, 200, 300, 3650] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &nine_per_hour);
+            insert_pruned(
+                &mut history,
+                contact(at, Channel::Email),
+                &nine_per_hour,
+                NOW,
+            );
         }
         assert_eq!(
             flagged(&history, &nine_per_hour),
@@ -365,7 +382,7 @@ mod tests {
             } else {
                 Channel::Email
             };
-            insert_pruned(&mut history, contact(at * 60, channel), &policy);
+            insert_pruned(&mut history, contact(at * 60, channel), &policy, NOW);
             assert!(
                 history.len() <= INLINE,
                 "{} contacts at {at}",
@@ -390,9 +407,14 @@ mod tests {
                 step as u8,
                 ContactState::Reserved,
             );
-            insert_pruned(&mut history, reserved, &policy);
+            // Reserved as the clock reads their time, as a host would.
+            insert_pruned(&mut history, reserved, &policy, reserved.at);
             // Six reservations fit in the hour-long horizon, plus the two a cap of two needs.
-            assert!(history.len() <= 8, "{} contacts at step {step}", history.len());
+            assert!(
+                history.len() <= 8,
+                "{} contacts at step {step}",
+                history.len()
+            );
         }
     }
 
@@ -401,9 +423,9 @@ mod tests {
         let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
         for at in [100, 200, 300, 400, 500] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy, NOW);
         }
-        insert_pruned(&mut history, contact(50, Channel::Email), &policy);
+        insert_pruned(&mut history, contact(50, Channel::Email), &policy, NOW);
         assert_eq!(
             times(&history),
             vec![400, 500],
@@ -416,7 +438,7 @@ mod tests {
         let policy = policy(EMAIL_TWO_PER_HOUR);
         let mut history = History::new();
         for at in [100, 200, 300, 400] {
-            insert_pruned(&mut history, contact(at, Channel::Email), &policy);
+            insert_pruned(&mut history, contact(at, Channel::Email), &policy, NOW);
         }
         let reserved = |at| {
             Contact::new(
@@ -429,7 +451,7 @@ mod tests {
             )
         };
         for at in [5000, 5100, 5200] {
-            insert_pruned(&mut history, reserved(at), &policy);
+            insert_pruned(&mut history, reserved(at), &policy, NOW);
         }
         assert_eq!(times(&history), vec![300, 400, 5000, 5100, 5200]);
         assert_eq!(flagged(&history, &policy), vec![300, 400, 5000, 5100, 5200]);
@@ -456,9 +478,9 @@ mod tests {
     fn insert_keeps_time_order_and_arrival_order_for_equal_times() {
         let policy = policy("[[caps]]\nlimit = 5\nwindow = \"1h\"");
         let mut history = History::new();
-        insert_pruned(&mut history, contact(10, Channel::Email), &policy);
-        insert_pruned(&mut history, contact(5, Channel::Sms), &policy);
-        insert_pruned(&mut history, contact(10, Channel::Push), &policy);
+        insert_pruned(&mut history, contact(10, Channel::Email), &policy, NOW);
+        insert_pruned(&mut history, contact(5, Channel::Sms), &policy, NOW);
+        insert_pruned(&mut history, contact(10, Channel::Push), &policy, NOW);
         let order: Vec<(u32, Channel)> = history.iter().map(|c| (c.at.0, c.channel())).collect();
         assert_eq!(
             order,

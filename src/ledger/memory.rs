@@ -304,7 +304,7 @@ impl ContactLedger for MemoryLedger {
             ContactState::Reserved,
         );
         let history = shard.customers.entry(customer.id).or_default();
-        history::insert_pruned(history, reserved, policy);
+        history::insert_pruned(history, reserved, policy, now);
         if history.is_empty() {
             // No rule counts this class of contact: there is nothing to keep.
             shard.customers.remove(&customer.id);
@@ -377,9 +377,11 @@ impl ContactLedger for MemoryLedger {
         }
         keys.insert(contact.key.into(), at);
         let history = customers.entry(customer).or_default();
-        history::insert_pruned(history, recorded, policy);
-        // Keys live as long as their contacts can count: a horizon behind the newest contact.
-        let newest = history.last().map_or(at, |c| c.at.max(at));
+        history::insert_pruned(history, recorded, policy, at);
+        // Keys live a history horizon behind the newest recorded contact. (The newest contact
+        // of any kind may be a send deferred far ahead, which says nothing of what imports can
+        // still repeat.)
+        let newest = keys.values().copied().max().unwrap_or(at);
         let horizon = policy.history_horizon_secs();
         keys.retain(|_, key_at| key_at.plus(horizon) > newest);
         if keys.is_empty() {

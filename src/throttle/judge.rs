@@ -79,7 +79,10 @@ impl<'a> Judge<'a> {
         if marketing {
             for (index, pref) in customer.frequency_preferences.iter().enumerate() {
                 let problem = if policy.preference_max_limit == 0 {
-                    Some("the policy takes no frequency preferences (preferences.max_limit = 0)".to_owned())
+                    Some(
+                        "the policy takes no frequency preferences (preferences.max_limit = 0)"
+                            .to_owned(),
+                    )
                 } else if pref.window.reach_secs() > policy.preference_max_reach {
                     Some(format!(
                         "window {} reaches further back than the policy's preferences.max_window",
