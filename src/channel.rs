@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A way of reaching a customer.
 ///
-/// The set is fixed so that per-customer state stays compact (a channel is one byte) and a typo in
+/// The set is fixed so that per-customer state stays compact (a channel takes three bits) and a typo in
 /// a policy file (`"fax"`) is an error rather than a channel nobody sends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -33,6 +33,7 @@ impl fmt::Display for CustomerId {
 /// The customer's marketing consent on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Consent {
     /// The customer agreed to marketing on this channel.
     OptedIn,

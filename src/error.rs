@@ -5,9 +5,10 @@
 
 use std::fmt;
 
-/// A policy that cannot be compiled: the field path and what is wrong with it.
+/// A policy that cannot be compiled: the field path and what is wrong with it. A path-less
+/// error (a syntax error in the text, which names its line and column) reads as its problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {problem}")]
+#[error("{}{problem}", if .path.is_empty() { String::new() } else { format!("{}: ", .path) })]
 pub struct PolicyError {
     path: String,
     problem: String,
@@ -53,7 +54,7 @@ pub enum InputError {
     #[error("a recorded contact needs a non-empty idempotency key")]
     EmptyKey,
     /// A topic name that is empty or too long.
-    #[error("topic {0:?} must be 1 to 64 characters long")]
+    #[error("topic {0:?} must be 1 to 64 bytes long")]
     BadTopic(String),
 }
 
@@ -120,4 +121,20 @@ pub enum Error {
     /// See [`SnapshotError`].
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_errors_lead_with_their_path_if_they_have_one() {
+        let located = PolicyError::new("caps[2].window", "must be greater than zero");
+        assert_eq!(
+            located.to_string(),
+            "caps[2].window: must be greater than zero"
+        );
+        let syntax = PolicyError::new("", "TOML parse error at line 3");
+        assert_eq!(syntax.to_string(), "TOML parse error at line 3");
+    }
 }

@@ -10,6 +10,7 @@ use crate::time::Stamp;
 /// Where a contact stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ContactState {
     /// Reserved by a check-and-reserve, not yet committed. Counts as sent.
     Reserved,

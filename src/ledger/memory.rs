@@ -34,7 +34,7 @@ pub(super) struct ShardState {
 /// One customer's recorded idempotency keys and when each contact was made.
 pub(super) type RecordKeys = HashMap<Box<str>, Stamp, foldhash::fast::RandomState>;
 
-/// One shard on its own cache line, so threads on different shards do not share one.
+/// One shard, aligned to a cache line so that no two shards share one.
 #[repr(align(64))]
 #[derive(Default)]
 pub(super) struct Shard(Mutex<ShardState>);
@@ -42,10 +42,16 @@ pub(super) struct Shard(Mutex<ShardState>);
 /// The embedded default ledger: in process, `Send + Sync`, shared by reference or `Arc`.
 ///
 /// Customers are spread over 64 shards, each a mutex around a hash map; an operation locks one
-/// shard for the length of one judgment, which is what makes check-and-reserve atomic. Each
-/// customer's history is pruned on every write to what the policy can still count, so memory and
-/// the cost of a check stay bounded whatever the customer's lifetime history. Customers who are
-/// never written to again keep their last contacts until [`MemoryLedger::sweep`] runs.
+/// shard for the length of one judgment, which is what makes check-and-reserve atomic. Once a
+/// customer's inline space is full, each write prunes the history to what the policy can still
+/// count, so memory and the cost of a check stay bounded whatever the customer's lifetime
+/// history. Customers who are never written to again keep their last contacts until
+/// [`MemoryLedger::sweep`] runs.
+///
+/// The ledger keeps what the policy it is given can count. After switching to a policy that
+/// counts further back or more contacts in some scope, that scope starts from what the old
+/// policy kept: per channel and across channels, at least the `preferences.max_limit` most
+/// recent marketing contacts within `preferences.max_window` (4 within 32 days by default).
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
@@ -380,10 +386,13 @@ impl ContactLedger for MemoryLedger {
         history::insert_pruned(history, recorded, policy, at);
         // Keys live a history horizon behind the newest recorded contact. (The newest contact
         // of any kind may be a send deferred far ahead, which says nothing of what imports can
-        // still repeat.)
-        let newest = keys.values().copied().max().unwrap_or(at);
-        let horizon = policy.history_horizon_secs();
-        keys.retain(|_, key_at| key_at.plus(horizon) > newest);
+        // still repeat.) Aged keys are dropped every 32 records, so the walk costs O(1) a
+        // record on average.
+        if keys.len() % 32 == 0 {
+            let newest = keys.values().copied().max().unwrap_or(at);
+            let horizon = policy.history_horizon_secs();
+            keys.retain(|_, key_at| key_at.plus(horizon) > newest);
+        }
         if keys.is_empty() {
             record_keys.remove(&customer);
         }

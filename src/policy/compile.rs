@@ -81,10 +81,7 @@ fn parse_channel(path: &str, text: &str) -> Result<Channel, PolicyError> {
 
 fn parse_topic(path: &str, text: &str) -> Result<Box<str>, PolicyError> {
     if text.is_empty() || text.len() > MAX_TOPIC_LEN {
-        return Err(PolicyError::new(
-            path,
-            "a topic must be 1 to 64 characters long",
-        ));
+        return Err(PolicyError::new(path, "a topic must be 1 to 64 bytes long"));
     }
     Ok(text.into())
 }
@@ -142,10 +139,7 @@ fn compile_caps(policy: &Policy) -> Result<Vec<CapRule>, PolicyError> {
             .window
             .parse()
             .map_err(|e| PolicyError::new(field(&path, "window"), e))?;
-        if let Some(earlier) = caps
-            .iter()
-            .find(|c| c.scope.key == scope.key && c.window == window)
-        {
+        if let Some(earlier) = caps.iter().find(|c| c.scope == scope && c.window == window) {
             let problem = if earlier.limit == limit {
                 format!(
                     "repeats {} (same scope, window and limit)",
@@ -181,7 +175,7 @@ fn compile_spacings(policy: &Policy) -> Result<Vec<SpacingRule>, PolicyError> {
         )?;
         let min_gap = parse_duration(&spec.min_gap, MAX_WINDOW_SECS)
             .map_err(|e| PolicyError::new(field(&path, "min_gap"), e))?;
-        if let Some(earlier) = spacings.iter().find(|s| s.scope.key == scope.key) {
+        if let Some(earlier) = spacings.iter().find(|s| s.scope == scope) {
             let problem = if earlier.min_gap == min_gap {
                 format!("repeats {} (same scope and gap)", earlier.rule.path)
             } else {

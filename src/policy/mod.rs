@@ -193,7 +193,7 @@ pub struct PreferenceBounds {
     /// one gets an input error).
     #[serde(default = "default_preference_limit")]
     pub max_limit: u32,
-    /// The longest window a preference may have (a calendar month needs at least `"31d 1h"`).
+    /// The longest window a preference may have (a calendar month needs at least `"31d 3h"`).
     #[serde(default = "default_preference_window")]
     pub max_window: String,
 }
@@ -219,8 +219,9 @@ impl Policy {
     /// Reads a policy from TOML text. Errors name the field path (`caps[0].limit: …`).
     #[cfg(feature = "toml")]
     pub fn from_toml_str(text: &str) -> Result<Policy, PolicyError> {
-        let deserializer =
-            toml::Deserializer::parse(text).map_err(|e| PolicyError::new("(toml)", e.message()))?;
+        // A syntax error has no field path; its text says the line and column instead.
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|e| PolicyError::new("", e.to_string().trim_end()))?;
         serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let path = e.path().to_string();
             PolicyError::new(path, e.into_inner().message())

@@ -17,6 +17,7 @@ pub(crate) const MAX_WINDOW_SECS: u32 = 366 * 86_400;
 /// A calendar period, counted in the customer's own time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CalendarPeriod {
     /// From local midnight to local midnight.
     Day,
@@ -27,12 +28,14 @@ pub enum CalendarPeriod {
 }
 
 impl CalendarPeriod {
-    /// Longer than any such period can last on a wall clock (a DST change adds an hour).
+    /// At least as long as any such period lasts on a wall clock: a DST change adds an hour in
+    /// most zones and two in a few (Antarctica/Troll); three hours of margin covers them all.
     pub(crate) const fn max_secs(self) -> u32 {
+        const MARGIN: u32 = 3 * 3600;
         match self {
-            CalendarPeriod::Day => 25 * 3600,
-            CalendarPeriod::Week => 7 * 86_400 + 3600,
-            CalendarPeriod::Month => 31 * 86_400 + 3600,
+            CalendarPeriod::Day => 86_400 + MARGIN,
+            CalendarPeriod::Week => 7 * 86_400 + MARGIN,
+            CalendarPeriod::Month => 31 * 86_400 + MARGIN,
         }
     }
 
@@ -91,6 +94,7 @@ impl CalendarPeriod {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[non_exhaustive]
 pub enum Window {
     /// Any span of this many seconds.
     Rolling {

@@ -31,7 +31,7 @@ pub struct Attempt<'a> {
     pub channel: Channel,
     /// Its class: service, transactional or marketing.
     pub class: MessageClass,
-    /// Its topic (1 to 64 characters), for topic caps and unsubscribes.
+    /// Its topic (1 to 64 bytes), for topic caps and unsubscribes.
     pub topic: Option<&'a str>,
 }
 
@@ -73,6 +73,7 @@ impl<'a> Attempt<'a> {
 /// What to do when a rule holds a contact back for now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IfBlocked {
     /// Do not reserve anything.
     #[default]
@@ -100,7 +101,9 @@ pub enum Verdict {
         reasons: Vec<Reason>,
     },
     /// Not allowed as things stand: consent, do-not-contact or an unsubscribe stops it. The
-    /// reasons include the temporary ones too.
+    /// reasons include the temporary ones too. (Also the answer, fail closed, in the rare case
+    /// that no time passing every rule is found within 64 jumps from one rule's release to the
+    /// next, for instance near the end of the supported time range.)
     Denied {
         /// Every rule that stops it now.
         reasons: Vec<Reason>,
