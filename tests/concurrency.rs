@@ -297,7 +297,7 @@ fn hammer(release_share: f64) {
             let committed = match contact.state {
                 ContactState::Committed => true,
                 ContactState::Reserved => false,
-                ContactState::Recorded => panic!("nothing was recorded: {contact:?}"),
+                other => panic!("nothing was recorded: {other:?} {contact:?}"),
             };
             let key = (
                 customer.id.0,

@@ -112,6 +112,7 @@ impl WinGen {
             WinGen::Calendar(CalendarPeriod::Day) => "calendar day".to_owned(),
             WinGen::Calendar(CalendarPeriod::Week) => "calendar week".to_owned(),
             WinGen::Calendar(CalendarPeriod::Month) => "calendar month".to_owned(),
+            WinGen::Calendar(other) => panic!("no generator for {other:?}"),
         }
     }
 
@@ -864,6 +865,7 @@ fn period_key(period: CalendarPeriod, local: NaiveDateTime) -> NaiveDate {
             date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
         }
         CalendarPeriod::Month => date.with_day(1).expect("day 1 exists"),
+        other => panic!("the oracle does not know {other:?}"),
     }
 }
 
