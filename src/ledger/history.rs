@@ -177,7 +177,7 @@ fn is_needed(
     incoming: &Contact,
 ) -> bool {
     /// Rules counting one contact that are tracked on the stack; more takes the full prune.
-    const TRACKED: usize = 16;
+    const TRACKED: usize = 8;
     let table = &policy.retention;
     let contact = &history[index];
     // Per rule counting the contact: its bit, its rank among settled contacts, the newest time.

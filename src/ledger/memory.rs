@@ -10,7 +10,7 @@ use super::history::{self, Contact, ContactState, History};
 use super::{ContactLedger, Outcome, RecordedContact, Reservation};
 use crate::customer::{Customer, CustomerId};
 use crate::error::{Error, InputError, LedgerError};
-use crate::policy::{topic_hash, CompiledPolicy, MAX_TOPIC_LEN};
+use crate::policy::CompiledPolicy;
 use crate::throttle::judge::Judge;
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
@@ -278,43 +278,46 @@ impl ContactLedger for MemoryLedger {
         let judge = Judge::new(policy, customer, attempt)?;
         let topic = judge.topic();
         let mut shard = self.lock(customer.id);
-        let verdict = {
-            let history = shard
-                .customers
-                .get(&customer.id)
-                .map_or(&[][..], |h| &h[..]);
-            judge.verdict(history, now, self.floor())
-        };
+        let floor = self.floor();
+        let ShardState {
+            customers, next_id, ..
+        } = &mut *shard;
+        // One look-up for judging and reserving: the entry is made up front and removed again
+        // below if it ends up empty.
+        let history = customers.entry(customer.id).or_default();
+        let verdict = judge.verdict(history, now, floor);
         let send_at = match (&verdict, if_blocked) {
-            (Verdict::Allowed, _) => now,
+            (Verdict::Allowed, _) => Some(now),
             (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
                 if expires.is_none_or(|e| *until <= e) =>
             {
-                stamp(*until)?
+                Some(stamp(*until)?)
             }
-            _ => {
-                return Ok(Outcome {
-                    verdict,
-                    reservation: None,
-                })
-            }
+            _ => None,
         };
-        let id = shard.next_id;
-        shard.next_id = id.wrapping_add(1);
-        let reserved = Contact::new(
-            send_at,
-            attempt.channel,
-            attempt.class,
-            topic,
-            id,
-            ContactState::Reserved,
-        );
-        let history = shard.customers.entry(customer.id).or_default();
-        history::insert_pruned(history, reserved, policy, now);
-        if history.is_empty() {
-            // No rule counts this class of contact: there is nothing to keep.
-            shard.customers.remove(&customer.id);
+        let id = *next_id;
+        if let Some(send_at) = send_at {
+            *next_id = id.wrapping_add(1);
+            let reserved = Contact::new(
+                send_at,
+                attempt.channel,
+                attempt.class,
+                topic,
+                id,
+                ContactState::Reserved,
+            );
+            history::insert_pruned(history, reserved, policy, now);
         }
+        if history.is_empty() {
+            // Nothing reserved, or no rule counts this class of contact: nothing to keep.
+            customers.remove(&customer.id);
+        }
+        let Some(send_at) = send_at else {
+            return Ok(Outcome {
+                verdict,
+                reservation: None,
+            });
+        };
         Ok(Outcome {
             verdict,
             reservation: Some(Reservation {
@@ -352,13 +355,7 @@ impl ContactLedger for MemoryLedger {
         customer: CustomerId,
         contact: RecordedContact<'_>,
     ) -> Result<bool, Error> {
-        let topic = match contact.topic {
-            Some(name) if name.is_empty() || name.len() > MAX_TOPIC_LEN => {
-                return Err(InputError::BadTopic(name.to_owned()).into())
-            }
-            Some(name) => topic_hash(name),
-            None => 0,
-        };
+        let topic = policy.topic_key(contact.topic)?;
         if contact.key.is_empty() {
             return Err(InputError::EmptyKey.into());
         }

@@ -12,12 +12,12 @@ use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{Policy, PreferenceBounds, QuietHoursSpec};
 use crate::channel::{Channel, MessageClass};
-use crate::error::PolicyError;
+use crate::error::{InputError, PolicyError};
 
 /// The largest cap limit: the ledger keeps up to this many contacts per scope and customer.
 const MAX_LIMIT: u32 = 1000;
 /// Topic names are short labels.
-pub(crate) const MAX_TOPIC_LEN: usize = 64;
+const MAX_TOPIC_LEN: usize = 64;
 
 pub(crate) const SLOTS: usize = Channel::COUNT * MessageClass::COUNT;
 
@@ -48,6 +48,8 @@ pub struct CompiledPolicy {
     pub(crate) retention: RetentionTable,
     pub(crate) preference_max_limit: u32,
     pub(crate) preference_max_reach: u32,
+    /// The topics the policy's rules name, with their keys.
+    topics: Vec<(Box<str>, u16)>,
 }
 
 impl CompiledPolicy {
@@ -59,6 +61,22 @@ impl CompiledPolicy {
     /// The time zone used for customers who have none.
     pub fn default_time_zone(&self) -> Tz {
         self.default_zone
+    }
+
+    /// The stored key of a topic (0 for none), after checking its length. **O(policy topics)**:
+    /// the policy's own topics are looked up rather than hashed again.
+    pub(crate) fn topic_key(&self, topic: Option<&str>) -> Result<u16, InputError> {
+        let Some(name) = topic else {
+            return Ok(0);
+        };
+        if name.is_empty() || name.len() > MAX_TOPIC_LEN {
+            return Err(InputError::BadTopic(name.to_owned()));
+        }
+        Ok(self
+            .topics
+            .iter()
+            .find(|(known, _)| **known == *name)
+            .map_or_else(|| topic_hash(name), |(_, key)| *key))
     }
 
     /// The longest span of history any rule of this policy looks back over, in seconds.
@@ -368,7 +386,20 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;
+    let mut topics: Vec<(Box<str>, u16)> = Vec::new();
+    let scopes = caps
+        .iter()
+        .map(|c| &c.scope)
+        .chain(spacings.iter().map(|s| &s.scope));
+    for scope in scopes {
+        if let Some(name) = &scope.topic_name {
+            if !topics.iter().any(|(known, _)| known == name) {
+                topics.push((name.clone(), scope.key.topic));
+            }
+        }
+    }
     Ok(CompiledPolicy {
+        topics,
         source: policy.clone(),
         default_zone,
         caps,

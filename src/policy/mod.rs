@@ -66,11 +66,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PolicyError;
 
+pub(crate) use compile::slot;
 pub use compile::CompiledPolicy;
-pub(crate) use compile::{slot, MAX_TOPIC_LEN};
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
-pub(crate) use rules::{topic_hash, ScopeKey};
+pub(crate) use rules::ScopeKey;
 pub use window::{CalendarPeriod, Window};
 
 /// A throttle policy as written: plain serde data, checked by [`Policy::compile`].

@@ -10,8 +10,8 @@ use crate::channel::MessageClass;
 use crate::customer::{Consent, Customer, FrequencyPreference};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::{slot, MAX_TOPIC_LEN};
-use crate::policy::{topic_hash, CompiledPolicy, RuleRef, ScopeKey, WeekMask, Window};
+use crate::policy::slot;
+use crate::policy::{CompiledPolicy, RuleRef, ScopeKey, WeekMask, Window};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
@@ -30,6 +30,23 @@ struct CapView {
 enum CapSource {
     Policy(usize),
     Preference(usize),
+}
+
+/// What blocks an attempt at one time: the latest release, and the reasons if asked for.
+struct Blocks<'r> {
+    until: Option<Stamp>,
+    reasons: Option<&'r mut Vec<Reason>>,
+}
+
+impl Blocks<'_> {
+    #[inline]
+    fn add(&mut self, free: Stamp, reason: impl FnOnce() -> Reason) {
+        self.until = self.until.max(Some(free));
+        // Reasons are built only when asked for: the allowed path allocates nothing.
+        if let Some(reasons) = self.reasons.as_deref_mut() {
+            reasons.push(reason());
+        }
+    }
 }
 
 /// The counted state of one cap at one time.
@@ -67,13 +84,7 @@ impl<'a> Judge<'a> {
         customer: &'a Customer,
         attempt: Attempt<'a>,
     ) -> Result<Self, InputError> {
-        let topic = match attempt.topic {
-            Some(name) if name.is_empty() || name.len() > MAX_TOPIC_LEN => {
-                return Err(InputError::BadTopic(name.to_owned()))
-            }
-            Some(name) => topic_hash(name),
-            None => 0,
-        };
+        let topic = policy.topic_key(attempt.topic)?;
         let marketing = attempt.class == MessageClass::Marketing;
         let mut preferences = SmallVec::new();
         if marketing {
@@ -246,25 +257,22 @@ impl<'a> Judge<'a> {
         &self,
         history: &[Contact],
         at: Stamp,
-        mut reasons: Option<&mut Vec<Reason>>,
+        reasons: Option<&mut Vec<Reason>>,
     ) -> Option<Stamp> {
-        let mut until: Option<Stamp> = None;
-        let mut block = |free: Stamp, reason: &dyn Fn() -> Reason| {
-            until = until.max(Some(free));
-            if let Some(reasons) = reasons.as_deref_mut() {
-                reasons.push(reason());
-            }
+        let mut blocks = Blocks {
+            until: None,
+            reasons,
         };
 
         if let Some(snooze) = self.snoozed_until.filter(|s| *s > at) {
-            block(snooze, &|| Reason::Snoozed {
+            blocks.add(snooze, || Reason::Snoozed {
                 until: snooze.to_utc(),
             });
         }
         for cap in self.caps() {
             let counted = self.count(history, &cap, at);
             if let Some(frees_at) = counted.frees_at {
-                block(frees_at, &|| match counted.later {
+                blocks.add(frees_at, || match counted.later {
                     Some(later) => Reason::LaterContact {
                         rule: self.cap_rule(cap.source),
                         at: later.to_utc(),
@@ -289,13 +297,13 @@ impl<'a> Judge<'a> {
                 continue;
             };
             if newest.at > at {
-                block(newest.at, &|| Reason::LaterContact {
+                blocks.add(newest.at, || Reason::LaterContact {
                     rule: rule.rule.clone(),
                     at: newest.at.to_utc(),
                 });
             } else if at.0 - newest.at.0 < rule.min_gap.get() {
                 let frees_at = newest.at.plus(rule.min_gap.get());
-                block(frees_at, &|| Reason::TooSoon {
+                blocks.add(frees_at, || Reason::TooSoon {
                     rule: rule.rule.clone(),
                     last: newest.at.to_utc(),
                     frees_at: frees_at.to_utc(),
@@ -307,7 +315,7 @@ impl<'a> Judge<'a> {
                 let free = mask.next_free(self.zone, at);
                 for (rule, rule_mask, slots) in &self.policy.quiet_rules {
                     if slots[self.slot] && rule_mask.is_quiet_at(self.zone, at) {
-                        block(free, &|| Reason::QuietHours {
+                        blocks.add(free, || Reason::QuietHours {
                             rule: rule.clone(),
                             until: free.to_utc(),
                         });
@@ -315,7 +323,7 @@ impl<'a> Judge<'a> {
                 }
             }
         }
-        until
+        blocks.until
     }
 
     /// The first instant at or after `from` at which every time-bound rule passes, if one is
