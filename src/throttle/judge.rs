@@ -345,9 +345,15 @@ impl<'a> Judge<'a> {
     /// Allocates only when something blocks.
     pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
         // The swept-up-to time matters only to rules that count history.
-        let counts_history = !self.policy.caps_by_slot[self.slot].is_empty()
-            || !self.policy.spacings_by_slot[self.slot].is_empty()
-            || !self.preferences.is_empty();
+        let policy = self.policy;
+        let applies = |key: &ScopeKey| key.topic_applies(self.topic);
+        let counts_history = !self.preferences.is_empty()
+            || policy.caps_by_slot[self.slot]
+                .iter()
+                .any(|&i| applies(&policy.caps[usize::from(i)].scope.key))
+            || policy.spacings_by_slot[self.slot]
+                .iter()
+                .any(|&i| applies(&policy.spacings[usize::from(i)].scope.key));
         let floor = if counts_history { floor } else { Stamp(0) };
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
