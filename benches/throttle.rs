@@ -120,10 +120,11 @@ fn memory_per_customer(
 }
 
 fn report_memory(order: &[u64], policy: &CompiledPolicy) {
-    // Pre-sized first: growing tables leave freed memory the allocator may keep resident,
-    // which would count against whatever is measured after it.
-    let sized = memory_per_customer(MemoryLedger::with_capacity(order.len()), order, policy);
+    // Grown first, on a fresh heap: growing tables leave freed memory the allocator may keep
+    // resident, which the pre-sized ledger measured after it may then reuse (a conservative
+    // order for the grown figure).
     let grown = memory_per_customer(MemoryLedger::new(), order, policy);
+    let sized = memory_per_customer(MemoryLedger::with_capacity(order.len()), order, policy);
     if let (Some(sized), Some(grown)) = (sized, grown) {
         println!(
             "memory: {sized:.1} bytes per customer with MemoryLedger::with_capacity, {grown:.1} growing from empty ({} customers, 1 contact each; resident set growth)",

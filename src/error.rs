@@ -43,8 +43,8 @@ pub enum InputError {
     /// A customer's own frequency preference the ledger cannot honour.
     #[error("customer {customer}: frequency_preferences[{index}]: {problem}")]
     Preference {
-        /// The customer, as a number.
-        customer: u64,
+        /// The customer.
+        customer: crate::CustomerId,
         /// The index of the preference in the customer's list.
         index: usize,
         /// What is wrong with it.

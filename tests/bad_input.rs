@@ -5,9 +5,9 @@ use std::num::NonZeroU32;
 
 use chrono::{DateTime, TimeZone, Utc};
 use cornershop::{
-    Attempt, CalendarPeriod, Channel, CompiledPolicy, Consent, ContactLedger, Customer, Error,
-    FrequencyPreference, IfBlocked, InputError, LedgerSnapshot, MemoryLedger, MessageClass, Policy,
-    PolicyError, RecordedContact, SnapshotError, Window,
+    Attempt, CalendarPeriod, Channel, CompiledPolicy, Consent, ContactLedger, Customer, CustomerId,
+    Error, FrequencyPreference, IfBlocked, InputError, LedgerSnapshot, MemoryLedger, MessageClass,
+    Policy, PolicyError, RecordedContact, SnapshotError, Window,
 };
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -742,7 +742,7 @@ fn a_preference_under_a_policy_that_takes_none_is_an_input_error() {
         matches!(
             err,
             Error::Input(InputError::Preference {
-                customer: 9,
+                customer: CustomerId(9),
                 index: 0,
                 ..
             })

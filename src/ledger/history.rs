@@ -243,6 +243,10 @@ pub(crate) fn insert_pruned(
             // is the one to go, which is cheap to confirm.
             match history.iter().position(|c| !c.is_reserved()) {
                 Some(oldest) if !is_needed(history, oldest, policy, &contact) => {
+                    debug_assert!(
+                        !needed(history, policy, Some(&contact))[oldest],
+                        "the quick check and the full prune disagree"
+                    );
                     history.remove(oldest);
                 }
                 _ => {

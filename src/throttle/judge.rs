@@ -104,7 +104,7 @@ impl<'a> Judge<'a> {
                 };
                 if let Some(problem) = problem {
                     return Err(InputError::Preference {
-                        customer: customer.id.0,
+                        customer: customer.id,
                         index,
                         problem,
                     });
