@@ -24,7 +24,8 @@ type Map = HashMap<CustomerId, History, foldhash::fast::RandomState>;
 pub(super) struct ShardState {
     pub(super) customers: Map,
     /// Idempotency keys of recorded contacts, with their times, per customer. Only imports
-    /// have them; swept with the history they belong to.
+    /// have them; they age out a history horizon behind the customer's newest record, and on
+    /// `sweep`.
     pub(super) record_keys: HashMap<CustomerId, RecordKeys, foldhash::fast::RandomState>,
     /// Numbers reservations. Reservations that agree in every field are interchangeable, so a
     /// wrapping counter only needs to keep most of them apart.
