@@ -195,6 +195,8 @@ impl MemoryLedger {
             let mut shard = self.lock_shard(index);
             shard.customers.retain(|_, history| {
                 history::sweep(history, policy, now);
+                // A history that once spilled to the heap moves back inline if it fits again.
+                history.shrink_to_fit();
                 !history.is_empty()
             });
             shard.customers.shrink_to_fit();
