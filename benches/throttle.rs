@@ -119,15 +119,35 @@ fn memory_per_customer(
     Some(after.saturating_sub(before) as f64 / order.len() as f64)
 }
 
+/// Set in a child process of this bench to make it measure one ledger's memory and exit.
+const MEMORY_PROBE: &str = "CORNERSHOP_MEMORY_PROBE";
+
+/// Measures each kind of ledger in a fresh process of this same binary, so that neither sees
+/// memory the other freed: `grown` starts empty, `sized` uses `MemoryLedger::with_capacity`.
 fn report_memory(order: &[u64], policy: &CompiledPolicy) {
-    // Grown first, on a fresh heap: growing tables leave freed memory the allocator may keep
-    // resident, which the pre-sized ledger measured after it may then reuse (a conservative
-    // order for the grown figure).
-    let grown = memory_per_customer(MemoryLedger::new(), order, policy);
-    let sized = memory_per_customer(MemoryLedger::with_capacity(order.len()), order, policy);
-    if let (Some(sized), Some(grown)) = (sized, grown) {
+    if let Ok(kind) = std::env::var(MEMORY_PROBE) {
+        let ledger = match kind.as_str() {
+            "sized" => MemoryLedger::with_capacity(order.len()),
+            _ => MemoryLedger::new(),
+        };
+        if let Some(bytes) = memory_per_customer(ledger, order, policy) {
+            println!("{bytes:.1}");
+        }
+        std::process::exit(0);
+    }
+    let probe = |kind: &str| -> Option<String> {
+        let exe = std::env::current_exe().ok()?;
+        let output = std::process::Command::new(exe)
+            .arg("--bench")
+            .env(MEMORY_PROBE, kind)
+            .output()
+            .ok()?;
+        let text = String::from_utf8(output.stdout).ok()?;
+        text.lines().last().map(str::to_owned)
+    };
+    if let (Some(sized), Some(grown)) = (probe("sized"), probe("grown")) {
         println!(
-            "memory: {sized:.1} bytes per customer with MemoryLedger::with_capacity, {grown:.1} growing from empty ({} customers, 1 contact each; resident set growth)",
+            "memory: {sized} bytes per customer with MemoryLedger::with_capacity, {grown} growing from empty ({} customers, 1 contact each; resident set growth, each in a fresh process)",
             order.len()
         );
     }
