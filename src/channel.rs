@@ -78,6 +78,16 @@ impl fmt::Display for Channel {
     }
 }
 
+/// The number of distinct [`kind`] values.
+pub(crate) const KINDS: usize = 32;
+
+/// A channel and a class as one number below [`KINDS`] (`channel | class << 3`): the index of
+/// per-kind tables and the low bits of a stored contact.
+#[inline]
+pub(crate) fn kind(channel: Channel, class: MessageClass) -> u8 {
+    channel.index() as u8 | (class.index() as u8) << 3
+}
+
 /// The error of parsing a [`Channel`] or [`MessageClass`] name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {kind} {name:?} (expected one of: {expected})")]

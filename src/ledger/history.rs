@@ -3,7 +3,7 @@
 
 use smallvec::SmallVec;
 
-use crate::channel::{Channel, MessageClass};
+use crate::channel::{kind, Channel, MessageClass};
 use crate::policy::CompiledPolicy;
 use crate::time::Stamp;
 
@@ -62,7 +62,7 @@ impl Contact {
         }
     }
 
-    /// Channel and class as one number below [`KINDS`]: `channel | class << 3`.
+    /// Channel and class as one number: see [`kind`](crate::channel::kind).
     #[inline]
     pub(crate) fn kind(&self) -> u8 {
         self.meta & 0b1_1111
@@ -100,15 +100,6 @@ impl Contact {
     pub(crate) fn set_state(&mut self, state: ContactState) {
         self.meta = (self.meta & 0b1_1111) | (state as u8) << 5;
     }
-}
-
-/// The number of distinct [`Contact::kind`] values.
-pub(crate) const KINDS: usize = 32;
-
-/// The [`Contact::kind`] of a channel and class.
-#[inline]
-pub(crate) fn kind(channel: Channel, class: MessageClass) -> u8 {
-    channel.index() as u8 | (class.index() as u8) << 3
 }
 
 /// Contacts stored inline, beside the customer's key in the ledger's table.

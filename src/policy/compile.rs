@@ -11,21 +11,13 @@ use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{Policy, PreferenceBounds, QuietHoursSpec};
-use crate::channel::{Channel, MessageClass};
+use crate::channel::{kind, Channel, MessageClass, KINDS};
 use crate::error::{InputError, PolicyError};
 
 /// The largest cap limit: the ledger keeps up to this many contacts per scope and customer.
 const MAX_LIMIT: u32 = 1000;
 /// Topic names are short labels.
 const MAX_TOPIC_LEN: usize = 64;
-
-pub(crate) const SLOTS: usize = Channel::COUNT * MessageClass::COUNT;
-
-/// The table slot of a channel and class.
-#[inline]
-pub(crate) fn slot(channel: Channel, class: MessageClass) -> usize {
-    channel.index() * MessageClass::COUNT + class.index()
-}
 
 /// A validated policy: immutable, `Send + Sync`, cheap to share behind an `Arc`.
 ///
@@ -37,13 +29,13 @@ pub struct CompiledPolicy {
     pub(crate) default_zone: Tz,
     pub(crate) caps: Vec<CapRule>,
     pub(crate) spacings: Vec<SpacingRule>,
-    /// `(rule, mask, slots it covers)` per quiet-hours rule, for explanations.
-    pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; SLOTS])>,
+    /// `(rule, mask, kinds it covers)` per quiet-hours rule, for explanations.
+    pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; KINDS])>,
     /// Per channel and class: indexes into `caps` / `spacings` that can apply, and the union of
     /// the quiet masks (an index into `quiet_masks`).
-    pub(crate) caps_by_slot: [Vec<u16>; SLOTS],
-    pub(crate) spacings_by_slot: [Vec<u16>; SLOTS],
-    pub(crate) quiet_by_slot: [Option<u16>; SLOTS],
+    pub(crate) caps_by_kind: [Vec<u16>; KINDS],
+    pub(crate) spacings_by_kind: [Vec<u16>; KINDS],
+    pub(crate) quiet_by_kind: [Option<u16>; KINDS],
     pub(crate) quiet_masks: Vec<WeekMask>,
     pub(crate) retention: RetentionTable,
     pub(crate) preference_max_limit: u32,
@@ -228,7 +220,7 @@ fn parse_list<T>(
 fn compile_quiet_rule(
     path: &str,
     spec: &QuietHoursSpec,
-) -> Result<(RuleRef, WeekMask, [bool; SLOTS]), PolicyError> {
+) -> Result<(RuleRef, WeekMask, [bool; KINDS]), PolicyError> {
     let start = parse_time_of_day(&spec.start, false)
         .map_err(|e| PolicyError::new(field(path, "start"), e))?;
     let end =
@@ -268,16 +260,16 @@ fn compile_quiet_rule(
         ));
     }
     let classes = parse_list(&field(path, "classes"), &spec.classes, parse_class)?;
-    let mut slots = [false; SLOTS];
+    let mut kinds = [false; KINDS];
     for channel in &channels {
         for class in &classes {
-            slots[slot(*channel, *class)] = true;
+            kinds[usize::from(kind(*channel, *class))] = true;
         }
     }
     Ok((
         rule_ref(path, &spec.name),
         WeekMask::window(start, end, &days),
-        slots,
+        kinds,
     ))
 }
 
@@ -319,23 +311,23 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (preference_max_limit, preference_max_reach) = compile_preferences(&policy.preferences)?;
 
-    let mut caps_by_slot: [Vec<u16>; SLOTS] = Default::default();
-    let mut spacings_by_slot: [Vec<u16>; SLOTS] = Default::default();
-    let mut quiet_by_slot: [Option<u16>; SLOTS] = [None; SLOTS];
+    let mut caps_by_kind: [Vec<u16>; KINDS] = Default::default();
+    let mut spacings_by_kind: [Vec<u16>; KINDS] = Default::default();
+    let mut quiet_by_kind: [Option<u16>; KINDS] = [None; KINDS];
     let mut quiet_masks: Vec<WeekMask> = Vec::new();
     let mut mask_ids: HashMap<Vec<usize>, u16> = HashMap::new();
     for channel in Channel::ALL {
         for class in MessageClass::ALL {
-            let s = slot(channel, class);
+            let s = usize::from(kind(channel, class));
             let applies = |scope: &Scope| {
                 scope.key.class == class && scope.key.channel.is_none_or(|c| c == channel)
             };
             // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
-            caps_by_slot[s] = (0..caps.len())
+            caps_by_kind[s] = (0..caps.len())
                 .filter(|&i| applies(&caps[i].scope))
                 .map(|i| i as u16)
                 .collect();
-            spacings_by_slot[s] = (0..spacings.len())
+            spacings_by_kind[s] = (0..spacings.len())
                 .filter(|&i| applies(&spacings[i].scope))
                 .map(|i| i as u16)
                 .collect();
@@ -366,7 +358,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
                     id
                 }
             };
-            quiet_by_slot[s] = Some(id);
+            quiet_by_kind[s] = Some(id);
         }
     }
 
@@ -405,9 +397,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         caps,
         spacings,
         quiet_rules,
-        caps_by_slot,
-        spacings_by_slot,
-        quiet_by_slot,
+        caps_by_kind,
+        spacings_by_kind,
+        quiet_by_kind,
         quiet_masks,
         retention,
         preference_max_limit,

@@ -66,7 +66,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PolicyError;
 
-pub(crate) use compile::slot;
 pub use compile::CompiledPolicy;
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;

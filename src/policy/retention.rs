@@ -1,8 +1,9 @@
 //! What history the policy needs kept, as a table the ledger walks on every write.
 
 use super::rules::ScopeKey;
+use crate::channel::{kind, KINDS};
 use crate::error::PolicyError;
-use crate::ledger::history::{kind, Contact, KINDS};
+use crate::ledger::history::Contact;
 
 /// Distinct rule scopes a policy may have: one bit each in a `u64`.
 pub(crate) const MAX_SCOPES: usize = 64;

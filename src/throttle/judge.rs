@@ -6,11 +6,10 @@ use chrono_tz::Tz;
 use smallvec::SmallVec;
 
 use super::{Attempt, Reason, Verdict};
-use crate::channel::MessageClass;
+use crate::channel::{kind, MessageClass};
 use crate::customer::{Consent, Customer, FrequencyPreference};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::slot;
 use crate::policy::{CompiledPolicy, RuleRef, ScopeKey, WeekMask, Window};
 use crate::time::Stamp;
 
@@ -66,7 +65,8 @@ pub(crate) struct Judge<'a> {
     attempt: Attempt<'a>,
     zone: Tz,
     topic: u16,
-    slot: usize,
+    /// The attempt's channel and class, as an index of the policy's per-kind tables.
+    kind: usize,
     snoozed_until: Option<Stamp>,
     /// The customer's preferences that apply: index, preference, and the limit judged.
     preferences: SmallVec<[(usize, &'a FrequencyPreference, u32); 2]>,
@@ -123,7 +123,7 @@ impl<'a> Judge<'a> {
             attempt,
             zone: customer.time_zone.unwrap_or(policy.default_zone),
             topic,
-            slot: slot(attempt.channel, attempt.class),
+            kind: usize::from(kind(attempt.channel, attempt.class)),
             snoozed_until: customer
                 .marketing_snoozed_until
                 .filter(|_| marketing)
@@ -172,7 +172,7 @@ impl<'a> Judge<'a> {
     fn caps(&self) -> impl Iterator<Item = CapView> + '_ {
         let policy = self.policy;
         let topic = self.topic;
-        let from_policy = policy.caps_by_slot[self.slot]
+        let from_policy = policy.caps_by_kind[self.kind]
             .iter()
             .map(|&i| usize::from(i))
             .filter(move |&i| policy.caps[i].scope.key.topic_applies(topic))
@@ -247,7 +247,7 @@ impl<'a> Judge<'a> {
     }
 
     fn quiet_mask(&self) -> Option<&'a WeekMask> {
-        self.policy.quiet_by_slot[self.slot].map(|id| &self.policy.quiet_masks[usize::from(id)])
+        self.policy.quiet_by_kind[self.kind].map(|id| &self.policy.quiet_masks[usize::from(id)])
     }
 
     /// Until when some rule holds back an attempt at `at`: `None` when every rule passes. Every
@@ -287,7 +287,7 @@ impl<'a> Judge<'a> {
                 });
             }
         }
-        for &i in &self.policy.spacings_by_slot[self.slot] {
+        for &i in &self.policy.spacings_by_kind[self.kind] {
             let rule = &self.policy.spacings[usize::from(i)];
             if !rule.scope.key.topic_applies(self.topic) {
                 continue;
@@ -313,8 +313,8 @@ impl<'a> Judge<'a> {
         if let Some(mask) = self.quiet_mask() {
             if mask.is_quiet_at(self.zone, at) {
                 let free = mask.next_free(self.zone, at);
-                for (rule, rule_mask, slots) in &self.policy.quiet_rules {
-                    if slots[self.slot] && rule_mask.is_quiet_at(self.zone, at) {
+                for (rule, rule_mask, kinds) in &self.policy.quiet_rules {
+                    if kinds[self.kind] && rule_mask.is_quiet_at(self.zone, at) {
                         blocks.add(free, || Reason::QuietHours {
                             rule: rule.clone(),
                             until: free.to_utc(),
@@ -348,10 +348,10 @@ impl<'a> Judge<'a> {
         let policy = self.policy;
         let applies = |key: &ScopeKey| key.topic_applies(self.topic);
         let counts_history = !self.preferences.is_empty()
-            || policy.caps_by_slot[self.slot]
+            || policy.caps_by_kind[self.kind]
                 .iter()
                 .any(|&i| applies(&policy.caps[usize::from(i)].scope.key))
-            || policy.spacings_by_slot[self.slot]
+            || policy.spacings_by_kind[self.kind]
                 .iter()
                 .any(|&i| applies(&policy.spacings[usize::from(i)].scope.key));
         let floor = if counts_history { floor } else { Stamp(0) };
