@@ -222,11 +222,11 @@ impl MemoryLedger {
         let Some(history) = shard.customers.get_mut(&reservation.customer) else {
             return Ok(false);
         };
+        let kind = crate::channel::kind(reservation.channel, reservation.class);
         let matches = |c: &Contact, state: ContactState| {
             c.at == at
                 && c.id == reservation.id
-                && c.channel() == reservation.channel
-                && c.class() == reservation.class
+                && c.kind() == kind
                 && c.topic == reservation.topic
                 && c.state() == state
         };

@@ -106,13 +106,13 @@ fn parse_scope(
         .map(|t| parse_topic(&field(path, "topic"), t))
         .transpose()?;
     Ok(Scope {
-        key: ScopeKey {
-            class: parse_class(&field(path, "class"), class)?,
-            channel: channel
+        key: ScopeKey::new(
+            parse_class(&field(path, "class"), class)?,
+            channel
                 .map(|c| parse_channel(&field(path, "channel"), c))
                 .transpose()?,
-            topic: topic_name.as_deref().map_or(0, topic_hash),
-        },
+            topic_name.as_deref().map_or(0, topic_hash),
+        ),
         topic_name,
     })
 }
@@ -370,11 +370,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .into_iter()
         .map(Some)
         .chain([None])
-        .map(|channel| ScopeKey {
-            class: MessageClass::Marketing,
-            channel,
-            topic: 0,
-        })
+        .map(|channel| ScopeKey::new(MessageClass::Marketing, channel, 0))
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;

@@ -1,7 +1,7 @@
 //! What history the policy needs kept, as a table the ledger walks on every write.
 
 use super::rules::ScopeKey;
-use crate::channel::{kind, KINDS};
+use crate::channel::KINDS;
 use crate::error::PolicyError;
 use crate::ledger::history::Contact;
 
@@ -25,8 +25,8 @@ pub(crate) struct RetentionTable {
     pub(crate) horizon: u32,
     /// Per contact kind (channel and class): a bit per rule without a topic that counts it.
     untopical: [u64; KINDS],
-    /// Rules with a topic: `(bit, scope)`.
-    topical: Vec<(u32, ScopeKey)>,
+    /// Rules with a topic: their bit, the topic's key, and a bit per contact kind they count.
+    topical: Vec<(u32, u16, u32)>,
 }
 
 impl RetentionTable {
@@ -57,13 +57,14 @@ impl RetentionTable {
         let mut untopical = [0u64; KINDS];
         let mut topical = Vec::new();
         for (bit, rule) in rules.iter().enumerate() {
+            let kinds = rule.scope.kinds();
             if rule.scope.topic != 0 {
-                topical.push((bit as u32, rule.scope));
+                topical.push((bit as u32, rule.scope.topic, kinds));
                 continue;
             }
-            for channel in crate::Channel::ALL {
-                if rule.scope.channel.is_none_or(|c| c == channel) {
-                    untopical[usize::from(kind(channel, rule.scope.class))] |= 1 << bit;
+            for (kind, bits) in untopical.iter_mut().enumerate() {
+                if kinds & (1 << kind) != 0 {
+                    *bits |= 1 << bit;
                 }
             }
         }
@@ -79,8 +80,8 @@ impl RetentionTable {
     #[inline(always)]
     pub(crate) fn rules_counting(&self, contact: &Contact) -> u64 {
         let mut bits = self.untopical[usize::from(contact.kind())];
-        for (bit, scope) in &self.topical {
-            if scope.counts(contact) {
+        for &(bit, topic, kinds) in &self.topical {
+            if topic == contact.topic && kinds & (1 << contact.kind()) != 0 {
                 bits |= 1 << bit;
             }
         }

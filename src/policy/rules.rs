@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 
 use serde::{Deserialize, Serialize};
 
-use crate::channel::{Channel, MessageClass};
+use crate::channel::{kind, Channel, MessageClass};
 use crate::ledger::history::Contact;
 use crate::policy::Window;
 
@@ -25,22 +25,40 @@ pub(crate) struct ScopeKey {
     pub(crate) channel: Option<Channel>,
     /// [`topic_hash`] of the topic, 0 for every topic.
     pub(crate) topic: u16,
+    /// A bit per [`kind`] (channel and class) in scope: derived from `class` and `channel`.
+    kinds: u32,
 }
 
 impl ScopeKey {
+    pub(crate) fn new(class: MessageClass, channel: Option<Channel>, topic: u16) -> ScopeKey {
+        let kinds = Channel::ALL
+            .into_iter()
+            .filter(|c| channel.is_none_or(|only| only == *c))
+            .fold(0, |kinds, c| kinds | 1 << kind(c, class));
+        ScopeKey {
+            class,
+            channel,
+            topic,
+            kinds,
+        }
+    }
+
+    /// A bit per channel and class (see [`kind`]) the scope counts.
+    #[inline]
+    pub(crate) fn kinds(self) -> u32 {
+        self.kinds
+    }
+
     /// Whether an attempt about `topic` (0 for none) can be in scope.
     #[inline]
     pub(crate) fn topic_applies(self, topic: u16) -> bool {
         self.topic == 0 || self.topic == topic
     }
 
-    /// Whether a stored contact is in scope. **O(1)**: compares the packed bits directly.
+    /// Whether a stored contact is in scope. **O(1)**: two bit tests.
     #[inline]
     pub(crate) fn counts(self, contact: &Contact) -> bool {
-        let kind = contact.kind();
-        kind >> 3 == self.class.index() as u8
-            && self.channel.is_none_or(|c| kind & 0b111 == c.index() as u8)
-            && (self.topic == 0 || self.topic == contact.topic)
+        self.kinds & 1 << contact.kind() != 0 && (self.topic == 0 || self.topic == contact.topic)
     }
 }
 

@@ -186,11 +186,7 @@ impl<'a> Judge<'a> {
                 }
             });
         let from_customer = self.preferences.iter().map(|&(i, pref, limit)| CapView {
-            scope: ScopeKey {
-                class: MessageClass::Marketing,
-                channel: pref.channel,
-                topic: 0,
-            },
+            scope: ScopeKey::new(MessageClass::Marketing, pref.channel, 0),
             limit,
             window: pref.window,
             source: CapSource::Preference(i),
