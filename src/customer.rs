@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
+use crate::context::{Moment, Profile, Value};
 use crate::policy::Window;
 
 /// The application's identifier for a customer. Numeric so that per-customer state stays small;
@@ -108,7 +109,8 @@ pub struct FrequencyPreference {
     pub window: Window,
 }
 
-/// A customer, as much of them as the throttle needs.
+/// A customer: who they are, what they agreed to and chose (all the throttle needs), and their
+/// [`Profile`] for personalization.
 ///
 /// ```
 /// use cornershop::{Channel, Consent, Customer, CustomerId};
@@ -143,6 +145,10 @@ pub struct Customer {
     /// The customer's own frequency limits for marketing.
     #[serde(default)]
     pub frequency_preferences: Vec<FrequencyPreference>,
+    /// Attributes, stated preferences, moments, notes and the running summary of events, for
+    /// personalization (the throttle does not read them).
+    #[serde(default)]
+    pub profile: Profile,
 }
 
 impl Customer {
@@ -156,6 +162,7 @@ impl Customer {
             unsubscribed_topics: Vec::new(),
             marketing_snoozed_until: None,
             frequency_preferences: Vec::new(),
+            profile: Profile::default(),
         }
     }
 
@@ -192,6 +199,57 @@ impl Customer {
     /// Adds a frequency limit of the customer's own.
     pub fn with_frequency_preference(mut self, preference: FrequencyPreference) -> Self {
         self.frequency_preferences.push(preference);
+        self
+    }
+
+    /// Sets a typed profile attribute.
+    pub fn with_attribute(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.profile.attributes.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds a segment tag.
+    pub fn with_segment(mut self, segment: impl Into<String>) -> Self {
+        self.profile.segments.push(segment.into());
+        self
+    }
+
+    /// Sets the channel the customer prefers.
+    pub fn with_preferred_channel(mut self, channel: Channel) -> Self {
+        self.profile.preferred_channel = Some(channel);
+        self
+    }
+
+    /// Adds a category the customer likes.
+    pub fn with_favourite_category(mut self, category: impl Into<String>) -> Self {
+        self.profile.favourite_categories.push(category.into());
+        self
+    }
+
+    /// Adds a category the customer never wants offers in.
+    pub fn with_never_category(mut self, category: impl Into<String>) -> Self {
+        self.profile.never_categories.push(category.into());
+        self
+    }
+
+    /// Adds a yearly moment (`"birthday"`, `"signup"`, or the application's own).
+    pub fn with_moment(mut self, name: impl Into<String>, month: u32, day: u32) -> Self {
+        self.profile.moments.push(Moment {
+            name: name.into(),
+            month,
+            day,
+        });
+        self
+    }
+
+    /// Sets the customer's birthday (the moment `"birthday"`).
+    pub fn with_birthday(self, month: u32, day: u32) -> Self {
+        self.with_moment("birthday", month, day)
+    }
+
+    /// Adds a note for the person who next calls the customer.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.profile.notes.push(note.into());
         self
     }
 

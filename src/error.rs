@@ -56,6 +56,24 @@ pub enum InputError {
     /// A topic name that is empty or too long.
     #[error("topic {0:?} must be 1 to 64 bytes long")]
     BadTopic(String),
+    /// An event that cannot be folded into a customer's summary.
+    #[error("event: {0}")]
+    BadEvent(String),
+    /// A customer's profile attribute whose value does not have the type the policy declares.
+    #[error("customer {customer}: attribute {attribute:?} is declared {expected} in the policy but holds a {found}")]
+    AttributeType {
+        /// The customer.
+        customer: crate::CustomerId,
+        /// The attribute's name.
+        attribute: String,
+        /// The type the policy declares.
+        expected: crate::ValueKind,
+        /// The type the customer's value has.
+        found: crate::ValueKind,
+    },
+    /// A decision request that cannot be served.
+    #[error("request: {0}")]
+    BadRequest(String),
 }
 
 /// A ledger operation that refers to something the ledger does not hold.

@@ -55,23 +55,31 @@
 
 mod channel;
 mod clock;
+mod context;
 mod customer;
+mod decide;
 mod error;
 mod ledger;
 mod local;
 pub mod policy;
+pub mod score;
 mod throttle;
 mod time;
 
 pub use channel::{Channel, MessageClass, UnknownName};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::{Event, FeedbackTarget, Moment, Profile, Response, Summary, Value, ValueKind};
+pub use decide::{Candidate, Decision, Engine, Pick, Request, Stop};
 pub use customer::{Consent, Consents, Customer, CustomerId, FrequencyPreference};
 pub use error::{Error, InputError, LedgerError, PolicyError, SnapshotError};
 pub use ledger::{
     ContactLedger, ContactSnapshot, ContactState, CustomerSnapshot, LedgerSnapshot, MemoryLedger,
     Outcome, RecordedContact, RecordedKeySnapshot, Reservation,
 };
-pub use policy::{CalendarPeriod, CompiledPolicy, Policy, RuleRef, Window};
+pub use policy::{
+    CalendarPeriod, CompiledPolicy, ConditionSpec, FailedRule, OfferSpec, Policy, RuleRef, Window,
+};
+pub use score::{Contribution, Features, Score, Scorer, WeightedScorer};
 pub use throttle::{Attempt, IfBlocked, Reason, Verdict};
 
 #[cfg(test)]

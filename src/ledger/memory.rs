@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::history::{self, Contact, ContactState, History};
 use super::{ContactLedger, Outcome, RecordedContact, Reservation};
+use crate::channel::MessageClass;
 use crate::customer::{Customer, CustomerId};
 use crate::error::{Error, InputError, LedgerError};
 use crate::policy::CompiledPolicy;
@@ -400,6 +401,26 @@ impl ContactLedger for MemoryLedger {
             customers.remove(&customer);
         }
         Ok(true)
+    }
+
+    fn contacts_between(
+        &self,
+        customer: CustomerId,
+        class: MessageClass,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, Error> {
+        let (since, now) = (stamp(since)?, stamp(now)?);
+        let shard = self.lock(customer);
+        let Some(history) = shard.customers.get(&customer) else {
+            return Ok(0);
+        };
+        let count = history
+            .iter()
+            .filter(|c| c.class() == class && since <= c.at && c.at <= now)
+            .count();
+        // A history holds at most a few thousand contacts.
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     fn forget(&self, customer: CustomerId) -> Result<bool, Error> {

@@ -149,6 +149,17 @@ pub trait ContactLedger: Send + Sync {
     /// Erases everything held about a customer (right to erasure). Returns whether anything was.
     fn forget(&self, customer: CustomerId) -> Result<bool, Error>;
 
+    /// How many contacts of `class` the ledger holds for `customer` from `since` to `now`
+    /// (reserved ones included). The ledger keeps what the policy can count, so over a span
+    /// longer than the policy's windows this is a lower bound. Scoring uses it for fatigue.
+    fn contacts_between(
+        &self,
+        customer: CustomerId,
+        class: MessageClass,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, Error>;
+
     /// The first time `attempt` would pass, or `None` if consent or the customer's choices stop
     /// it whatever the time.
     fn earliest_allowed(

@@ -10,7 +10,8 @@ use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
-use super::{Policy, PreferenceBounds, QuietHoursSpec};
+use super::offers::{compile_offers, compile_scoring, compile_selection};
+use super::{CapSpec, Offer, Policy, PreferenceBounds, QuietHoursSpec, Scoring, Selection};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
 use crate::error::{InputError, PolicyError};
 
@@ -40,6 +41,9 @@ pub struct CompiledPolicy {
     pub(crate) retention: RetentionTable,
     pub(crate) preference_max_limit: u32,
     pub(crate) preference_max_reach: u32,
+    pub(crate) offers: Vec<Offer>,
+    pub(crate) scoring: Scoring,
+    pub(crate) selection: Selection,
     /// The topics the policy's rules name, with their keys.
     topics: Vec<(Box<str>, u16)>,
 }
@@ -124,10 +128,19 @@ fn rule_ref(path: &str, name: &Option<String>) -> RuleRef {
     }
 }
 
-fn compile_caps(policy: &Policy) -> Result<Vec<CapRule>, PolicyError> {
-    let mut caps: Vec<CapRule> = Vec::with_capacity(policy.caps.len());
-    for (i, spec) in policy.caps.iter().enumerate() {
-        let path = format!("caps[{i}]");
+/// Compiles the policy's caps (`caps[i]`) and then those its offers bring (`offers[i].cap`).
+fn compile_caps(
+    policy: &Policy,
+    offer_caps: &[(String, CapSpec)],
+) -> Result<Vec<CapRule>, PolicyError> {
+    let mut caps: Vec<CapRule> = Vec::with_capacity(policy.caps.len() + offer_caps.len());
+    let written = policy
+        .caps
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| (format!("caps[{i}]"), spec));
+    let from_offers = offer_caps.iter().map(|(path, spec)| (path.clone(), spec));
+    for (path, spec) in written.chain(from_offers) {
         let scope = parse_scope(
             &path,
             &spec.class,
@@ -295,7 +308,19 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
             format!("{:?} is not an IANA time zone name", policy.time_zone),
         )
     })?;
-    let caps = compile_caps(policy)?;
+    let scoring = compile_scoring(&policy.scoring)?;
+    let (selection, default_cooldown) = compile_selection(&policy.selection)?;
+    for (name, _) in &policy.attributes {
+        if name.is_empty() || name.len() > 128 {
+            return Err(PolicyError::new(
+                format!("attributes.{name:?}"),
+                "an attribute name must be 1 to 128 bytes long",
+            ));
+        }
+    }
+    let (offers, offer_caps) =
+        compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
+    let caps = compile_caps(policy, &offer_caps)?;
     let spacings = compile_spacings(policy)?;
     if caps.len() + spacings.len() > usize::from(u16::MAX) {
         return Err(PolicyError::new(
@@ -387,6 +412,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         }
     }
     Ok(CompiledPolicy {
+        offers,
+        scoring,
+        selection,
         topics,
         source: policy.clone(),
         default_zone,

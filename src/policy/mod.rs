@@ -57,23 +57,34 @@
 //! ```
 
 mod compile;
+mod eligibility;
+mod offers;
 mod quiet;
 mod retention;
 mod rules;
 mod window;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+
+use crate::context::ValueKind;
 
 use crate::error::PolicyError;
 
 pub use compile::CompiledPolicy;
+pub(crate) use eligibility::Facts;
+pub use eligibility::{ConditionSpec, FailedRule, Literal};
+pub(crate) use offers::{Offer, Scoring, Selection};
+pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
 pub(crate) use rules::ScopeKey;
 pub use window::{CalendarPeriod, Window};
 
-/// A throttle policy as written: plain serde data, checked by [`Policy::compile`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A policy as written: plain serde data, checked by [`Policy::compile`]. The throttle reads
+/// caps, spacing, quiet hours and preference bounds; [`Engine`](crate::Engine) also reads
+/// attributes, offers, scoring and selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// IANA time zone for customers who have none (`"UTC"` if omitted).
@@ -91,6 +102,20 @@ pub struct Policy {
     /// Bounds on customers' own frequency preferences.
     #[serde(default)]
     pub preferences: PreferenceBounds,
+    /// The profile attributes eligibility rules use, and their types
+    /// (`tier = "text"`, `age = "number"`, `member_since = "date"`, `vip = "bool"`,
+    /// `diets = "list"`).
+    #[serde(default)]
+    pub attributes: IndexMap<String, ValueKind>,
+    /// The offers decisions choose from.
+    #[serde(default)]
+    pub offers: Vec<OfferSpec>,
+    /// The weights of the built-in score.
+    #[serde(default)]
+    pub scoring: ScoringSpec,
+    /// How picks are chosen.
+    #[serde(default)]
+    pub selection: SelectionSpec,
 }
 
 impl Default for Policy {
@@ -101,6 +126,10 @@ impl Default for Policy {
             spacing: Vec::new(),
             quiet_hours: Vec::new(),
             preferences: PreferenceBounds::default(),
+            attributes: IndexMap::new(),
+            offers: Vec::new(),
+            scoring: ScoringSpec::default(),
+            selection: SelectionSpec::default(),
         }
     }
 }

@@ -1,0 +1,586 @@
+//! [`Engine::decide`]: the one call an application makes. For each candidate offer it asks, in
+//! order, *may we?* (consent, choices, open complaints), *is it for them?* (validity,
+//! eligibility, "never" categories, just bought, cooldown), *is it the best?* (score, top k with
+//! diversity) and *is it too much?* (caps, spacing, quiet hours, judged atomically by the ledger
+//! while reserving), and records for every candidate what happened to it.
+
+mod explain;
+mod trace;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::channel::{Channel, MessageClass};
+use crate::context::Value;
+use crate::customer::{Consent, Customer};
+use crate::error::{Error, InputError};
+use crate::ledger::ContactLedger;
+use crate::policy::{CompiledPolicy, Facts, Offer};
+use crate::score::{Features, Score, Scorer, WeightedScorer};
+use crate::throttle::{Attempt, IfBlocked};
+use crate::time::Stamp;
+
+pub use trace::{Candidate, Decision, Pick, Stop};
+
+/// What the application asks for: which channels it can use, how many picks, which class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Request {
+    /// The channels the caller can send on, in its order of preference.
+    pub channels: Vec<Channel>,
+    /// How many offers it wants at most (marketing); 1 for service and transactional messages.
+    pub picks: usize,
+    /// The class of message.
+    pub class: MessageClass,
+    /// How long a pick may be deferred past quiet hours or a cap's window (`None`: only picks
+    /// that can go now). Never past an offer's `valid_until`.
+    pub max_delay: Option<Duration>,
+}
+
+impl Request {
+    /// Up to `picks` marketing offers on `channels`, deferred by at most a day.
+    pub fn marketing(channels: impl Into<Vec<Channel>>, picks: usize) -> Self {
+        Request {
+            channels: channels.into(),
+            picks,
+            class: MessageClass::Marketing,
+            max_delay: Some(Duration::hours(24)),
+        }
+    }
+
+    /// A reply to the customer's own question, on the first of `channels` they have not opted
+    /// out of.
+    pub fn service(channels: impl Into<Vec<Channel>>) -> Self {
+        Request {
+            channels: channels.into(),
+            picks: 1,
+            class: MessageClass::Service,
+            max_delay: None,
+        }
+    }
+
+    /// A transactional message (receipt, shipping notice), judged by transactional rules.
+    pub fn transactional(channels: impl Into<Vec<Channel>>) -> Self {
+        Request {
+            channels: channels.into(),
+            picks: 1,
+            class: MessageClass::Transactional,
+            max_delay: None,
+        }
+    }
+
+    /// Sets how long a pick may be deferred (`None`: not at all).
+    pub fn with_max_delay(mut self, max_delay: Option<Duration>) -> Self {
+        self.max_delay = max_delay;
+        self
+    }
+}
+
+/// The decision engine: a compiled policy and a scorer. Immutable, `Send + Sync`; share it with
+/// an `Arc`.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use cornershop::{Channel, Consent, Customer, Engine, MemoryLedger, Policy, Request};
+///
+/// let engine = Engine::new(Policy::from_toml_str(r#"
+///     [[offers]]
+///     id = "winter-boots"
+///     categories = ["footwear"]
+///     value = 20.0
+///
+///     [[offers]]
+///     id = "coffee-club"
+///     categories = ["coffee"]
+/// "#)?.compile()?);
+/// let ledger = MemoryLedger::new();
+/// let ada = Customer::new(1)
+///     .with_consent(Channel::Email, Consent::OptedIn)
+///     .with_never_category("footwear");
+/// let now = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+///
+/// let decision = engine.decide(&ada, &ledger, &Request::marketing([Channel::Email], 1), now)?;
+/// assert_eq!(decision.picks[0].offer.as_deref(), Some("coffee-club"));
+/// println!("{decision}"); // why coffee-club, and why not winter-boots
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Engine {
+    policy: CompiledPolicy,
+    scorer: Box<dyn Scorer>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("offers", &self.policy.offers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A candidate that passed every absolute check, waiting for selection.
+struct Scored<'a> {
+    index: usize,
+    offer: &'a Offer,
+    /// Usable channels, best first.
+    channels: Vec<Channel>,
+    score: Score,
+}
+
+impl Engine {
+    /// An engine with the built-in [`WeightedScorer`] and the policy's weights.
+    pub fn new(policy: CompiledPolicy) -> Engine {
+        let scorer = WeightedScorer::new(policy.scoring.spec.clone());
+        Engine {
+            policy,
+            scorer: Box::new(scorer),
+        }
+    }
+
+    /// An engine with a scorer of the application's own.
+    pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
+        Engine {
+            policy,
+            scorer: Box::new(scorer),
+        }
+    }
+
+    /// The compiled policy (pass it to ledger calls such as `commit`'s neighbours `check`).
+    pub fn policy(&self) -> &CompiledPolicy {
+        &self.policy
+    }
+
+    /// Folds an event into the customer's running summary (and, for an unsubscribe response,
+    /// sets the channel's consent to opted out). On error the customer is unchanged.
+    pub fn observe(&self, customer: &mut Customer, event: &crate::Event) -> Result<(), Error> {
+        customer
+            .profile
+            .summary
+            .observe(event, self.policy.scoring.half_life)?;
+        if let crate::Event::Response {
+            channel,
+            response: crate::Response::Unsubscribed,
+            ..
+        } = event
+        {
+            customer.consents.set(*channel, Consent::OptedOut);
+        }
+        Ok(())
+    }
+
+    /// Decides what to send `customer` now, reserving each pick in `ledger` atomically. The
+    /// application sends each pick and then commits its reservation (or releases it if the
+    /// send failed).
+    pub fn decide<L: ContactLedger + ?Sized>(
+        &self,
+        customer: &Customer,
+        ledger: &L,
+        request: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<Decision, Error> {
+        let at = Stamp::from_utc(now)?;
+        if request.picks == 0 {
+            return Err(InputError::BadRequest("picks must be at least 1".to_owned()).into());
+        }
+        let mut decision = Decision {
+            customer: customer.id,
+            at: now,
+            class: request.class,
+            picks: Vec::new(),
+            trace: Vec::new(),
+            open_complaints: customer
+                .profile
+                .summary
+                .open_complaints()
+                .map(str::to_owned)
+                .collect(),
+            notes: customer.profile.notes.clone(),
+            no_channel: false,
+        };
+        if request.class != MessageClass::Marketing {
+            self.message(customer, ledger, request, now, &mut decision)?;
+            return Ok(decision);
+        }
+        let attributes = self.attributes(customer)?;
+        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
+        let facts = Facts {
+            profile: &customer.profile,
+            attributes: &attributes,
+            now: at,
+            today: now.with_timezone(&zone).date_naive(),
+        };
+        let complaint = !decision.open_complaints.is_empty();
+        let fatigue_since = now - Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
+        let recent_contacts = ledger.contacts_between(
+            customer.id,
+            MessageClass::Marketing,
+            fatigue_since,
+            now,
+        )?;
+        let mut scored = Vec::new();
+        let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
+        for (index, offer) in self.policy.offers.iter().enumerate() {
+            let verdict = if complaint {
+                Err(Stop::OpenComplaint)
+            } else {
+                self.screen(customer, request, offer, &facts)
+            };
+            match verdict {
+                Ok(channels) => {
+                    let score = self.score(customer, offer, channels[0], &facts, recent_contacts);
+                    scored.push(Scored {
+                        index,
+                        offer,
+                        channels,
+                        score,
+                    });
+                }
+                Err(stop) => stops[index] = Some(stop),
+            }
+        }
+        // Best first; ties go to the offer written first in the policy.
+        scored.sort_by(|a, b| {
+            b.score
+                .total
+                .total_cmp(&a.score.total)
+                .then(a.index.cmp(&b.index))
+        });
+        let (regular, fallback): (Vec<Scored<'_>>, Vec<Scored<'_>>) =
+            scored.into_iter().partition(|s| !s.offer.fallback);
+        let mut scores: Vec<Option<Score>> = vec![None; self.policy.offers.len()];
+        self.select(
+            customer,
+            ledger,
+            request,
+            now,
+            regular,
+            &mut stops,
+            &mut scores,
+            &mut decision,
+        )?;
+        if decision.picks.is_empty() {
+            self.select(
+                customer,
+                ledger,
+                request,
+                now,
+                fallback,
+                &mut stops,
+                &mut scores,
+                &mut decision,
+            )?;
+        } else {
+            for candidate in fallback {
+                stops[candidate.index] = Some(Stop::FallbackNotNeeded);
+                scores[candidate.index] = Some(candidate.score);
+            }
+        }
+        for (index, offer) in self.policy.offers.iter().enumerate() {
+            let stop = stops[index].take();
+            decision.trace.push(Candidate {
+                offer: offer.id.clone(),
+                score: scores[index].take(),
+                stop,
+            });
+        }
+        Ok(decision)
+    }
+
+    /// The customer's value for each declared attribute, checked against its declared type.
+    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Vec<Option<&'c Value>>, Error> {
+        let declared = &self.policy.source().attributes;
+        declared
+            .iter()
+            .map(|(name, kind)| match customer.profile.attributes.get(name) {
+                Some(value) if value.kind() != *kind => Err(InputError::AttributeType {
+                    customer: customer.id,
+                    attribute: name.clone(),
+                    expected: *kind,
+                    found: value.kind(),
+                }
+                .into()),
+                value => Ok(value),
+            })
+            .collect()
+    }
+
+    /// The absolute checks, cheap first. `Ok` with the usable channels, best first.
+    fn screen(
+        &self,
+        customer: &Customer,
+        request: &Request,
+        offer: &Offer,
+        facts: &Facts<'_>,
+    ) -> Result<Vec<Channel>, Stop> {
+        let now = facts.now;
+        if let Some(from) = offer.valid_from.filter(|from| now < *from) {
+            return Err(Stop::NotYetValid {
+                from: from.to_utc(),
+            });
+        }
+        if let Some(until) = offer.valid_until.filter(|until| now > *until) {
+            return Err(Stop::Expired {
+                until: until.to_utc(),
+            });
+        }
+        let mut channels: Vec<Channel> = request
+            .channels
+            .iter()
+            .copied()
+            .filter(|c| offer.allows(*c))
+            .collect();
+        channels.dedup();
+        if channels.is_empty() {
+            return Err(Stop::NoChannel);
+        }
+        if customer.do_not_contact {
+            return Err(Stop::DoNotContact);
+        }
+        let consented: Vec<Channel> = channels
+            .iter()
+            .copied()
+            .filter(|c| customer.consents.get(*c) == Consent::OptedIn)
+            .collect();
+        if consented.is_empty() {
+            return Err(Stop::NoConsent { channels });
+        }
+        if customer.is_unsubscribed_from(&offer.topic) {
+            return Err(Stop::Unsubscribed {
+                topic: offer.topic.clone(),
+            });
+        }
+        if let Some(category) = offer
+            .categories
+            .iter()
+            .find(|c| customer.profile.never_wants(c))
+        {
+            return Err(Stop::NeverCategory {
+                category: category.clone(),
+            });
+        }
+        if let Some(rule) = &offer.eligibility {
+            rule.judge(facts).map_err(|failed| Stop::Ineligible { rule: failed })?;
+        }
+        let summary = &customer.profile.summary;
+        if let (Some(product), Some(within)) =
+            (&offer.product, self.policy.selection.skip_bought_within)
+        {
+            if let Some(bought) = summary
+                .product(product)
+                .filter(|at| *at <= now && now.0 - at.0 <= within)
+            {
+                return Err(Stop::JustBought {
+                    product: product.clone(),
+                    at: bought.to_utc(),
+                });
+            }
+        }
+        if let Some(last) = summary.offer(&offer.id).and_then(|s| s.last_negative) {
+            let until = last.plus(offer.cooldown);
+            if now < until {
+                return Err(Stop::Cooldown {
+                    until: until.to_utc(),
+                });
+            }
+        }
+        // The preferred channel first, then the caller's order.
+        let mut ordered = consented;
+        if let Some(preferred) = customer.profile.preferred_channel {
+            if let Some(position) = ordered.iter().position(|c| *c == preferred) {
+                ordered[..=position].rotate_right(1);
+            }
+        }
+        Ok(ordered)
+    }
+
+    fn score(
+        &self,
+        customer: &Customer,
+        offer: &Offer,
+        channel: Channel,
+        facts: &Facts<'_>,
+        recent_contacts: u32,
+    ) -> Score {
+        let profile = &customer.profile;
+        let half_life = self.policy.scoring.half_life;
+        let mut purchases = 0.0;
+        let mut views = 0.0;
+        let mut negative = profile
+            .summary
+            .offer(&offer.id)
+            .map_or(0.0, |s| s.negative.at(facts.now, half_life));
+        for category in &offer.categories {
+            if let Some(stats) = profile.summary.category(category) {
+                purchases += stats.purchases.at(facts.now, half_life);
+                views += stats.views.at(facts.now, half_life);
+                negative += stats.negative.at(facts.now, half_life);
+            }
+        }
+        let days_until_moment = offer
+            .moment
+            .as_deref()
+            .and_then(|name| profile.moment(name))
+            .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
+        let features = Features {
+            offer: &offer.id,
+            categories: &offer.categories,
+            channel,
+            purchases,
+            views,
+            favourite: offer.categories.iter().any(|c| profile.likes(c)),
+            value: offer.value,
+            priority: offer.priority,
+            days_until_moment,
+            preferred_channel: profile.preferred_channel == Some(channel),
+            negative_feedback: negative,
+            recent_contacts,
+            ignored_streak: profile.summary.ignored_streak(channel),
+        };
+        let mut score = Score::default();
+        self.scorer.score(&features, &mut score);
+        score
+    }
+
+    /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
+    /// each usable channel, until the request's picks are filled.
+    #[allow(clippy::too_many_arguments)]
+    fn select<L: ContactLedger + ?Sized>(
+        &self,
+        customer: &Customer,
+        ledger: &L,
+        request: &Request,
+        now: DateTime<Utc>,
+        candidates: Vec<Scored<'_>>,
+        stops: &mut [Option<Stop>],
+        scores: &mut [Option<Score>],
+        decision: &mut Decision,
+    ) -> Result<(), Error> {
+        let max_per_category = self.policy.selection.max_per_category;
+        for candidate in candidates {
+            let offer = candidate.offer;
+            let stop = if let Some(last) = decision.picks.last().filter(|_| {
+                decision.picks.len() >= request.picks
+            }) {
+                Some(Stop::Outscored {
+                    by: last.offer.clone().unwrap_or_default(),
+                })
+            } else if let Some((category, by)) = offer.categories.iter().find_map(|category| {
+                let holders: Vec<&Pick> = decision
+                    .picks
+                    .iter()
+                    .filter(|p| p.categories.contains(category))
+                    .collect();
+                (holders.len() >= max_per_category as usize)
+                    .then(|| (category.clone(), holders[0].offer.clone().unwrap_or_default()))
+            }) {
+                Some(Stop::SameCategory { category, by })
+            } else {
+                self.reserve(customer, ledger, request, now, &candidate, decision)?
+            };
+            stops[candidate.index] = stop;
+            scores[candidate.index] = Some(candidate.score);
+        }
+        Ok(())
+    }
+
+    /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
+    /// what the ledger said on the first channel.
+    fn reserve<L: ContactLedger + ?Sized>(
+        &self,
+        customer: &Customer,
+        ledger: &L,
+        request: &Request,
+        now: DateTime<Utc>,
+        candidate: &Scored<'_>,
+        decision: &mut Decision,
+    ) -> Result<Option<Stop>, Error> {
+        let offer = candidate.offer;
+        let if_blocked = match request.max_delay {
+            None => IfBlocked::Drop,
+            Some(delay) => {
+                let latest = now + delay;
+                let expires = offer
+                    .valid_until
+                    .map_or(latest, |until| until.to_utc().min(latest));
+                IfBlocked::Defer {
+                    expires: Some(expires),
+                }
+            }
+        };
+        let mut first_refusal = None;
+        for &channel in &candidate.channels {
+            let attempt = Attempt {
+                channel,
+                class: MessageClass::Marketing,
+                topic: Some(&offer.topic),
+            };
+            let outcome = ledger.reserve(&self.policy, customer, attempt, if_blocked, now)?;
+            if let Some(reservation) = outcome.reservation {
+                decision.picks.push(Pick {
+                    offer: Some(offer.id.clone()),
+                    categories: offer.categories.clone(),
+                    tags: offer.tags.clone(),
+                    channel,
+                    score: candidate.score.total,
+                    send_at: reservation.send_at(),
+                    reservation,
+                });
+                return Ok(None);
+            }
+            first_refusal.get_or_insert(Stop::Throttled {
+                channel,
+                verdict: outcome.verdict,
+            });
+        }
+        Ok(first_refusal)
+    }
+
+    /// A service or transactional message: one pick, no offer.
+    fn message<L: ContactLedger + ?Sized>(
+        &self,
+        customer: &Customer,
+        ledger: &L,
+        request: &Request,
+        now: DateTime<Utc>,
+        decision: &mut Decision,
+    ) -> Result<(), Error> {
+        // A reply to the customer's own question goes out on any channel they have not
+        // explicitly opted out of.
+        let channels = request.channels.iter().copied().filter(|c| {
+            request.class != MessageClass::Service
+                || customer.consents.get(*c) != Consent::OptedOut
+        });
+        let mut refused = Vec::new();
+        for channel in channels {
+            let attempt = Attempt {
+                channel,
+                class: request.class,
+                topic: None,
+            };
+            let outcome = ledger.reserve(&self.policy, customer, attempt, IfBlocked::Drop, now)?;
+            match outcome.reservation {
+                Some(reservation) => {
+                    decision.picks.push(Pick {
+                        offer: None,
+                        categories: Vec::new(),
+                        tags: Vec::new(),
+                        channel,
+                        score: 0.0,
+                        send_at: reservation.send_at(),
+                        reservation,
+                    });
+                    return Ok(());
+                }
+                None => refused.push((channel, outcome.verdict)),
+            }
+        }
+        decision.no_channel = refused.is_empty();
+        decision.trace = refused
+            .into_iter()
+            .map(|(channel, verdict)| Candidate {
+                offer: format!("{} on {channel}", request.class),
+                score: None,
+                stop: Some(Stop::Throttled { channel, verdict }),
+            })
+            .collect();
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! Scores made of named contributions, so that every decision shows why one offer beat another.
+//!
+//! The built-in [`WeightedScorer`] adds, with the policy's `[scoring]` weights:
+//!
+//! ```text
+//! score = affinity          · ln(1 + Σ over the offer's categories of
+//!                                    purchase_signal · purchases + view_signal · views)
+//!       + favourite         · [one of the offer's categories is a favourite]
+//!       + value             · offer.value
+//!       + priority          · offer.priority
+//!       + moment            · max(0, 1 − days_until_moment / (moment_days + 1))
+//!       + preferred_channel · [the channel is the customer's preferred one]
+//!       − negative_feedback · (negative feedback on the offer and its categories)
+//!       − fatigue           · (marketing contacts within fatigue_window)
+//!       − ignored           · (consecutive ignored contacts on the channel)
+//! ```
+//!
+//! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero are
+//! left out of the trace. An application plugs in its own model by implementing [`Scorer`].
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::Channel;
+use crate::policy::ScoringSpec;
+
+/// What is known about one offer for one customer on one channel, ready for scoring.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Features<'a> {
+    /// The offer's id.
+    pub offer: &'a str,
+    /// The offer's categories.
+    pub categories: &'a [String],
+    /// The channel it would go out on.
+    pub channel: Channel,
+    /// Decayed purchases in the offer's categories.
+    pub purchases: f64,
+    /// Decayed views in the offer's categories.
+    pub views: f64,
+    /// One of the offer's categories is among the customer's favourites.
+    pub favourite: bool,
+    /// The offer's value.
+    pub value: f64,
+    /// The offer's priority lever.
+    pub priority: f64,
+    /// Days until the moment the offer celebrates, if it has one and the customer too.
+    pub days_until_moment: Option<i64>,
+    /// The channel is the customer's preferred one.
+    pub preferred_channel: bool,
+    /// Decayed negative feedback on the offer and its categories.
+    pub negative_feedback: f64,
+    /// Marketing contacts within the policy's fatigue window.
+    pub recent_contacts: u32,
+    /// Consecutive ignored contacts on the channel.
+    pub ignored_streak: u32,
+}
+
+/// One named part of a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// What it is (`"affinity"`, `"fatigue"`, or a plugged-in model's own name).
+    pub name: Cow<'static, str>,
+    /// How much it adds (negative: takes away).
+    pub value: f64,
+}
+
+/// A score and its parts. The total is the sum of the contributions.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Score {
+    /// The sum of the contributions.
+    pub total: f64,
+    /// Each part, in the order the scorer gave them.
+    pub contributions: Vec<Contribution>,
+}
+
+impl Score {
+    /// Adds a contribution (zero ones are left out).
+    pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
+        if value != 0.0 && value.is_finite() {
+            self.total += value;
+            self.contributions.push(Contribution {
+                name: name.into(),
+                value,
+            });
+        }
+    }
+}
+
+impl std::fmt::Display for Score {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2}", self.total)?;
+        if !self.contributions.is_empty() {
+            f.write_str(" = ")?;
+            for (i, c) in self.contributions.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(" ")?;
+                }
+                write!(f, "{} {:+.2}", c.name, c.value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scores an offer for a customer. Implement it to plug in a propensity model; each
+/// contribution added to `score` shows in the decision's trace.
+///
+/// ```
+/// use cornershop::{Features, Score, Scorer};
+///
+/// struct Propensity;
+/// impl Scorer for Propensity {
+///     fn score(&self, features: &Features<'_>, score: &mut Score) {
+///         score.add("propensity model", 0.1 * features.purchases + 0.05 * features.value);
+///     }
+/// }
+/// ```
+pub trait Scorer: Send + Sync {
+    /// Adds the offer's contributions to `score`.
+    fn score(&self, features: &Features<'_>, score: &mut Score);
+}
+
+/// The built-in scorer: the policy's `[scoring]` weights (see the module docs for the formula).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedScorer {
+    weights: ScoringSpec,
+}
+
+impl WeightedScorer {
+    /// A scorer with these weights.
+    pub fn new(weights: ScoringSpec) -> Self {
+        WeightedScorer { weights }
+    }
+}
+
+impl Scorer for WeightedScorer {
+    fn score(&self, f: &Features<'_>, score: &mut Score) {
+        let w = &self.weights;
+        let signal = w.purchase_signal * f.purchases + w.view_signal * f.views;
+        score.add("affinity", w.affinity * signal.max(0.0).ln_1p());
+        if f.favourite {
+            score.add("favourite category", w.favourite);
+        }
+        score.add("value", w.value * f.value);
+        score.add("priority", w.priority * f.priority);
+        if let Some(days) = f.days_until_moment {
+            let span = f64::from(w.moment_days) + 1.0;
+            let nearness = (1.0 - days as f64 / span).max(0.0);
+            score.add("moment", w.moment * nearness);
+        }
+        if f.preferred_channel {
+            score.add("preferred channel", w.preferred_channel);
+        }
+        score.add("negative feedback", -w.negative_feedback * f.negative_feedback);
+        score.add("fatigue", -w.fatigue * f64::from(f.recent_contacts));
+        score.add("ignored", -w.ignored * f64::from(f.ignored_streak));
+    }
+}
