@@ -764,6 +764,7 @@ fn build_policy(p: &PolicyGen) -> Policy {
             })
             .collect(),
         preferences: PreferenceBounds::default(),
+        ..Policy::default()
     }
 }
 
