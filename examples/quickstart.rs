@@ -1,13 +1,43 @@
 //! A week in the corner shop: three customers, a considerate policy, and every contact the
-//! shop tries, allowed, deferred past quiet hours, or denied, each with its explanation.
+//! shop tries, allowed, deferred past quiet hours, or denied, each with its explanation. Then
+//! one personalized decision: a customer's context, a few offers, what was picked and why.
 //!
 //! Run with `cargo run --example quickstart`.
 
 use chrono::{Duration, TimeZone, Utc};
 use cornershop::{
-    Attempt, Channel, Clock, Consent, ContactLedger, Customer, FrequencyPreference, IfBlocked,
-    ManualClock, MemoryLedger, Policy, Verdict, Window,
+    Attempt, Channel, Clock, Consent, ContactLedger, Customer, Engine, Event, FrequencyPreference,
+    IfBlocked, ManualClock, MemoryLedger, Policy, Request, Verdict, Window,
 };
+
+/// The shop's offers, on top of the same throttle rules.
+const OFFERS: &str = r#"
+    [attributes]
+    tier = "text"
+
+    [[offers]]
+    id = "birthday-cake"
+    categories = ["bakery"]
+    moment = "birthday"
+    value = 15.0
+    eligibility = { moment = "birthday", within_days = 7 }
+    cap = { limit = 1, window = "300d" }
+
+    [[offers]]
+    id = "coffee-club"
+    categories = ["coffee"]
+    value = 10.0
+    eligibility = { all = [ { bought = "coffee", within = "60d" }, { attribute = "tier", in = ["gold", "silver"] } ] }
+
+    [[offers]]
+    id = "winter-boots"
+    categories = ["footwear"]
+    value = 40.0
+
+    [[offers]]
+    id = "newsletter"
+    fallback = true
+"#;
 
 const POLICY: &str = r#"
     # Customers without a time zone of their own live in London.
@@ -131,5 +161,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (name, bruno) = &customers[1];
     let reply = ledger.check(&policy, bruno, Attempt::service(Channel::Email), night)?;
     println!("== a service reply to {name} at {night}: {reply}");
+
+    personalized_decision()
+}
+
+/// One decision for a regular: context in, picks and their explanation out.
+fn personalized_decision() -> Result<(), Box<dyn std::error::Error>> {
+    let engine = Engine::new(Policy::from_toml_str(&format!("{POLICY}\n{OFFERS}"))?.compile()?);
+    let ledger = MemoryLedger::new();
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+    let mut dora = Customer::new(4)
+        .with_consent(Channel::Email, Consent::OptedIn)
+        .with_attribute("tier", "gold")
+        .with_birthday(11, 27)
+        .with_never_category("footwear")
+        .with_note("Prefers to be called after 17:00.");
+    for weeks_ago in 1..=6 {
+        let at = now - Duration::weeks(weeks_ago);
+        let purchase = Event::Purchase {
+            at,
+            category: "coffee".into(),
+            product: Some("house blend".into()),
+            amount: 12.5,
+        };
+        engine.observe(&mut dora, &purchase)?;
+    }
+    let request = Request::marketing([Channel::Email], 1);
+    let decision = engine.decide(&dora, &ledger, &request, now)?;
+    println!("\n== a personalized decision for Dora, a regular whose birthday is on Friday");
+    print!("{decision}");
+    for pick in &decision.picks {
+        // The send went out: commit the slot the decision reserved.
+        ledger.commit(&pick.reservation)?;
+    }
     Ok(())
 }

@@ -153,7 +153,10 @@ impl Scorer for WeightedScorer {
         if f.preferred_channel {
             score.add("preferred channel", w.preferred_channel);
         }
-        score.add("negative feedback", -w.negative_feedback * f.negative_feedback);
+        score.add(
+            "negative feedback",
+            -w.negative_feedback * f.negative_feedback,
+        );
         score.add("fatigue", -w.fatigue * f64::from(f.recent_contacts));
         score.add("ignored", -w.ignored * f64::from(f.ignored_streak));
     }

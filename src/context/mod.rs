@@ -212,7 +212,11 @@ mod tests {
         assert_eq!(days_until(date(2026, 11, 24), 11, 24), Some(0));
         assert_eq!(days_until(date(2026, 11, 24), 11, 27), Some(3));
         assert_eq!(days_until(date(2026, 12, 30), 1, 2), Some(3));
-        assert_eq!(days_until(date(2027, 2, 27), 2, 29), Some(1), "Feb 28th in 2027");
+        assert_eq!(
+            days_until(date(2027, 2, 27), 2, 29),
+            Some(1),
+            "Feb 28th in 2027"
+        );
         assert_eq!(days_until(date(2028, 2, 27), 2, 29), Some(2));
         assert_eq!(days_until(date(2026, 1, 1), 2, 30), None);
     }

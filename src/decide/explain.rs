@@ -12,7 +12,9 @@ fn when(at: chrono::DateTime<chrono::Utc>) -> String {
 impl fmt::Display for Stop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Stop::OpenComplaint => f.write_str("a complaint is open: no marketing until it is resolved"),
+            Stop::OpenComplaint => {
+                f.write_str("a complaint is open: no marketing until it is resolved")
+            }
             Stop::NotYetValid { from } => write!(f, "not valid before {}", when(*from)),
             Stop::Expired { until } => write!(f, "expired at {}", when(*until)),
             Stop::NoChannel => f.write_str("none of the requested channels is one the offer uses"),

@@ -209,12 +209,8 @@ impl Engine {
         };
         let complaint = !decision.open_complaints.is_empty();
         let fatigue_since = now - Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
-        let recent_contacts = ledger.contacts_between(
-            customer.id,
-            MessageClass::Marketing,
-            fatigue_since,
-            now,
-        )?;
+        let recent_contacts =
+            ledger.contacts_between(customer.id, MessageClass::Marketing, fatigue_since, now)?;
         let mut scored = Vec::new();
         let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
         for (index, offer) in self.policy.offers.iter().enumerate() {
@@ -357,7 +353,8 @@ impl Engine {
             });
         }
         if let Some(rule) = &offer.eligibility {
-            rule.judge(facts).map_err(|failed| Stop::Ineligible { rule: failed })?;
+            rule.judge(facts)
+                .map_err(|failed| Stop::Ineligible { rule: failed })?;
         }
         let summary = &customer.profile.summary;
         if let (Some(product), Some(within)) =
@@ -456,9 +453,11 @@ impl Engine {
         let max_per_category = self.policy.selection.max_per_category;
         for candidate in candidates {
             let offer = candidate.offer;
-            let stop = if let Some(last) = decision.picks.last().filter(|_| {
-                decision.picks.len() >= request.picks
-            }) {
+            let stop = if let Some(last) = decision
+                .picks
+                .last()
+                .filter(|_| decision.picks.len() >= request.picks)
+            {
                 Some(Stop::Outscored {
                     by: last.offer.clone().unwrap_or_default(),
                 })
@@ -468,8 +467,12 @@ impl Engine {
                     .iter()
                     .filter(|p| p.categories.contains(category))
                     .collect();
-                (holders.len() >= max_per_category as usize)
-                    .then(|| (category.clone(), holders[0].offer.clone().unwrap_or_default()))
+                (holders.len() >= max_per_category as usize).then(|| {
+                    (
+                        category.clone(),
+                        holders[0].offer.clone().unwrap_or_default(),
+                    )
+                })
             }) {
                 Some(Stop::SameCategory { category, by })
             } else {
@@ -545,8 +548,7 @@ impl Engine {
         // A reply to the customer's own question goes out on any channel they have not
         // explicitly opted out of.
         let channels = request.channels.iter().copied().filter(|c| {
-            request.class != MessageClass::Service
-                || customer.consents.get(*c) != Consent::OptedOut
+            request.class != MessageClass::Service || customer.consents.get(*c) != Consent::OptedOut
         });
         let mut refused = Vec::new();
         for channel in channels {

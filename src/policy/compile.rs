@@ -6,11 +6,11 @@ use std::num::NonZeroU32;
 use chrono::Weekday;
 use chrono_tz::Tz;
 
+use super::offers::{compile_offers, compile_scoring, compile_selection};
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
-use super::offers::{compile_offers, compile_scoring, compile_selection};
 use super::{CapSpec, Offer, Policy, PreferenceBounds, QuietHoursSpec, Scoring, Selection};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
 use crate::error::{InputError, PolicyError};

@@ -123,7 +123,7 @@ impl Default for ScoringSpec {
             favourite: 0.5,
             value: 0.02,
             priority: 1.0,
-            moment: 2.0,
+            moment: 3.0,
             moment_days: 7,
             preferred_channel: 0.3,
             negative_feedback: 1.0,
@@ -282,13 +282,15 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
-/// Validates the offers; returns them and the caps they bring (`offers[i].cap`), as cap specs
-/// with their paths.
+/// A cap an offer brings, as a cap spec with its path (`offers[i].cap`).
+pub(crate) type OfferCap = (String, CapSpec);
+
+/// Validates the offers; returns them and the caps they bring.
 pub(crate) fn compile_offers(
     specs: &[OfferSpec],
     attributes: &IndexMap<String, ValueKind>,
     default_cooldown: u32,
-) -> Result<(Vec<Offer>, Vec<(String, CapSpec)>), PolicyError> {
+) -> Result<(Vec<Offer>, Vec<OfferCap>), PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
