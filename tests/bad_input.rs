@@ -953,3 +953,94 @@ fn settling_a_reservation_the_ledger_never_made_changes_nothing() {
     assert_eq!(ledger.release(&reservation), Ok(false));
     assert_eq!(ledger.snapshot(), before);
 }
+
+/// Offers and eligibility rules: every malformed one names its path and the problem.
+#[test]
+fn malformed_offers_and_eligibility_rules_name_their_path() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[attributes]\nage = \"number\"\n[[offers]]\nid = \"a\"\neligibility = { all = [ { attribute = \"age\", greater_than = 3 } ] }",
+            "offers[0].eligibility.all[0].greater_than: unknown field `greater_than`",
+        ),
+        (
+            "[attributes]\nage = \"number\"\n[[offers]]\nid = \"a\"\neligibility = { attribute = \"age\", equals = \"old\" }",
+            "offers[0].eligibility.equals: attribute \"age\" is declared number, so \"old\" does not compare with it",
+        ),
+        (
+            "[attributes]\ntier = \"text\"\n[[offers]]\nid = \"a\"\neligibility = { attribute = \"tier\", at_least = \"gold\" }",
+            "offers[0].eligibility.at_least: attribute \"tier\" is declared text; ranges need a number or a date",
+        ),
+        (
+            "[attributes]\nsince = \"date\"\n[[offers]]\nid = \"a\"\neligibility = { attribute = \"since\", at_most = \"2026-13-01\" }",
+            "offers[0].eligibility.at_most: \"2026-13-01\" is not a date (YYYY-MM-DD)",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { attribute = \"tier\", equals = \"gold\" }",
+            "offers[0].eligibility.attribute: \"tier\" is not declared in [attributes]",
+        ),
+        (
+            "[attributes]\nage = \"integer\"\n",
+            "attributes.age: unknown variant `integer`",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { bought = \"x\" }",
+            "offers[0].eligibility.within: bought needs a duration such as \"30d\"",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { bought = \"x\", within = \"3d\", segment = \"y\" }",
+            "offers[0].eligibility: mixes bought and segment in one condition",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { segment = \"y\", within_days = 3 }",
+            "offers[0].eligibility.within_days: does not go with segment",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { any = [] }",
+            "offers[0].eligibility.any: must list at least one condition",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\nchannels = [\"fax\"]",
+            "offers[0].channels[0]: unknown channel \"fax\"",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\n[[offers]]\nid = \"a\"",
+            "offers[1].id: \"a\" is already the id of offers[0]",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\ncap = { limit = 0, window = \"30d\" }",
+            "offers[0].cap.limit: must be greater than zero",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\nvalid_from = 2026-12-01T00:00:00Z\nvalid_until = 2026-11-01T00:00:00Z",
+            "offers[0].valid_until: is before valid_from",
+        ),
+        (
+            "[selection]\nmax_per_category = 0",
+            "selection.max_per_category: must be at least 1",
+        ),
+        (
+            "[scoring]\nhalf_life = \"0s\"",
+            "scoring.half_life:",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = toml_error(text);
+        assert!(
+            err.to_string().starts_with(expected),
+            "policy:\n{text}\ngave: {err}\nexpected it to start with: {expected}"
+        );
+    }
+}
+
+#[test]
+fn offer_validity_reads_toml_date_times_and_strings_and_rejects_other_text() {
+    for written in ["2026-12-01T00:00:00Z", "\"2026-12-01T00:00:00+01:00\""] {
+        let text = format!("[[offers]]\nid = \"a\"\nvalid_from = {written}");
+        let policy = Policy::from_toml_str(&text).expect("a valid time");
+        assert!(policy.offers[0].valid_from.is_some(), "{written}");
+    }
+    assert_mentions(
+        &toml_error("[[offers]]\nid = \"a\"\nvalid_until = \"next friday\""),
+        &["offers[0].valid_until", "not an RFC 3339 date and time"],
+    );
+}

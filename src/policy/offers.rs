@@ -35,11 +35,11 @@ pub struct OfferSpec {
     /// The business's priority lever, scored with `scoring.priority`.
     #[serde(default)]
     pub priority: f64,
-    /// Not offered before this time.
-    #[serde(default)]
+    /// Not offered before this time (RFC 3339: a string, or a TOML date-time).
+    #[serde(default, deserialize_with = "optional_time")]
     pub valid_from: Option<DateTime<Utc>>,
     /// Not offered after this time; a deferred send never goes past it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_time")]
     pub valid_until: Option<DateTime<Utc>>,
     /// The product it promotes: not offered to someone who bought it within
     /// `selection.skip_bought_within`.
@@ -65,6 +65,37 @@ pub struct OfferSpec {
     /// Used only when no other offer qualifies.
     #[serde(default)]
     pub fallback: bool,
+}
+
+/// Reads an RFC 3339 time written as a string, or as a TOML date-time (which reaches serde as
+/// a one-entry map holding its text).
+fn optional_time<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Wrapped(std::collections::BTreeMap<String, String>),
+    }
+    let text = match Option::<Written>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(Written::Text(text)) => text,
+        Some(Written::Wrapped(map)) if map.len() == 1 => {
+            map.into_values().next().unwrap_or_default()
+        }
+        Some(Written::Wrapped(_)) => {
+            return Err(serde::de::Error::custom(
+                "expected an RFC 3339 date and time",
+            ))
+        }
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not an RFC 3339 date and time: {e}"))
+        })
 }
 
 /// A per-offer cap: `limit` contacts per `window` (rolling or calendar, as for caps).
