@@ -317,13 +317,17 @@ impl Engine {
                 until: until.to_utc(),
             });
         }
-        let mut channels: Vec<Channel> = request
+        let mut seen = 0u8;
+        let channels: Vec<Channel> = request
             .channels
             .iter()
             .copied()
-            .filter(|c| offer.allows(*c))
+            .filter(|c| {
+                let first = seen & (1 << c.index()) == 0;
+                seen |= 1 << c.index();
+                first && offer.allows(*c)
+            })
             .collect();
-        channels.dedup();
         if channels.is_empty() {
             return Err(Stop::NoChannel);
         }
