@@ -593,8 +593,14 @@ impl Condition {
     }
 }
 
+/// A duration as a policy writes it: `"60d"`, `"36h"`, `"90m"`, `"45s"`.
 fn seconds_text(secs: u32) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(u64::from(secs))).to_string()
+    match secs {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 impl fmt::Display for Condition {
