@@ -551,11 +551,17 @@ impl Engine {
     ) -> Result<(), Error> {
         // A reply to the customer's own question goes out on any channel they have not
         // explicitly opted out of.
-        let channels = request.channels.iter().copied().filter(|c| {
-            request.class != MessageClass::Service || customer.consents.get(*c) != Consent::OptedOut
-        });
         let mut refused = Vec::new();
-        for channel in channels {
+        for &channel in &request.channels {
+            if request.class == MessageClass::Service
+                && customer.consents.get(channel) == Consent::OptedOut
+            {
+                let stop = Stop::NoConsent {
+                    channels: vec![channel],
+                };
+                refused.push((channel, stop));
+                continue;
+            }
             let attempt = Attempt {
                 channel,
                 class: request.class,
@@ -575,16 +581,22 @@ impl Engine {
                     });
                     return Ok(());
                 }
-                None => refused.push((channel, outcome.verdict)),
+                None => {
+                    let verdict = outcome.verdict;
+                    refused.push((channel, Stop::Throttled { channel, verdict }));
+                }
             }
         }
-        decision.no_channel = refused.is_empty();
+        // No channel at all, or only ones the customer opted out of.
+        decision.no_channel = refused
+            .iter()
+            .all(|(_, stop)| !matches!(stop, Stop::Throttled { .. }));
         decision.trace = refused
             .into_iter()
-            .map(|(channel, verdict)| Candidate {
+            .map(|(channel, stop)| Candidate {
                 offer: format!("{} on {channel}", request.class),
                 score: None,
-                stop: Some(Stop::Throttled { channel, verdict }),
+                stop: Some(stop),
             })
             .collect();
         Ok(())
