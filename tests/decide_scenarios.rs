@@ -784,7 +784,6 @@ fn a_service_reply_is_stopped_only_by_an_opt_out_on_every_channel_or_no_channel(
 }
 
 #[test]
-
 fn a_service_reply_that_cannot_go_out_names_each_channel_tried_in_the_trace() -> TestResult {
     let engine = make_engine(SHOES)?;
     let ivy = Customer::new(54)
@@ -803,6 +802,27 @@ fn a_service_reply_that_cannot_go_out_names_each_channel_tried_in_the_trace() ->
     );
     assert!(decision.trace[0].offer.contains("email"), "{decision}");
     assert!(decision.trace[1].offer.contains("sms"), "{decision}");
+    Ok(())
+}
+
+#[test]
+fn a_transactional_message_needs_no_marketing_consent_but_respects_do_not_contact() -> TestResult {
+    let engine = make_engine(SHOES)?;
+    let ledger = MemoryLedger::new();
+    let request = Request::transactional([Channel::Email]);
+    let no_consent = Customer::new(55);
+    let decision = engine.decide(&no_consent, &ledger, &request, now())?;
+    assert_eq!(decision.class, MessageClass::Transactional);
+    assert_eq!(decision.picks.len(), 1, "{decision}");
+    assert_eq!(decision.picks[0].offer, None);
+    assert_eq!(
+        decision.picks[0].reservation.class(),
+        MessageClass::Transactional
+    );
+    // README: "Transactional messages are refused only for do-not-contact customers."
+    let dnc = Customer::new(56).with_do_not_contact(true);
+    let decision = engine.decide(&dnc, &ledger, &request, now())?;
+    assert!(decision.picks.is_empty(), "{decision}");
     Ok(())
 }
 
@@ -1487,6 +1507,27 @@ fn a_decision_serializes_to_one_json_line_and_back() -> TestResult {
         let back: Decision = serde_json::from_str(&serde_json::to_string(&d)?)?;
         assert_eq!(back, d);
     }
+    Ok(())
+}
+
+#[test]
+#[ignore = "BUG: a Decision whose score is 0.21959190949227234 comes back from serde_json::from_str 1 ULP off (serde_json is built without float_roundtrip), so the round trip is not equal"]
+fn scores_round_trip_exactly_through_json() -> TestResult {
+    // A score the built-in scorer produced in decide_props (an affinity of ln(1 + decayed
+    // purchases)); a plugged-in scorer gives it here exactly.
+    struct Fixed;
+    impl Scorer for Fixed {
+        fn score(&self, _: &Features<'_>, score: &mut Score) {
+            score.add("affinity", 0.219_591_909_492_272_34);
+        }
+    }
+    let policy = Policy::from_toml_str("[[offers]]\nid = \"coffee-club\"\n")?.compile()?;
+    let engine = Engine::with_scorer(policy, Fixed);
+    let decision = engine.decide(&emailable(102), &MemoryLedger::new(), &email(1), now())?;
+    assert_eq!(decision.picks[0].score, 0.219_591_909_492_272_34);
+    let back: Decision = serde_json::from_str(&serde_json::to_string(&decision)?)?;
+    assert_eq!(back.picks[0].score, decision.picks[0].score);
+    assert_eq!(back, decision);
     Ok(())
 }
 
