@@ -454,30 +454,18 @@ impl Engine {
         scores: &mut [Option<Score>],
         decision: &mut Decision,
     ) -> Result<(), Error> {
-        let max_per_category = self.policy.selection.max_per_category;
         for candidate in candidates {
             let offer = candidate.offer;
-            let stop = if let Some(last) = decision
-                .picks
-                .last()
-                .filter(|_| decision.picks.len() >= request.picks)
-            {
+            let full = decision.picks.len() >= request.picks;
+            let stop = if let Some(last) = decision.picks.last().filter(|_| full) {
                 Some(Stop::Outscored {
                     by: last.offer.clone().unwrap_or_default(),
                 })
-            } else if let Some((category, by)) = offer.categories.iter().find_map(|category| {
-                let holders: Vec<&Pick> = decision
-                    .picks
-                    .iter()
-                    .filter(|p| p.categories.contains(category))
-                    .collect();
-                (holders.len() >= max_per_category as usize).then(|| {
-                    (
-                        category.clone(),
-                        holders[0].offer.clone().unwrap_or_default(),
-                    )
-                })
-            }) {
+            } else if let Some((category, by)) = offer
+                .categories
+                .iter()
+                .find_map(|category| self.category_full(decision, category))
+            {
                 Some(Stop::SameCategory { category, by })
             } else {
                 self.reserve(customer, ledger, request, now, &candidate, decision)?
@@ -486,6 +474,19 @@ impl Engine {
             scores[candidate.index] = Some(candidate.score);
         }
         Ok(())
+    }
+
+    /// If the picks already hold `selection.max_per_category` offers in `category`: the
+    /// category and the first of them.
+    fn category_full(&self, decision: &Decision, category: &String) -> Option<(String, String)> {
+        let mut holders = decision
+            .picks
+            .iter()
+            .filter(|p| p.categories.contains(category));
+        let first = holders.next()?;
+        let count = 1 + holders.count();
+        (count >= self.policy.selection.max_per_category as usize)
+            .then(|| (category.clone(), first.offer.clone().unwrap_or_default()))
     }
 
     /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise

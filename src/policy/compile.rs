@@ -41,6 +41,9 @@ pub struct CompiledPolicy {
     pub(crate) retention: RetentionTable,
     pub(crate) preference_max_limit: u32,
     pub(crate) preference_max_reach: u32,
+    /// The scopes customers' preferences count in: marketing per channel (by index), then
+    /// across channels.
+    preference_scopes: [ScopeKey; Channel::COUNT + 1],
     pub(crate) offers: Vec<Offer>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
@@ -75,10 +78,24 @@ impl CompiledPolicy {
             .map_or_else(|| topic_hash(name), |(_, key)| *key))
     }
 
+    /// The scope a customer's frequency preference on `channel` (all channels: `None`) counts in.
+    pub(crate) fn preference_scope(&self, channel: Option<Channel>) -> ScopeKey {
+        self.preference_scopes[channel.map_or(Channel::COUNT, Channel::index)]
+    }
+
     /// The longest span of history any rule of this policy looks back over, in seconds.
     pub fn history_horizon_secs(&self) -> u32 {
         self.retention.horizon
     }
+}
+
+/// Marketing per channel, in channel order, then marketing across channels.
+fn preference_scopes() -> [ScopeKey; Channel::COUNT + 1] {
+    let mut scopes = [ScopeKey::new(MessageClass::Marketing, None, 0); Channel::COUNT + 1];
+    for channel in Channel::ALL {
+        scopes[channel.index()] = ScopeKey::new(MessageClass::Marketing, Some(channel), 0);
+    }
+    scopes
 }
 
 fn field(path: &str, name: &str) -> String {
@@ -391,11 +408,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .iter()
         .map(|c| (c.scope.key, c.limit.get(), c.window.reach_secs()))
         .chain(spacings.iter().map(|s| (s.scope.key, 1, s.min_gap.get())));
-    let preference_needs = Channel::ALL
+    let preference_scopes = preference_scopes();
+    let preference_needs = preference_scopes
         .into_iter()
-        .map(Some)
-        .chain([None])
-        .map(|channel| ScopeKey::new(MessageClass::Marketing, channel, 0))
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;
@@ -412,6 +427,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         }
     }
     Ok(CompiledPolicy {
+        preference_scopes,
         offers,
         scoring,
         selection,

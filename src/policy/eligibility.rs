@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::window::{parse_duration, MAX_WINDOW_SECS};
+use super::offers::{duration, label, MAX_NAME_LEN};
 use crate::context::{days_until, Profile, Value, ValueKind};
 use crate::error::PolicyError;
 use crate::time::Stamp;
@@ -322,17 +322,10 @@ pub(crate) fn compile_condition(
                 format!("{field} needs a duration such as \"30d\""),
             )
         })?;
-        parse_duration(text, MAX_WINDOW_SECS)
-            .map(|d| d.get())
-            .map_err(|e| PolicyError::new(format!("{path}.within"), e))
+        duration(&format!("{path}.within"), text)
     };
     let name = |field: &str, text: &str| -> Result<String, PolicyError> {
-        if text.is_empty() || text.len() > 128 {
-            return Err(PolicyError::new(
-                format!("{path}.{field}"),
-                "must be 1 to 128 bytes long",
-            ));
-        }
+        label(&format!("{path}.{field}"), text, MAX_NAME_LEN)?;
         Ok(text.to_owned())
     };
     Ok(match form {

@@ -230,13 +230,18 @@ pub(crate) struct Selection {
     pub(crate) skip_bought_within: Option<u32>,
 }
 
-fn duration(path: &str, text: &str) -> Result<u32, PolicyError> {
+/// Names (categories, products, moments, segments) are short labels.
+pub(super) const MAX_NAME_LEN: usize = 128;
+
+/// A policy duration (`"30d"`) in seconds, or an error at `path`.
+pub(super) fn duration(path: &str, text: &str) -> Result<u32, PolicyError> {
     parse_duration(text, MAX_WINDOW_SECS)
         .map(|d| d.get())
         .map_err(|e| PolicyError::new(path, e))
 }
 
-fn label(path: &str, text: &str, max: usize) -> Result<(), PolicyError> {
+/// Checks that a name or id at `path` is 1 to `max` bytes long.
+pub(super) fn label(path: &str, text: &str, max: usize) -> Result<(), PolicyError> {
     if text.is_empty() || text.len() > max {
         return Err(PolicyError::new(
             path,
@@ -335,7 +340,7 @@ pub(crate) fn compile_offers(
             ));
         }
         for (j, category) in spec.categories.iter().enumerate() {
-            label(&format!("{path}.categories[{j}]"), category, 128)?;
+            label(&format!("{path}.categories[{j}]"), category, MAX_NAME_LEN)?;
         }
         let mut channels = 0u8;
         if spec.channels.is_empty() {
@@ -364,10 +369,10 @@ pub(crate) fn compile_offers(
         let topic = spec.topic.clone().unwrap_or_else(|| spec.id.clone());
         label(&field("topic"), &topic, 64)?;
         if let Some(product) = &spec.product {
-            label(&field("product"), product, 128)?;
+            label(&field("product"), product, MAX_NAME_LEN)?;
         }
         if let Some(moment) = &spec.moment {
-            label(&field("moment"), moment, 128)?;
+            label(&field("moment"), moment, MAX_NAME_LEN)?;
         }
         let eligibility = spec
             .eligibility

@@ -25,8 +25,8 @@ pub(crate) struct RetentionTable {
     pub(crate) horizon: u32,
     /// Per contact kind (channel and class): a bit per rule without a topic that counts it.
     untopical: [u64; KINDS],
-    /// Rules with a topic: their bit, the topic's key, and a bit per contact kind they count.
-    topical: Vec<(u32, u16, u32)>,
+    /// Rules with a topic: `(bit, scope)`.
+    topical: Vec<(u32, ScopeKey)>,
 }
 
 impl RetentionTable {
@@ -59,7 +59,7 @@ impl RetentionTable {
         for (bit, rule) in rules.iter().enumerate() {
             let kinds = rule.scope.kinds();
             if rule.scope.topic != 0 {
-                topical.push((bit as u32, rule.scope.topic, kinds));
+                topical.push((bit as u32, rule.scope));
                 continue;
             }
             for (kind, bits) in untopical.iter_mut().enumerate() {
@@ -80,8 +80,8 @@ impl RetentionTable {
     #[inline(always)]
     pub(crate) fn rules_counting(&self, contact: &Contact) -> u64 {
         let mut bits = self.untopical[usize::from(contact.kind())];
-        for &(bit, topic, kinds) in &self.topical {
-            if topic == contact.topic && kinds & (1 << contact.kind()) != 0 {
+        for (bit, scope) in &self.topical {
+            if scope.counts(contact) {
                 bits |= 1 << bit;
             }
         }

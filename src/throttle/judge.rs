@@ -186,7 +186,7 @@ impl<'a> Judge<'a> {
                 }
             });
         let from_customer = self.preferences.iter().map(|&(i, pref, limit)| CapView {
-            scope: ScopeKey::new(MessageClass::Marketing, pref.channel, 0),
+            scope: policy.preference_scope(pref.channel),
             limit,
             window: pref.window,
             source: CapSource::Preference(i),
