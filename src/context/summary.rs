@@ -70,6 +70,9 @@ pub(crate) struct OfferStats {
     pub(crate) last_negative: Option<Stamp>,
 }
 
+/// The summary's maps: keyed by the application's names, hashed fast (seeded per map).
+type Map<V> = IndexMap<String, V, foldhash::fast::RandomState>;
+
 /// One complaint's state.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Complaint {
@@ -83,13 +86,13 @@ struct Complaint {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Summary {
     #[serde(default)]
-    categories: IndexMap<String, CategoryStats>,
+    categories: Map<CategoryStats>,
     #[serde(default)]
-    offers: IndexMap<String, OfferStats>,
+    offers: Map<OfferStats>,
     #[serde(default)]
-    products: IndexMap<String, Stamp>,
+    products: Map<Stamp>,
     #[serde(default)]
-    complaints: IndexMap<String, Complaint>,
+    complaints: Map<Complaint>,
     /// Consecutive ignored contacts per channel, most recent last (reset by an open or click).
     #[serde(default)]
     ignored_streak: [u16; Channel::COUNT],
@@ -300,10 +303,17 @@ impl Summary {
     }
 
     pub(crate) fn offer(&self, offer: &str) -> Option<&OfferStats> {
+        // Most customers gave no feedback on any offer: skip hashing the id.
+        if self.offers.is_empty() {
+            return None;
+        }
         self.offers.get(offer)
     }
 
     pub(crate) fn product(&self, product: &str) -> Option<Stamp> {
+        if self.products.is_empty() {
+            return None;
+        }
         self.products.get(product).copied()
     }
 }

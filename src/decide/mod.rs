@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::channel::{Channel, MessageClass};
 use crate::context::Value;
+use crate::context::{CategoryStats, Decayed};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
@@ -120,9 +121,48 @@ impl std::fmt::Debug for Engine {
 struct Scored<'a> {
     index: usize,
     offer: &'a Offer,
-    /// Usable channels, best first.
-    channels: Vec<Channel>,
+    /// A bit per usable channel (requested, allowed by the offer, consented).
+    channels: u8,
     score: Score,
+}
+
+/// What one category means for this customer now, looked up once per decision.
+#[derive(Clone, Copy, Default)]
+struct CategoryFacts {
+    purchases: f64,
+    views: f64,
+    negative: f64,
+    favourite: bool,
+    never: bool,
+}
+
+/// Everything about the customer and the request that does not depend on the offer, worked
+/// out once per decision.
+struct Context<'a> {
+    customer: &'a Customer,
+    facts: Facts<'a>,
+    /// Per policy category, in the policy's category order.
+    categories: Vec<CategoryFacts>,
+    /// A bit per requested channel.
+    requested: u8,
+    /// Requested channels with marketing consent: the preferred one first, then the caller's
+    /// order, each once.
+    consented: Vec<Channel>,
+    recent_contacts: u32,
+}
+
+impl Context<'_> {
+    /// The consented channels in `mask`, best first.
+    fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
+        self.consented
+            .iter()
+            .copied()
+            .filter(move |c| mask & channel_bit(*c) != 0)
+    }
+}
+
+fn channel_bit(channel: Channel) -> u8 {
+    1 << channel.index()
 }
 
 impl Engine {
@@ -200,35 +240,23 @@ impl Engine {
             return Ok(decision);
         }
         let attributes = self.attributes(customer)?;
-        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
-        let facts = Facts {
-            profile: &customer.profile,
-            attributes: &attributes,
-            now: at,
-            today: now.with_timezone(&zone).date_naive(),
-        };
+        let context = self.context(customer, &attributes, request, at, now, ledger)?;
         let complaint = !decision.open_complaints.is_empty();
-        let fatigue_since = now - Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
-        let recent_contacts =
-            ledger.contacts_between(customer.id, MessageClass::Marketing, fatigue_since, now)?;
         let mut scored = Vec::new();
         let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
         for (index, offer) in self.policy.offers.iter().enumerate() {
             let verdict = if complaint {
                 Err(Stop::OpenComplaint)
             } else {
-                self.screen(customer, request, offer, &facts)
+                self.screen(&context, request, offer)
             };
             match verdict {
-                Ok(channels) => {
-                    let score = self.score(customer, offer, channels[0], &facts, recent_contacts);
-                    scored.push(Scored {
-                        index,
-                        offer,
-                        channels,
-                        score,
-                    });
-                }
+                Ok(channels) => scored.push(Scored {
+                    index,
+                    offer,
+                    channels,
+                    score: self.score(&context, offer, channels),
+                }),
                 Err(stop) => stops[index] = Some(stop),
             }
         }
@@ -243,7 +271,7 @@ impl Engine {
             scored.into_iter().partition(|s| !s.offer.fallback);
         let mut scores: Vec<Option<Score>> = vec![None; self.policy.offers.len()];
         self.select(
-            customer,
+            &context,
             ledger,
             request,
             now,
@@ -254,7 +282,7 @@ impl Engine {
         )?;
         if decision.picks.is_empty() {
             self.select(
-                customer,
+                &context,
                 ledger,
                 request,
                 now,
@@ -298,15 +326,80 @@ impl Engine {
             .collect()
     }
 
-    /// The absolute checks, cheap first. `Ok` with the usable channels, best first.
-    fn screen(
+    /// Works out what every offer's judgment shares: the customer's local date, their
+    /// category facts, the channels in order, and their recent contact count.
+    fn context<'c, L: ContactLedger + ?Sized>(
         &self,
-        customer: &Customer,
+        customer: &'c Customer,
+        attributes: &'c [Option<&'c Value>],
         request: &Request,
-        offer: &Offer,
-        facts: &Facts<'_>,
-    ) -> Result<Vec<Channel>, Stop> {
-        let now = facts.now;
+        at: Stamp,
+        now: DateTime<Utc>,
+        ledger: &L,
+    ) -> Result<Context<'c>, Error> {
+        let profile = &customer.profile;
+        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
+        let half_life = self.policy.scoring.half_life;
+        let categories = self
+            .policy
+            .categories
+            .iter()
+            .map(|name| {
+                let stats = profile.summary.category(name);
+                let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
+                    stats.map_or(0.0, |s| pick(s).at(at, half_life))
+                };
+                CategoryFacts {
+                    purchases: decayed(|s| &s.purchases),
+                    views: decayed(|s| &s.views),
+                    negative: decayed(|s| &s.negative),
+                    favourite: profile.likes(name),
+                    never: profile.never_wants(name),
+                }
+            })
+            .collect();
+        let mut requested = 0u8;
+        let mut consented = Vec::new();
+        for &channel in &request.channels {
+            if requested & channel_bit(channel) == 0
+                && customer.consents.get(channel) == Consent::OptedIn
+            {
+                consented.push(channel);
+            }
+            requested |= channel_bit(channel);
+        }
+        // The preferred channel first, then the caller's order.
+        if let Some(preferred) = profile.preferred_channel {
+            if let Some(position) = consented.iter().position(|c| *c == preferred) {
+                consented[..=position].rotate_right(1);
+            }
+        }
+        let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
+        let recent_contacts = ledger.contacts_between(
+            customer.id,
+            MessageClass::Marketing,
+            now - fatigue_window,
+            now,
+        )?;
+        Ok(Context {
+            customer,
+            facts: Facts {
+                profile,
+                attributes,
+                now: at,
+                today: now.with_timezone(&zone).date_naive(),
+            },
+            categories,
+            requested,
+            consented,
+            recent_contacts,
+        })
+    }
+
+    /// The absolute checks, cheap first. `Ok` with a bit per usable channel.
+    fn screen(&self, context: &Context<'_>, request: &Request, offer: &Offer) -> Result<u8, Stop> {
+        let customer = context.customer;
+        let now = context.facts.now;
         if let Some(from) = offer.valid_from.filter(|from| now < *from) {
             return Err(Stop::NotYetValid {
                 from: from.to_utc(),
@@ -317,29 +410,23 @@ impl Engine {
                 until: until.to_utc(),
             });
         }
-        let mut seen = 0u8;
-        let channels: Vec<Channel> = request
-            .channels
-            .iter()
-            .copied()
-            .filter(|c| {
-                let first = seen & (1 << c.index()) == 0;
-                seen |= 1 << c.index();
-                first && offer.allows(*c)
-            })
-            .collect();
-        if channels.is_empty() {
+        let allowed = context.requested & offer.channels;
+        if allowed == 0 {
             return Err(Stop::NoChannel);
         }
         if customer.do_not_contact {
             return Err(Stop::DoNotContact);
         }
-        let consented: Vec<Channel> = channels
-            .iter()
-            .copied()
-            .filter(|c| customer.consents.get(*c) == Consent::OptedIn)
-            .collect();
-        if consented.is_empty() {
+        let usable = context
+            .channels(allowed)
+            .fold(0, |mask, c| mask | channel_bit(c));
+        if usable == 0 {
+            let mut channels: Vec<Channel> = Vec::new();
+            for &channel in &request.channels {
+                if allowed & channel_bit(channel) != 0 && !channels.contains(&channel) {
+                    channels.push(channel);
+                }
+            }
             return Err(Stop::NoConsent { channels });
         }
         if customer.is_unsubscribed_from(&offer.topic) {
@@ -347,17 +434,17 @@ impl Engine {
                 topic: offer.topic.clone(),
             });
         }
-        if let Some(category) = offer
-            .categories
+        if let Some(&id) = offer
+            .category_ids
             .iter()
-            .find(|c| customer.profile.never_wants(c))
+            .find(|&&id| context.categories[id].never)
         {
             return Err(Stop::NeverCategory {
-                category: category.clone(),
+                category: self.category_name(id),
             });
         }
         if let Some(rule) = &offer.eligibility {
-            rule.judge(facts)
+            rule.judge(&context.facts)
                 .map_err(|failed| Stop::Ineligible { rule: failed })?;
         }
         let summary = &customer.profile.summary;
@@ -382,38 +469,36 @@ impl Engine {
                 });
             }
         }
-        // The preferred channel first, then the caller's order.
-        let mut ordered = consented;
-        if let Some(preferred) = customer.profile.preferred_channel {
-            if let Some(position) = ordered.iter().position(|c| *c == preferred) {
-                ordered[..=position].rotate_right(1);
-            }
-        }
-        Ok(ordered)
+        Ok(usable)
     }
 
-    fn score(
-        &self,
-        customer: &Customer,
-        offer: &Offer,
-        channel: Channel,
-        facts: &Facts<'_>,
-        recent_contacts: u32,
-    ) -> Score {
-        let profile = &customer.profile;
-        let half_life = self.policy.scoring.half_life;
+    fn category_name(&self, id: usize) -> String {
+        // Offers' category ids index the policy's category set, built from the same offers.
+        self.policy
+            .categories
+            .get_index(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Scores `offer` on the best of its usable `channels`.
+    fn score(&self, context: &Context<'_>, offer: &Offer, channels: u8) -> Score {
+        let profile = &context.customer.profile;
+        let facts = &context.facts;
+        // `channels` is never empty: screening returns at least one usable channel.
+        let channel = context.channels(channels).next().unwrap_or(Channel::Email);
         let mut purchases = 0.0;
         let mut views = 0.0;
-        let mut negative = profile
-            .summary
-            .offer(&offer.id)
-            .map_or(0.0, |s| s.negative.at(facts.now, half_life));
-        for category in &offer.categories {
-            if let Some(stats) = profile.summary.category(category) {
-                purchases += stats.purchases.at(facts.now, half_life);
-                views += stats.views.at(facts.now, half_life);
-                negative += stats.negative.at(facts.now, half_life);
-            }
+        let mut favourite = false;
+        let mut negative = profile.summary.offer(&offer.id).map_or(0.0, |s| {
+            s.negative.at(facts.now, self.policy.scoring.half_life)
+        });
+        for &id in &offer.category_ids {
+            let category = &context.categories[id];
+            purchases += category.purchases;
+            views += category.views;
+            negative += category.negative;
+            favourite |= category.favourite;
         }
         let days_until_moment = offer
             .moment
@@ -426,16 +511,20 @@ impl Engine {
             channel,
             purchases,
             views,
-            favourite: offer.categories.iter().any(|c| profile.likes(c)),
+            favourite,
             value: offer.value,
             priority: offer.priority,
             days_until_moment,
             preferred_channel: profile.preferred_channel == Some(channel),
             negative_feedback: negative,
-            recent_contacts,
+            recent_contacts: context.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        let mut score = Score::default();
+        // Room for every built-in contribution: one allocation per scored offer.
+        let mut score = Score {
+            total: 0.0,
+            contributions: Vec::with_capacity(10),
+        };
         self.scorer.score(&features, &mut score);
         score
     }
@@ -445,7 +534,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn select<L: ContactLedger + ?Sized>(
         &self,
-        customer: &Customer,
+        context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
@@ -468,7 +557,7 @@ impl Engine {
             {
                 Some(Stop::SameCategory { category, by })
             } else {
-                self.reserve(customer, ledger, request, now, &candidate, decision)?
+                self.reserve(context, ledger, request, now, &candidate, decision)?
             };
             stops[candidate.index] = stop;
             scores[candidate.index] = Some(candidate.score);
@@ -493,7 +582,7 @@ impl Engine {
     /// what the ledger said on the first channel.
     fn reserve<L: ContactLedger + ?Sized>(
         &self,
-        customer: &Customer,
+        context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
@@ -514,13 +603,14 @@ impl Engine {
             }
         };
         let mut first_refusal = None;
-        for &channel in &candidate.channels {
+        for channel in context.channels(candidate.channels) {
             let attempt = Attempt {
                 channel,
                 class: MessageClass::Marketing,
                 topic: Some(&offer.topic),
             };
-            let outcome = ledger.reserve(&self.policy, customer, attempt, if_blocked, now)?;
+            let outcome =
+                ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
             if let Some(reservation) = outcome.reservation {
                 decision.picks.push(Pick {
                     offer: Some(offer.id.clone()),

@@ -5,8 +5,9 @@ use std::num::NonZeroU32;
 
 use chrono::Weekday;
 use chrono_tz::Tz;
+use indexmap::IndexSet;
 
-use super::offers::{compile_offers, compile_scoring, compile_selection};
+use super::offers::{compile_offers, compile_scoring, compile_selection, CompiledOffers};
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
@@ -45,6 +46,8 @@ pub struct CompiledPolicy {
     /// across channels.
     preference_scopes: [ScopeKey; Channel::COUNT + 1],
     pub(crate) offers: Vec<Offer>,
+    /// Every category the offers name, once.
+    pub(crate) categories: IndexSet<String>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
     /// The topics the policy's rules name, with their keys.
@@ -335,8 +338,11 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
             ));
         }
     }
-    let (offers, offer_caps) =
-        compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
+    let CompiledOffers {
+        offers,
+        caps: offer_caps,
+        categories,
+    } = compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
     let caps = compile_caps(policy, &offer_caps)?;
     let spacings = compile_spacings(policy)?;
     if caps.len() + spacings.len() > usize::from(u16::MAX) {
@@ -429,6 +435,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     Ok(CompiledPolicy {
         preference_scopes,
         offers,
+        categories,
         scoring,
         selection,
         topics,

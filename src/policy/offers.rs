@@ -1,7 +1,7 @@
 //! Offers, scoring weights and selection settings: as written, and compiled.
 
 use chrono::{DateTime, Utc};
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::{compile_condition, Condition, ConditionSpec};
@@ -193,6 +193,8 @@ impl Default for SelectionSpec {
 pub(crate) struct Offer {
     pub(crate) id: String,
     pub(crate) categories: Vec<String>,
+    /// The categories as indexes into [`CompiledOffers::categories`].
+    pub(crate) category_ids: Vec<usize>,
     pub(crate) tags: Vec<String>,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
@@ -206,13 +208,6 @@ pub(crate) struct Offer {
     pub(crate) eligibility: Option<Condition>,
     pub(crate) cooldown: u32,
     pub(crate) fallback: bool,
-}
-
-impl Offer {
-    /// Whether the offer can go out on `channel`.
-    pub(crate) fn allows(&self, channel: Channel) -> bool {
-        self.channels & (1 << channel.index()) != 0
-    }
 }
 
 /// Validated scoring weights, durations in seconds.
@@ -318,17 +313,25 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
-/// A cap an offer brings, as a cap spec with its path (`offers[i].cap`).
-pub(crate) type OfferCap = (String, CapSpec);
+/// The validated offers, with what they bring to the rest of the policy.
+pub(crate) struct CompiledOffers {
+    pub(crate) offers: Vec<Offer>,
+    /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
+    pub(crate) caps: Vec<(String, CapSpec)>,
+    /// Every category an offer names, once: a decision looks each up in the customer's summary
+    /// once, not once per offer.
+    pub(crate) categories: IndexSet<String>,
+}
 
-/// Validates the offers; returns them and the caps they bring.
+/// Validates the offers.
 pub(crate) fn compile_offers(
     specs: &[OfferSpec],
     attributes: &IndexMap<String, ValueKind>,
     default_cooldown: u32,
-) -> Result<(Vec<Offer>, Vec<OfferCap>), PolicyError> {
+) -> Result<CompiledOffers, PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
+    let mut categories = IndexSet::new();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
         let field = |name: &str| format!("{path}.{name}");
@@ -396,9 +399,15 @@ pub(crate) fn compile_offers(
                 },
             ));
         }
+        let category_ids = spec
+            .categories
+            .iter()
+            .map(|c| categories.insert_full(c.clone()).0)
+            .collect();
         offers.push(Offer {
             id: spec.id.clone(),
             categories: spec.categories.clone(),
+            category_ids,
             tags: spec.tags.clone(),
             channels,
             value: finite(&field("value"), spec.value)?,
@@ -413,5 +422,9 @@ pub(crate) fn compile_offers(
             fallback: spec.fallback,
         });
     }
-    Ok((offers, caps))
+    Ok(CompiledOffers {
+        offers,
+        caps,
+        categories,
+    })
 }
