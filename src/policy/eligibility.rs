@@ -118,37 +118,44 @@ pub(crate) enum Activity {
 pub(crate) enum Condition {
     All(Vec<Condition>),
     Any {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         children: Vec<Condition>,
     },
     Not {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         inner: Box<Condition>,
     },
     Attribute {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         name: String,
         index: usize,
         test: AttributeTest,
     },
     Activity {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         activity: Activity,
         category: String,
         within: u32,
     },
     Moment {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         name: String,
         within_days: u32,
     },
     LifetimeValue {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         at_least: Option<f64>,
         at_most: Option<f64>,
     },
     Segment {
-        path: String,
+        /// Where the node is written, and what it asks in words (built once, at compile time).
+        failed: FailedRule,
         name: String,
     },
 }
@@ -170,6 +177,16 @@ pub struct FailedRule {
     pub path: String,
     /// What it asks, in words: `tier equals "gold"`.
     pub rule: String,
+}
+
+impl FailedRule {
+    /// A rule at `path` whose words are filled in once the node is built.
+    fn at(path: &str) -> FailedRule {
+        FailedRule {
+            path: path.to_owned(),
+            rule: String::new(),
+        }
+    }
 }
 
 impl fmt::Display for FailedRule {
@@ -328,16 +345,16 @@ pub(crate) fn compile_condition(
         label(&format!("{path}.{field}"), text, MAX_NAME_LEN)?;
         Ok(text.to_owned())
     };
-    Ok(match form {
+    let mut node = match form {
         "all" => Condition::All(children("all", spec.all.as_deref().unwrap_or_default())?),
         "any" => Condition::Any {
-            path: path.to_owned(),
+            failed: FailedRule::at(path),
             children: children("any", spec.any.as_deref().unwrap_or_default())?,
         },
         "not" => {
             let inner = spec.not.as_deref().cloned().unwrap_or_default();
             Condition::Not {
-                path: path.to_owned(),
+                failed: FailedRule::at(path),
                 inner: Box::new(compile_condition(
                     &format!("{path}.not"),
                     &inner,
@@ -403,7 +420,7 @@ pub(crate) fn compile_condition(
                 }
             };
             Condition::Attribute {
-                path: path.to_owned(),
+                failed: FailedRule::at(path),
                 name: attribute,
                 index,
                 test,
@@ -419,14 +436,14 @@ pub(crate) fn compile_condition(
                 ),
             };
             Condition::Activity {
-                path: path.to_owned(),
+                failed: FailedRule::at(path),
                 activity,
                 category: name(field, category)?,
                 within: within(field)?,
             }
         }
         "moment" => Condition::Moment {
-            path: path.to_owned(),
+            failed: FailedRule::at(path),
             name: name("moment", spec.moment.as_deref().unwrap_or_default())?,
             within_days: spec.within_days.ok_or_else(|| {
                 PolicyError::new(
@@ -436,7 +453,7 @@ pub(crate) fn compile_condition(
             })?,
         },
         "segment" => Condition::Segment {
-            path: path.to_owned(),
+            failed: FailedRule::at(path),
             name: name("segment", spec.segment.as_deref().unwrap_or_default())?,
         },
         _ => {
@@ -452,12 +469,18 @@ pub(crate) fn compile_condition(
                 }
             }
             Condition::LifetimeValue {
-                path: path.to_owned(),
+                failed: FailedRule::at(path),
                 at_least: spec.lifetime_value_at_least,
                 at_most: spec.lifetime_value_at_most,
             }
         }
-    })
+    };
+    // The words of a failing rule are part of every explanation: build them once, here.
+    let words = node.to_string();
+    if let Some(failed) = node.failed_mut() {
+        failed.rule = words;
+    }
+    Ok(node)
 }
 
 fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
@@ -476,32 +499,43 @@ fn matches_value(have: &Value, want: &Value) -> bool {
 }
 
 impl Condition {
+    /// The node's own failure record (`all` has none: it fails as the child that fails).
+    fn failed_mut(&mut self) -> Option<&mut FailedRule> {
+        match self {
+            Condition::All(_) => None,
+            Condition::Any { failed, .. }
+            | Condition::Not { failed, .. }
+            | Condition::Attribute { failed, .. }
+            | Condition::Activity { failed, .. }
+            | Condition::Moment { failed, .. }
+            | Condition::LifetimeValue { failed, .. }
+            | Condition::Segment { failed, .. } => Some(failed),
+        }
+    }
+
     /// `Ok` when the condition holds; otherwise the rule that failed.
     pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), FailedRule> {
-        let fail = |path: &str| {
-            Err(FailedRule {
-                path: path.to_owned(),
-                rule: self.to_string(),
-            })
-        };
         match self {
             Condition::All(children) => children.iter().try_for_each(|c| c.judge(facts)),
-            Condition::Any { path, children } => {
+            Condition::Any { failed, children } => {
                 if children.iter().any(|c| c.judge(facts).is_ok()) {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
-            Condition::Not { path, inner } => {
+            Condition::Not { failed, inner } => {
                 if inner.judge(facts).is_ok() {
-                    fail(path)
+                    Err(failed.clone())
                 } else {
                     Ok(())
                 }
             }
             Condition::Attribute {
-                path, index, test, ..
+                failed,
+                index,
+                test,
+                ..
             } => {
                 let have = facts.attributes.get(*index).copied().flatten();
                 let holds = match (test, have) {
@@ -524,11 +558,11 @@ impl Condition {
                 if holds {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
             Condition::Activity {
-                path,
+                failed,
                 activity,
                 category,
                 within,
@@ -544,11 +578,11 @@ impl Condition {
                 if recent {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
             Condition::Moment {
-                path,
+                failed,
                 name,
                 within_days,
             } => {
@@ -560,11 +594,11 @@ impl Condition {
                 if near {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
             Condition::LifetimeValue {
-                path,
+                failed,
                 at_least,
                 at_most,
             } => {
@@ -572,14 +606,14 @@ impl Condition {
                 if at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi) {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
-            Condition::Segment { path, name } => {
+            Condition::Segment { failed, name } => {
                 if facts.profile.segments.iter().any(|s| s == name) {
                     Ok(())
                 } else {
-                    fail(path)
+                    Err(failed.clone())
                 }
             }
         }
