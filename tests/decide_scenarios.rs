@@ -1511,7 +1511,6 @@ fn a_decision_serializes_to_one_json_line_and_back() -> TestResult {
 }
 
 #[test]
-#[ignore = "BUG: a Decision whose score is 0.21959190949227234 comes back from serde_json::from_str 1 ULP off (serde_json is built without float_roundtrip), so the round trip is not equal"]
 fn scores_round_trip_exactly_through_json() -> TestResult {
     // A score the built-in scorer produced in decide_props (an affinity of ln(1 + decayed
     // purchases)); a plugged-in scorer gives it here exactly.

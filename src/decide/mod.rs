@@ -1,8 +1,11 @@
-//! [`Engine::decide`]: the one call an application makes. For each candidate offer it asks, in
-//! order, *may we?* (consent, choices, open complaints), *is it for them?* (validity,
-//! eligibility, "never" categories, just bought, cooldown), *is it the best?* (score, top k with
-//! diversity) and *is it too much?* (caps, spacing, quiet hours, judged atomically by the ledger
-//! while reserving), and records for every candidate what happened to it.
+//! [`Engine::decide`]: the one call an application makes. An open complaint stops every
+//! marketing offer at once. Otherwise each offer is asked, in this order, and the first check
+//! that fails is the [`Stop`] recorded for it: *may we?* (validity, a requested channel the offer
+//! uses, do-not-contact, consent on one of them, the topic not unsubscribed), *is it for them?*
+//! ("never" categories, eligibility rules, not a product just bought, not resting after a
+//! dismissal); then *is it the best?* (the score; best first, at most
+//! `selection.max_per_category` per category, until the picks are filled) and *is it too much?*
+//! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
 mod explain;
 mod trace;
