@@ -124,27 +124,22 @@ fn needed(
     incoming: Option<&Contact>,
 ) -> SmallVec<[bool; 8]> {
     let table = &policy.retention;
-    // Per rule (one bit each): the newest settled time in scope and how many settled contacts.
+    // Per rule: the newest settled time in scope and how many settled contacts.
     let mut seen: SmallVec<[(u32, u32); 16]> = SmallVec::from_elem((0, 0), table.rules.len());
     if let Some(incoming) = incoming.filter(|c| !c.is_reserved()) {
-        let mut bits = table.rules_counting(incoming);
-        while bits != 0 {
-            let rule = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for rule in table.rules_counting(incoming).rules() {
             seen[rule] = (incoming.at.0, 1);
         }
     }
     let mut keep_flags: SmallVec<[bool; 8]> = SmallVec::from_elem(false, history.len());
     for (index, contact) in history.iter().enumerate().rev() {
-        let mut bits = table.rules_counting(contact);
+        let counting = table.rules_counting(contact);
         if contact.is_reserved() {
-            keep_flags[index] = bits != 0;
+            keep_flags[index] = !counting.is_empty();
             continue;
         }
         let mut keep = false;
-        while bits != 0 {
-            let rule = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for rule in counting.rules() {
             let (newest, count) = &mut seen[rule];
             if *count == 0 {
                 *newest = contact.at.0;
@@ -174,7 +169,8 @@ fn is_needed(
     // Per rule counting the contact: its bit, its rank among settled contacts, the newest time.
     let mut ranks = [(0u32, 1u32, contact.at.0); TRACKED];
     let mut tracked = 0;
-    let mut bits = table.rules_counting(contact);
+    let counting = table.rules_counting(contact);
+    let mut bits = counting.bits();
     while bits != 0 {
         if tracked == TRACKED {
             return true;
@@ -186,16 +182,16 @@ fn is_needed(
     let ranks = &mut ranks[..tracked];
     let newer = history[index + 1..].iter().chain(std::iter::once(incoming));
     for newer in newer.filter(|c| !c.is_reserved()) {
-        let shared = table.rules_counting(newer);
-        for (rule, rank, newest) in ranks.iter_mut() {
-            if shared & (1 << *rule) != 0 {
+        let shared = counting.shared_bits(table.rules_counting(newer));
+        for (bit, rank, newest) in ranks.iter_mut() {
+            if shared & (1 << *bit) != 0 {
                 *rank += 1;
                 *newest = newer.at.0;
             }
         }
     }
-    ranks.iter().any(|&(rule, rank, newest)| {
-        let need = &table.rules[rule as usize];
+    ranks.iter().any(|&(bit, rank, newest)| {
+        let need = &table.rules[counting.rule(bit)];
         rank <= need.keep && newest - contact.at.0 < need.reach
     })
 }
@@ -224,7 +220,7 @@ pub(crate) fn insert_pruned(
 ) {
     if history.last().is_none_or(|newest| newest.at <= contact.at) {
         // The usual case, a contact newer than all. Nothing to keep if no rule counts it.
-        if policy.retention.rules_counting(&contact) == 0 {
+        if policy.retention.rules_counting(&contact).is_empty() {
             return;
         }
         if history.len() >= INLINE {
@@ -275,14 +271,11 @@ pub(crate) fn sweep(history: &mut History, policy: &CompiledPolicy, now: Stamp) 
     settle_stale_reservations(history, policy, now);
     let rules = &policy.retention.rules;
     history.retain(|contact| {
-        let mut bits = policy.retention.rules_counting(contact);
-        let mut needed = false;
-        while bits != 0 {
-            let rule = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            needed |= contact.at.plus(rules[rule].reach) > now;
-        }
-        needed
+        policy
+            .retention
+            .rules_counting(contact)
+            .rules()
+            .any(|rule| contact.at.plus(rules[rule].reach) > now)
     });
 }
 
