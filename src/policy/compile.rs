@@ -37,6 +37,10 @@ pub struct CompiledPolicy {
     /// the quiet masks (an index into `quiet_masks`).
     pub(crate) caps_by_kind: [Vec<u16>; KINDS],
     pub(crate) spacings_by_kind: [Vec<u16>; KINDS],
+    /// Per topic key, ascending: the caps and spacing rules scoped to that topic (all kinds).
+    /// `caps_by_kind` and `spacings_by_kind` hold only rules without a topic, so that a
+    /// judgment never walks other topics' rules (a policy may have one per offer).
+    by_topic: Vec<TopicRules>,
     pub(crate) quiet_by_kind: [Option<u16>; KINDS],
     pub(crate) quiet_masks: Vec<WeekMask>,
     pub(crate) retention: RetentionTable,
@@ -81,6 +85,17 @@ impl CompiledPolicy {
             .map_or_else(|| topic_hash(name), |(_, key)| *key))
     }
 
+    /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
+    pub(crate) fn topic_rules(&self, topic: u16) -> (&[u16], &[u16]) {
+        match self.by_topic.binary_search_by_key(&topic, |t| t.topic) {
+            Ok(found) if topic != 0 => {
+                let rules = &self.by_topic[found];
+                (&rules.caps, &rules.spacings)
+            }
+            _ => (&[], &[]),
+        }
+    }
+
     /// The scope a customer's frequency preference on `channel` (all channels: `None`) counts in.
     pub(crate) fn preference_scope(&self, channel: Option<Channel>) -> ScopeKey {
         self.preference_scopes[channel.map_or(Channel::COUNT, Channel::index)]
@@ -90,6 +105,45 @@ impl CompiledPolicy {
     pub fn history_horizon_secs(&self) -> u32 {
         self.retention.horizon
     }
+}
+
+/// The caps and spacing rules of one topic, by index, ascending.
+#[derive(Debug, Clone, Default)]
+struct TopicRules {
+    topic: u16,
+    caps: Vec<u16>,
+    spacings: Vec<u16>,
+}
+
+/// Groups the rules that have a topic by topic key.
+fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<TopicRules> {
+    let cap_topics = caps.iter().map(|c| c.scope.key.topic);
+    let spacing_topics = spacings.iter().map(|s| s.scope.key.topic);
+    let mut topics: Vec<u16> = cap_topics
+        .chain(spacing_topics)
+        .filter(|t| *t != 0)
+        .collect();
+    topics.sort_unstable();
+    topics.dedup();
+    let mut by_topic: Vec<TopicRules> = topics
+        .into_iter()
+        .map(|topic| TopicRules {
+            topic,
+            ..TopicRules::default()
+        })
+        .collect();
+    // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
+    for (i, cap) in caps.iter().enumerate() {
+        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.topic) {
+            by_topic[at].caps.push(i as u16);
+        }
+    }
+    for (i, spacing) in spacings.iter().enumerate() {
+        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.topic) {
+            by_topic[at].spacings.push(i as u16);
+        }
+    }
+    by_topic
 }
 
 /// Marketing per channel, in channel order, then marketing across channels.
@@ -368,7 +422,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         for class in MessageClass::ALL {
             let s = usize::from(kind(channel, class));
             let applies = |scope: &Scope| {
-                scope.key.class == class && scope.key.channel.is_none_or(|c| c == channel)
+                scope.key.topic == 0
+                    && scope.key.class == class
+                    && scope.key.channel.is_none_or(|c| c == channel)
             };
             // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
             caps_by_kind[s] = (0..caps.len())
@@ -410,6 +466,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         }
     }
 
+    let by_topic = rules_by_topic(&caps, &spacings);
     let needs = caps
         .iter()
         .map(|c| (c.scope.key, c.limit.get(), c.window.reach_secs()))
@@ -446,6 +503,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         quiet_rules,
         caps_by_kind,
         spacings_by_kind,
+        by_topic,
         quiet_by_kind,
         quiet_masks,
         retention,

@@ -49,12 +49,6 @@ impl ScopeKey {
         self.kinds
     }
 
-    /// Whether an attempt about `topic` (0 for none) can be in scope.
-    #[inline]
-    pub(crate) fn topic_applies(self, topic: u16) -> bool {
-        self.topic == 0 || self.topic == topic
-    }
-
     /// Whether a stored contact is in scope. **O(1)**: two bit tests.
     #[inline]
     pub(crate) fn counts(self, contact: &Contact) -> bool {

@@ -68,8 +68,25 @@ pub(crate) struct Judge<'a> {
     /// The attempt's channel and class, as an index of the policy's per-kind tables.
     kind: usize,
     snoozed_until: Option<Stamp>,
+    /// The policy's caps and spacing rules scoped to the attempt's topic (all kinds).
+    topic_caps: &'a [u16],
+    topic_spacings: &'a [u16],
     /// The customer's preferences that apply: index, preference, and the limit judged.
     preferences: SmallVec<[(usize, &'a FrequencyPreference, u32); 2]>,
+}
+
+/// The indexes in `untopical` (rules without a topic, for the attempt's kind), then those in
+/// `topical` (rules of the attempt's topic) whose scope `covers` the attempt's kind.
+fn applicable<'b>(
+    untopical: &'b [u16],
+    topical: &'b [u16],
+    covers: impl Fn(usize) -> bool + 'b,
+) -> impl Iterator<Item = usize> + 'b {
+    let topical = topical
+        .iter()
+        .map(|&i| usize::from(i))
+        .filter(move |&i| covers(i));
+    untopical.iter().map(|&i| usize::from(i)).chain(topical)
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -117,7 +134,10 @@ impl<'a> Judge<'a> {
                 }
             }
         }
+        let (topic_caps, topic_spacings) = policy.topic_rules(topic);
         Ok(Judge {
+            topic_caps,
+            topic_spacings,
             policy,
             customer,
             attempt,
@@ -168,23 +188,40 @@ impl<'a> Judge<'a> {
         reasons
     }
 
+    /// The indexes of the policy's caps that apply to this attempt: those without a topic, then
+    /// those of its topic (each in policy order).
+    fn policy_caps(&self) -> impl Iterator<Item = usize> + 'a {
+        let (caps, kind) = (&self.policy.caps, self.kind);
+        applicable(
+            &self.policy.caps_by_kind[self.kind],
+            self.topic_caps,
+            move |i| caps[i].scope.key.kinds() & (1 << kind) != 0,
+        )
+    }
+
+    /// The indexes of the policy's spacing rules that apply to this attempt, ordered as
+    /// [`policy_caps`](Self::policy_caps).
+    fn policy_spacings(&self) -> impl Iterator<Item = usize> + 'a {
+        let (spacings, kind) = (&self.policy.spacings, self.kind);
+        applicable(
+            &self.policy.spacings_by_kind[self.kind],
+            self.topic_spacings,
+            move |i| spacings[i].scope.key.kinds() & (1 << kind) != 0,
+        )
+    }
+
     /// The caps that apply to this attempt: the policy's, then the customer's own.
-    fn caps(&self) -> impl Iterator<Item = CapView> + '_ {
+    fn caps(&self) -> impl Iterator<Item = CapView> + use<'_, 'a> {
         let policy = self.policy;
-        let topic = self.topic;
-        let from_policy = policy.caps_by_kind[self.kind]
-            .iter()
-            .map(|&i| usize::from(i))
-            .filter(move |&i| policy.caps[i].scope.key.topic_applies(topic))
-            .map(move |i| {
-                let cap = &policy.caps[i];
-                CapView {
-                    scope: cap.scope.key,
-                    limit: cap.limit.get(),
-                    window: cap.window,
-                    source: CapSource::Policy(i),
-                }
-            });
+        let from_policy = self.policy_caps().map(move |i| {
+            let cap = &policy.caps[i];
+            CapView {
+                scope: cap.scope.key,
+                limit: cap.limit.get(),
+                window: cap.window,
+                source: CapSource::Policy(i),
+            }
+        });
         let from_customer = self.preferences.iter().map(|&(i, pref, limit)| CapView {
             scope: policy.preference_scope(pref.channel),
             limit,
@@ -283,11 +320,8 @@ impl<'a> Judge<'a> {
                 });
             }
         }
-        for &i in &self.policy.spacings_by_kind[self.kind] {
-            let rule = &self.policy.spacings[usize::from(i)];
-            if !rule.scope.key.topic_applies(self.topic) {
-                continue;
-            }
+        for i in self.policy_spacings() {
+            let rule = &self.policy.spacings[i];
             let in_scope = |c: &&Contact| rule.scope.key.counts(c);
             let Some(newest) = history.iter().rev().find(in_scope) else {
                 continue;
@@ -341,15 +375,9 @@ impl<'a> Judge<'a> {
     /// Allocates only when something blocks.
     pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
         // The swept-up-to time matters only to rules that count history.
-        let policy = self.policy;
-        let applies = |key: &ScopeKey| key.topic_applies(self.topic);
         let counts_history = !self.preferences.is_empty()
-            || policy.caps_by_kind[self.kind]
-                .iter()
-                .any(|&i| applies(&policy.caps[usize::from(i)].scope.key))
-            || policy.spacings_by_kind[self.kind]
-                .iter()
-                .any(|&i| applies(&policy.spacings[usize::from(i)].scope.key));
+            || self.policy_caps().next().is_some()
+            || self.policy_spacings().next().is_some();
         let floor = if counts_history { floor } else { Stamp(0) };
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
