@@ -9,9 +9,8 @@
 //!   for the customer, so the caps, the spacing rule and the fatigue count have history to read.
 //!   The request is `Request::marketing([Email, Push], 1)` at 10:00 on a weekday, outside quiet
 //!   hours. Offers come from eight categories, with attribute, bought/viewed-within, segment,
-//!   `not` and moment rules, a per-offer cap on every tenth (a policy compiles at most 64 distinct
-//!   cap and spacing scopes, each per-offer cap being one), products on some, a birthday offer
-//!   and a fallback.
+//!   `not` and moment rules, a per-offer cap ("at most once per 30 days") on every offer,
+//!   products on some, a birthday offer and a fallback.
 //!
 //!   `decide` reserves its pick's slot in the ledger, so each iteration then releases it
 //!   (`ledger.release(&pick.reservation)`) to keep the ledger the same for every iteration.
@@ -122,11 +121,7 @@ fn policy_text(n: usize) -> String {
         if i % 5 == 2 {
             text.push_str(&format!("product = \"{category}-{}\"\n", i % 16));
         }
-        // Every tenth: a policy holds at most 64 distinct cap and spacing scopes, and each
-        // per-offer cap is one (500 offers with a cap on every fourth fail to compile).
-        if i % 10 == 0 {
-            text.push_str("cap = { limit = 1, window = \"30d\" }\n");
-        }
+        text.push_str("cap = { limit = 1, window = \"30d\" }\n");
         let rule = if i % 50 == 7 {
             text.push_str("moment = \"birthday\"\n");
             "{ moment = \"birthday\", within_days = 14 }".to_owned()

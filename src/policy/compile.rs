@@ -54,8 +54,6 @@ pub struct CompiledPolicy {
     pub(crate) categories: IndexSet<String>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
-    /// The topics the policy's rules name, with their keys.
-    topics: Vec<(Box<str>, u16)>,
 }
 
 impl CompiledPolicy {
@@ -69,8 +67,7 @@ impl CompiledPolicy {
         self.default_zone
     }
 
-    /// The stored key of a topic (0 for none), after checking its length. **O(policy topics)**:
-    /// the policy's own topics are looked up rather than hashed again.
+    /// The stored key of a topic (0 for none), after checking its length. **O(topic length)**.
     pub(crate) fn topic_key(&self, topic: Option<&str>) -> Result<u16, InputError> {
         let Some(name) = topic else {
             return Ok(0);
@@ -78,11 +75,7 @@ impl CompiledPolicy {
         if name.is_empty() || name.len() > MAX_TOPIC_LEN {
             return Err(InputError::BadTopic(name.to_owned()));
         }
-        Ok(self
-            .topics
-            .iter()
-            .find(|(known, _)| **known == *name)
-            .map_or_else(|| topic_hash(name), |(_, key)| *key))
+        Ok(topic_hash(name))
     }
 
     /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
@@ -477,25 +470,12 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;
-    let mut topics: Vec<(Box<str>, u16)> = Vec::new();
-    let scopes = caps
-        .iter()
-        .map(|c| &c.scope)
-        .chain(spacings.iter().map(|s| &s.scope));
-    for scope in scopes {
-        if let Some(name) = &scope.topic_name {
-            if !topics.iter().any(|(known, _)| known == name) {
-                topics.push((name.clone(), scope.key.topic));
-            }
-        }
-    }
     Ok(CompiledPolicy {
         preference_scopes,
         offers,
         categories,
         scoring,
         selection,
-        topics,
         source: policy.clone(),
         default_zone,
         caps,
