@@ -437,7 +437,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // The send went out: commit the slot the decision reserved.
             ledger.commit(&pick.reservation)?;
             *picked
-                .entry(pick.offer.clone().unwrap_or_default())
+                .entry(pick.offer.as_deref().unwrap_or_default().to_owned())
                 .or_default() += 1;
             *channels.entry(pick.channel).or_default() += 1;
             if pick.send_at > decision.at {

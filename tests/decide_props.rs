@@ -1289,7 +1289,7 @@ fn check_marketing(
     let chans = &request.channels;
 
     // The trace: every offer once, in policy order.
-    let traced: Vec<&str> = d.trace.iter().map(|c| c.offer.as_str()).collect();
+    let traced: Vec<&str> = d.trace.iter().map(|c| &*c.offer).collect();
     prop_assert_eq!(&traced, &ids, "trace order:\n{}", d);
     prop_assert!(!d.no_channel);
     let text = d.to_string();

@@ -72,7 +72,7 @@ fn picked(decision: &Decision) -> Vec<&str> {
 }
 
 fn trace_ids(decision: &Decision) -> Vec<&str> {
-    decision.trace.iter().map(|c| c.offer.as_str()).collect()
+    decision.trace.iter().map(|c| &*c.offer).collect()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -88,7 +88,7 @@ fn assert_consistent(decision: &Decision, offers: &[&str]) {
         .trace
         .iter()
         .filter(|c| c.stop.is_none())
-        .map(|c| c.offer.as_str())
+        .map(|c| &*c.offer)
         .collect();
     let mut picks = picked(decision);
     unstopped.sort_unstable();
@@ -183,7 +183,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     // With one pick, the bread lost to the cake: in its category, or for the only slot.
     let lost = stop_of(&decision, "bread-of-the-week").cloned();
     assert!(
-        matches!(&lost, Some(Stop::SameCategory { category, by }) if category == "bakery" && by == "birthday-cake")
+        matches!(&lost, Some(Stop::SameCategory { category, by }) if category == "bakery" && &**by == "birthday-cake")
             || lost
                 == Some(Stop::Outscored {
                     by: "birthday-cake".into()
@@ -238,7 +238,7 @@ fn on_the_birthday_itself_the_boost_is_whole_and_far_from_it_the_offer_is_inelig
     assert_consistent(&decision, &BAKERY_OFFERS);
     assert_eq!(picked(&decision), ["bread-of-the-week"]);
     match stop_of(&decision, "birthday-cake") {
-        Some(Stop::Ineligible { rule }) => assert_eq!(rule.path, "offers[1].eligibility"),
+        Some(Stop::Ineligible { rule }) => assert_eq!(&*rule.path, "offers[1].eligibility"),
         other => panic!("expected Ineligible, got {other:?}\n{decision}"),
     }
 
@@ -1061,7 +1061,7 @@ fn an_eligibility_failure_names_the_rule_path_and_what_it_asks() -> TestResult {
         other => panic!("{offer}: expected Ineligible, got {other:?}\n{decision}"),
     };
     let gold = rule_of("gold-coffee");
-    assert_eq!(gold.path, "offers[1].eligibility.all[0]");
+    assert_eq!(&*gold.path, "offers[1].eligibility.all[0]");
     assert!(
         gold.rule.contains("tier") && gold.rule.contains("gold"),
         "{}",
@@ -1070,7 +1070,7 @@ fn an_eligibility_failure_names_the_rule_path_and_what_it_asks() -> TestResult {
     assert!(rule_of("grown-ups")
         .path
         .starts_with("offers[2].eligibility"));
-    assert_eq!(rule_of("vegan-box").path, "offers[3].eligibility.all[1]");
+    assert_eq!(&*rule_of("vegan-box").path, "offers[3].eligibility.all[1]");
     assert_eq!(picked(&decision), ["anything"]);
     let text = decision.to_string();
     assert!(text.contains("offers[1].eligibility.all[0]"), "{text}");
@@ -1091,7 +1091,7 @@ fn an_eligibility_failure_names_the_rule_path_and_what_it_asks() -> TestResult {
     // The coffee purchase is 61 days old: `bought within 60d` no longer holds.
     let decision = engine.decide(&ola, &ledger, &email(4), now() + Duration::days(56))?;
     match stop_of(&decision, "gold-coffee") {
-        Some(Stop::Ineligible { rule }) => assert_eq!(rule.path, "offers[1].eligibility.all[1]"),
+        Some(Stop::Ineligible { rule }) => assert_eq!(&*rule.path, "offers[1].eligibility.all[1]"),
         other => panic!("expected Ineligible, got {other:?}\n{decision}"),
     }
     Ok(())

@@ -10,6 +10,8 @@
 mod explain;
 mod trace;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::channel::{Channel, MessageClass};
@@ -570,7 +572,7 @@ impl Engine {
 
     /// If the picks already hold `selection.max_per_category` offers in `category`: the
     /// category and the first of them.
-    fn category_full(&self, decision: &Decision, category: &String) -> Option<(String, String)> {
+    fn category_full(&self, decision: &Decision, category: &String) -> Option<(String, Arc<str>)> {
         let mut holders = decision
             .picks
             .iter()
@@ -688,7 +690,7 @@ impl Engine {
         decision.trace = refused
             .into_iter()
             .map(|(channel, stop)| Candidate {
-                offer: format!("{} on {channel}", request.class),
+                offer: format!("{} on {channel}", request.class).into(),
                 score: None,
                 stop: Some(stop),
             })

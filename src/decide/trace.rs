@@ -1,5 +1,7 @@
 //! What a decision returns: the picks, and a trace entry for every candidate offer.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +16,7 @@ use crate::throttle::Verdict;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pick {
     /// The offer's id; `None` for a service or transactional message.
-    pub offer: Option<String>,
+    pub offer: Option<Arc<str>>,
     /// The offer's categories.
     pub categories: Vec<String>,
     /// The offer's tags.
@@ -87,12 +89,12 @@ pub enum Stop {
         /// The category.
         category: String,
         /// The offer picked in it.
-        by: String,
+        by: Arc<str>,
     },
     /// The request's picks were filled by better offers.
     Outscored {
         /// The lowest-scored pick, the one it would have had to beat.
-        by: String,
+        by: Arc<str>,
     },
     /// Caps, spacing, quiet hours or a snooze hold it back beyond what the request accepts;
     /// the verdict on the first usable channel says which and until when.
@@ -110,7 +112,7 @@ pub enum Stop {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The offer's id (for a service or transactional message: the class and channel).
-    pub offer: String,
+    pub offer: Arc<str>,
     /// Its score, if it got as far as scoring.
     pub score: Option<Score>,
     /// What stopped it; `None` if it was picked.
@@ -144,7 +146,7 @@ pub struct Decision {
 impl Decision {
     /// The trace entry of `offer`.
     pub fn candidate(&self, offer: &str) -> Option<&Candidate> {
-        self.trace.iter().find(|c| c.offer == offer)
+        self.trace.iter().find(|c| &*c.offer == offer)
     }
 
     /// The ids of the offers picked.

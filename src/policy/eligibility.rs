@@ -4,6 +4,7 @@
 //! per decision as a compiled [`Condition`] that names the rule that failed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use indexmap::IndexMap;
@@ -174,17 +175,17 @@ pub(crate) struct Facts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedRule {
     /// Where the rule is written: `offers[2].eligibility.all[1]`.
-    pub path: String,
+    pub path: Arc<str>,
     /// What it asks, in words: `tier equals "gold"`.
-    pub rule: String,
+    pub rule: Arc<str>,
 }
 
 impl FailedRule {
     /// A rule at `path` whose words are filled in once the node is built.
     fn at(path: &str) -> FailedRule {
         FailedRule {
-            path: path.to_owned(),
-            rule: String::new(),
+            path: path.into(),
+            rule: "".into(),
         }
     }
 }
@@ -478,7 +479,7 @@ pub(crate) fn compile_condition(
     // The words of a failing rule are part of every explanation: build them once, here.
     let words = node.to_string();
     if let Some(failed) = node.failed_mut() {
-        failed.rule = words;
+        failed.rule = words.into();
     }
     Ok(node)
 }

@@ -1,5 +1,7 @@
 //! Offers, scoring weights and selection settings: as written, and compiled.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
@@ -191,7 +193,7 @@ impl Default for SelectionSpec {
 /// A validated offer.
 #[derive(Debug, Clone)]
 pub(crate) struct Offer {
-    pub(crate) id: String,
+    pub(crate) id: Arc<str>,
     pub(crate) categories: Vec<String>,
     /// The categories as indexes into [`CompiledOffers::categories`].
     pub(crate) category_ids: Vec<usize>,
@@ -336,7 +338,7 @@ pub(crate) fn compile_offers(
         let path = format!("offers[{i}]");
         let field = |name: &str| format!("{path}.{name}");
         label(&field("id"), &spec.id, 64)?;
-        if let Some(earlier) = offers.iter().position(|o| o.id == spec.id) {
+        if let Some(earlier) = offers.iter().position(|o| *o.id == *spec.id) {
             return Err(PolicyError::new(
                 field("id"),
                 format!("{:?} is already the id of offers[{earlier}]", spec.id),
@@ -405,7 +407,7 @@ pub(crate) fn compile_offers(
             .map(|c| categories.insert_full(c.clone()).0)
             .collect();
         offers.push(Offer {
-            id: spec.id.clone(),
+            id: spec.id.as_str().into(),
             categories: spec.categories.clone(),
             category_ids,
             tags: spec.tags.clone(),
