@@ -247,7 +247,7 @@ impl Engine {
         let attributes = self.attributes(customer)?;
         let context = self.context(customer, &attributes, request, at, now, ledger)?;
         let complaint = !decision.open_complaints.is_empty();
-        let mut scored = Vec::new();
+        let mut scored = Vec::with_capacity(self.policy.offers.len());
         let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
         for (index, offer) in self.policy.offers.iter().enumerate() {
             let verdict = if complaint {
@@ -266,7 +266,8 @@ impl Engine {
             }
         }
         // Best first; ties go to the offer written first in the policy.
-        scored.sort_by(|a, b| {
+        // Offer indexes are distinct, so the order is total: an unstable sort is deterministic.
+        scored.sort_unstable_by(|a, b| {
             b.score
                 .total
                 .total_cmp(&a.score.total)
