@@ -7,7 +7,9 @@ use chrono::Weekday;
 use chrono_tz::Tz;
 use indexmap::IndexSet;
 
-use super::offers::{compile_offers, compile_scoring, compile_selection, CompiledOffers};
+use super::offers::{
+    compile_offers, compile_scoring, compile_selection, label, CompiledOffers, MAX_NAME_LEN,
+};
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
@@ -377,13 +379,8 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     })?;
     let scoring = compile_scoring(&policy.scoring)?;
     let (selection, default_cooldown) = compile_selection(&policy.selection)?;
-    for (name, _) in &policy.attributes {
-        if name.is_empty() || name.len() > 128 {
-            return Err(PolicyError::new(
-                format!("attributes.{name:?}"),
-                "an attribute name must be 1 to 128 bytes long",
-            ));
-        }
+    for name in policy.attributes.keys() {
+        label(&format!("attributes.{name:?}"), name, MAX_NAME_LEN)?;
     }
     let CompiledOffers {
         offers,
