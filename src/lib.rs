@@ -92,6 +92,8 @@ mod tests {
     fn shared_types_are_send_and_sync_and_the_ledger_trait_is_object_safe() {
         assert_send_sync::<CompiledPolicy>();
         assert_send_sync::<MemoryLedger>();
+        assert_send_sync::<Engine>();
+        assert_send_sync::<Decision>();
         assert_send_sync::<Box<dyn ContactLedger>>();
         let ledger: Box<dyn ContactLedger> = Box::new(MemoryLedger::new());
         assert!(!ledger.forget(CustomerId(1)).unwrap());
