@@ -648,15 +648,15 @@ fn a_snapshot_with_a_contact_removed_fails_its_checksum() {
 fn a_snapshot_of_another_version_is_an_error() {
     let (_, ledger) = populated();
     let mut snapshot = ledger.snapshot();
-    assert_eq!(snapshot.version, 1);
-    snapshot.version = 2;
+    assert_eq!(snapshot.version, 2);
+    snapshot.version = 3;
     let err = MemoryLedger::from_snapshot(snapshot).expect_err("unknown version");
     assert!(
         matches!(
             err,
             SnapshotError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ),
         "{err:?}"

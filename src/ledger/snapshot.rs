@@ -13,14 +13,14 @@ use crate::error::SnapshotError;
 use crate::time::Stamp;
 
 const FORMAT: &str = "cornershop-ledger";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Everything a [`MemoryLedger`] holds, as plain data. Serialize it with any serde format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerSnapshot {
     /// Always `"cornershop-ledger"`.
     pub format: String,
-    /// The format version (1).
+    /// The format version (2).
     pub version: u32,
     /// The ledger's swept-up-to time, seconds since the Unix epoch.
     pub floor: u32,

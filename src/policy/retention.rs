@@ -25,6 +25,25 @@ struct TopicGroup {
     first: u32,
     len: u32,
     by_kind: [u64; KINDS],
+    /// Per contact kind: the largest `keep` and `reach` of every rule counting it (with the
+    /// rules without a topic).
+    bounds_by_kind: [Bounds; KINDS],
+}
+
+/// The largest `keep` and the largest `reach` among some rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    pub(crate) keep: u32,
+    pub(crate) reach: u32,
+}
+
+impl Bounds {
+    fn widen(self, rule: &Retention) -> Bounds {
+        Bounds {
+            keep: self.keep.max(rule.keep),
+            reach: self.reach.max(rule.reach),
+        }
+    }
 }
 
 /// Every scope's need, merged per scope. Rules without a topic come first, indexed by channel
@@ -38,6 +57,8 @@ pub(crate) struct RetentionTable {
     pub(crate) horizon: u32,
     /// Per contact kind (channel and class): a bit per rule without a topic that counts it.
     untopical: [u64; KINDS],
+    /// Per contact kind: the bounds of the rules without a topic that count it.
+    untopical_bounds: [Bounds; KINDS],
     /// How many rules have no topic: they are `rules[..untopical_count]`.
     untopical_count: u32,
     /// The topics' groups, by topic key.
@@ -52,6 +73,7 @@ pub(crate) struct Counting {
     untopical: u32,
     group_first: u32,
     group_len: u32,
+    bounds: Bounds,
 }
 
 impl Counting {
@@ -65,6 +87,12 @@ impl Counting {
     #[inline]
     pub(crate) fn bits(self) -> u64 {
         self.bits
+    }
+
+    /// The largest `keep` and `reach` among the rules (zero if none).
+    #[inline]
+    pub(crate) fn bounds(self) -> Bounds {
+        self.bounds
     }
 
     /// The index (into [`RetentionTable::rules`]) of the rule behind `bit`.
@@ -125,12 +153,12 @@ impl RetentionTable {
         rules.sort_by_key(|r| r.scope.topic);
         let untopical_count = rules.iter().take_while(|r| r.scope.topic == 0).count();
         let mut untopical = [0u64; KINDS];
+        let mut untopical_bounds = [Bounds::default(); KINDS];
         for (bit, rule) in rules[..untopical_count].iter().enumerate() {
             let kinds = rule.scope.kinds();
-            for (kind, bits) in untopical.iter_mut().enumerate() {
-                if kinds & (1 << kind) != 0 {
-                    *bits |= 1 << bit;
-                }
+            for kind in (0..KINDS).filter(|kind| kinds & (1 << kind) != 0) {
+                untopical[kind] |= 1 << bit;
+                untopical_bounds[kind] = untopical_bounds[kind].widen(rule);
             }
         }
         let mut groups: Vec<TopicGroup> = Vec::new();
@@ -143,6 +171,7 @@ impl RetentionTable {
                     first: index as u32,
                     len: 1,
                     by_kind: [0; KINDS],
+                    bounds_by_kind: untopical_bounds,
                 }),
             }
         }
@@ -160,10 +189,9 @@ impl RetentionTable {
             let first = group.first as usize;
             for (offset, rule) in rules[first..first + group.len as usize].iter().enumerate() {
                 let kinds = rule.scope.kinds();
-                for (kind, bits) in group.by_kind.iter_mut().enumerate() {
-                    if kinds & (1 << kind) != 0 {
-                        *bits |= 1 << (untopical_count + offset);
-                    }
+                for kind in (0..KINDS).filter(|kind| kinds & (1 << kind) != 0) {
+                    group.by_kind[kind] |= 1 << (untopical_count + offset);
+                    group.bounds_by_kind[kind] = group.bounds_by_kind[kind].widen(rule);
                 }
             }
         }
@@ -171,6 +199,7 @@ impl RetentionTable {
             horizon: rules.iter().map(|r| r.reach).max().unwrap_or(0),
             rules,
             untopical,
+            untopical_bounds,
             untopical_count: untopical_count as u32,
             groups,
         })
@@ -185,6 +214,7 @@ impl RetentionTable {
             untopical: self.untopical_count,
             group_first: 0,
             group_len: 0,
+            bounds: self.untopical_bounds[usize::from(kind)],
         };
         if contact.topic == 0 || self.groups.is_empty() {
             return counting;
@@ -199,6 +229,7 @@ impl RetentionTable {
         counting.group_first = group.first;
         counting.group_len = group.len;
         counting.bits |= group.by_kind[usize::from(kind)];
+        counting.bounds = group.bounds_by_kind[usize::from(kind)];
         counting
     }
 }

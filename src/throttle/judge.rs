@@ -75,18 +75,25 @@ pub(crate) struct Judge<'a> {
     preferences: SmallVec<[(usize, &'a FrequencyPreference, u32); 2]>,
 }
 
-/// The indexes in `untopical` (rules without a topic, for the attempt's kind), then those in
-/// `topical` (rules of the attempt's topic) whose scope `covers` the attempt's kind.
-fn applicable<'b>(
-    untopical: &'b [u16],
-    topical: &'b [u16],
-    covers: impl Fn(usize) -> bool + 'b,
-) -> impl Iterator<Item = usize> + 'b {
-    let topical = topical
-        .iter()
-        .map(|&i| usize::from(i))
-        .filter(move |&i| covers(i));
-    untopical.iter().map(|&i| usize::from(i)).chain(topical)
+/// Calls `judge` with each index in `untopical` (rules without a topic, for the attempt's kind),
+/// then each in `topical` (rules of the attempt's topic) whose scope `covers` the attempt's kind.
+/// Plain loops: this runs on every judgment.
+#[inline(always)]
+fn each_applicable(
+    untopical: &[u16],
+    topical: &[u16],
+    covers: impl Fn(usize) -> bool,
+    mut judge: impl FnMut(usize),
+) {
+    for &i in untopical {
+        judge(usize::from(i));
+    }
+    for &i in topical {
+        let i = usize::from(i);
+        if covers(i) {
+            judge(i);
+        }
+    }
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -96,6 +103,7 @@ fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
 
 impl<'a> Judge<'a> {
     /// Validates what the customer and the attempt bring (topic, preferences).
+    #[inline]
     pub(crate) fn new(
         policy: &'a CompiledPolicy,
         customer: &'a Customer,
@@ -188,55 +196,63 @@ impl<'a> Judge<'a> {
         reasons
     }
 
-    /// The indexes of the policy's caps that apply to this attempt: those without a topic, then
-    /// those of its topic (each in policy order).
-    fn policy_caps(&self) -> impl Iterator<Item = usize> + 'a {
+    /// Calls `judge` with the index of each of the policy's caps that apply to this attempt:
+    /// those without a topic, then those of its topic (each in policy order).
+    #[inline(always)]
+    fn each_policy_cap(&self, judge: impl FnMut(usize)) {
         let (caps, kind) = (&self.policy.caps, self.kind);
-        applicable(
+        each_applicable(
             &self.policy.caps_by_kind[self.kind],
             self.topic_caps,
-            move |i| caps[i].scope.key.kinds() & (1 << kind) != 0,
-        )
+            |i| caps[i].scope.key.kinds() & (1 << kind) != 0,
+            judge,
+        );
     }
 
-    /// The indexes of the policy's spacing rules that apply to this attempt, ordered as
-    /// [`policy_caps`](Self::policy_caps).
-    fn policy_spacings(&self) -> impl Iterator<Item = usize> + 'a {
+    /// Calls `judge` with the index of each of the policy's spacing rules that apply to this
+    /// attempt, ordered as [`each_policy_cap`](Self::each_policy_cap).
+    #[inline(always)]
+    fn each_policy_spacing(&self, judge: impl FnMut(usize)) {
         let (spacings, kind) = (&self.policy.spacings, self.kind);
-        applicable(
+        each_applicable(
             &self.policy.spacings_by_kind[self.kind],
             self.topic_spacings,
-            move |i| spacings[i].scope.key.kinds() & (1 << kind) != 0,
-        )
+            |i| spacings[i].scope.key.kinds() & (1 << kind) != 0,
+            judge,
+        );
     }
 
-    /// The caps that apply to this attempt: the policy's, then the customer's own.
-    fn caps(&self) -> impl Iterator<Item = CapView> + use<'_, 'a> {
-        let policy = self.policy;
-        let from_policy = self.policy_caps().map(move |i| {
-            let cap = &policy.caps[i];
-            CapView {
-                scope: cap.scope.key,
-                limit: cap.limit.get(),
-                window: cap.window,
-                source: CapSource::Policy(i),
-            }
-        });
-        let from_customer = self.preferences.iter().map(|&(i, pref, limit)| CapView {
-            scope: policy.preference_scope(pref.channel),
-            limit,
-            window: pref.window,
-            source: CapSource::Preference(i),
-        });
-        from_policy.chain(from_customer)
+    /// Whether any rule that counts history applies: a cap, a spacing rule or a preference.
+    fn counts_history(&self) -> bool {
+        let mut any = !self.preferences.is_empty();
+        self.each_policy_cap(|_| any = true);
+        self.each_policy_spacing(|_| any = true);
+        any
     }
 
+    /// Judges one cap at `at`, adding it to `blocks` if it blocks.
+    #[inline(always)]
+    fn judge_cap(&self, history: &[Contact], cap: &CapView, at: Stamp, blocks: &mut Blocks<'_>) {
+        let counted = self.count(history, cap, at);
+        if let Some(frees_at) = counted.frees_at {
+            blocks.add(frees_at, || match counted.later {
+                Some(later) => Reason::LaterContact {
+                    rule: self.cap_rule(cap.source),
+                    at: later.to_utc(),
+                },
+                None => Reason::CapReached {
+                    rule: self.cap_rule(cap.source),
+                    count: counted.count,
+                    limit: cap.limit,
+                    window: cap.window,
+                    frees_at: frees_at.to_utc(),
+                },
+            });
+        }
+    }
+
+    #[inline(always)]
     fn count(&self, history: &[Contact], cap: &CapView, at: Stamp) -> CapCount {
-        let mut result = CapCount {
-            later: None,
-            count: 0,
-            frees_at: None,
-        };
         let (start, period_end) = match cap.window {
             Window::Rolling { seconds } => (Stamp(at.0.saturating_sub(seconds.get() - 1)), None),
             Window::Calendar(period) => {
@@ -244,29 +260,38 @@ impl<'a> Judge<'a> {
                 (start, Some(end))
             }
         };
+        let mut later = None;
+        let mut count = 0;
+        let mut limit_reached_by = None;
+        // Newest first: contacts after `at` (the clock went back), then those in the window.
         for contact in history.iter().rev() {
+            if contact.at < start {
+                break;
+            }
             if !cap.scope.counts(contact) {
                 continue;
             }
             if contact.at > at {
-                result.later = result.later.max(Some(contact.at));
+                later.get_or_insert(contact.at);
                 continue;
             }
-            if contact.at < start {
-                break;
-            }
-            result.count += 1;
-            if result.count == cap.limit {
-                result.frees_at = Some(match (cap.window, period_end) {
-                    (_, Some(end)) => end,
-                    (window, None) => contact.at.plus(window.reach_secs()),
-                });
+            count += 1;
+            if count == cap.limit {
+                limit_reached_by = Some(contact.at);
             }
         }
-        if result.later.is_some() {
-            result.frees_at = result.later;
+        let frees_at = match (later, limit_reached_by) {
+            (Some(later), _) => Some(later),
+            (None, Some(oldest_counted)) => {
+                Some(period_end.unwrap_or_else(|| oldest_counted.plus(cap.window.reach_secs())))
+            }
+            (None, None) => None,
+        };
+        CapCount {
+            later,
+            count,
+            frees_at,
         }
-        result
     }
 
     fn cap_rule(&self, source: CapSource) -> RuleRef {
@@ -302,29 +327,31 @@ impl<'a> Judge<'a> {
                 until: snooze.to_utc(),
             });
         }
-        for cap in self.caps() {
-            let counted = self.count(history, &cap, at);
-            if let Some(frees_at) = counted.frees_at {
-                blocks.add(frees_at, || match counted.later {
-                    Some(later) => Reason::LaterContact {
-                        rule: self.cap_rule(cap.source),
-                        at: later.to_utc(),
-                    },
-                    None => Reason::CapReached {
-                        rule: self.cap_rule(cap.source),
-                        count: counted.count,
-                        limit: cap.limit,
-                        window: cap.window,
-                        frees_at: frees_at.to_utc(),
-                    },
-                });
-            }
+        let policy = self.policy;
+        self.each_policy_cap(|i| {
+            let cap = &policy.caps[i];
+            let view = CapView {
+                scope: cap.scope.key,
+                limit: cap.limit.get(),
+                window: cap.window,
+                source: CapSource::Policy(i),
+            };
+            self.judge_cap(history, &view, at, &mut blocks);
+        });
+        for &(i, pref, limit) in &self.preferences {
+            let view = CapView {
+                scope: policy.preference_scope(pref.channel),
+                limit,
+                window: pref.window,
+                source: CapSource::Preference(i),
+            };
+            self.judge_cap(history, &view, at, &mut blocks);
         }
-        for i in self.policy_spacings() {
-            let rule = &self.policy.spacings[i];
+        self.each_policy_spacing(|i| {
+            let rule = &policy.spacings[i];
             let in_scope = |c: &&Contact| rule.scope.key.counts(c);
             let Some(newest) = history.iter().rev().find(in_scope) else {
-                continue;
+                return;
             };
             if newest.at > at {
                 blocks.add(newest.at, || Reason::LaterContact {
@@ -339,7 +366,7 @@ impl<'a> Judge<'a> {
                     frees_at: frees_at.to_utc(),
                 });
             }
-        }
+        });
         if let Some(mask) = self.quiet_mask() {
             if mask.is_quiet_at(self.zone, at) {
                 let free = mask.next_free(self.zone, at);
@@ -375,10 +402,11 @@ impl<'a> Judge<'a> {
     /// Allocates only when something blocks.
     pub(crate) fn verdict(&self, history: &[Contact], now: Stamp, floor: Stamp) -> Verdict {
         // The swept-up-to time matters only to rules that count history.
-        let counts_history = !self.preferences.is_empty()
-            || self.policy_caps().next().is_some()
-            || self.policy_spacings().next().is_some();
-        let floor = if counts_history { floor } else { Stamp(0) };
+        let floor = if floor > now && self.counts_history() {
+            floor
+        } else {
+            Stamp(0)
+        };
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
         if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none()
