@@ -12,7 +12,7 @@ use super::offers::{
 };
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
-use super::rules::{topic_hash, CapRule, RuleRef, Scope, ScopeKey, SpacingRule};
+use super::rules::{topic_hash, CapRule, Check, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{CapSpec, Offer, Policy, PreferenceBounds, QuietHoursSpec, Scoring, Selection};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
@@ -35,10 +35,10 @@ pub struct CompiledPolicy {
     pub(crate) spacings: Vec<SpacingRule>,
     /// `(rule, mask, kinds it covers)` per quiet-hours rule, for explanations.
     pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; KINDS])>,
-    /// Per channel and class: indexes into `caps` / `spacings` that can apply, and the union of
-    /// the quiet masks (an index into `quiet_masks`).
-    pub(crate) caps_by_kind: [Vec<u16>; KINDS],
-    pub(crate) spacings_by_kind: [Vec<u16>; KINDS],
+    /// Per channel and class: the caps and spacing rules without a topic that apply, and the
+    /// union of the quiet masks (an index into `quiet_masks`).
+    pub(crate) caps_by_kind: [Vec<Check>; KINDS],
+    pub(crate) spacings_by_kind: [Vec<Check>; KINDS],
     /// Per topic key, ascending: the caps and spacing rules scoped to that topic (all kinds).
     /// `caps_by_kind` and `spacings_by_kind` hold only rules without a topic, so that a
     /// judgment never walks other topics' rules (a policy may have one per offer).
@@ -81,7 +81,7 @@ impl CompiledPolicy {
     }
 
     /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
-    pub(crate) fn topic_rules(&self, topic: u16) -> (&[u16], &[u16]) {
+    pub(crate) fn topic_rules(&self, topic: u16) -> (&[Check], &[Check]) {
         match self.by_topic.binary_search_by_key(&topic, |t| t.topic) {
             Ok(found) if topic != 0 => {
                 let rules = &self.by_topic[found];
@@ -102,12 +102,12 @@ impl CompiledPolicy {
     }
 }
 
-/// The caps and spacing rules of one topic, by index, ascending.
+/// The caps and spacing rules of one topic, in policy order.
 #[derive(Debug, Clone, Default)]
 struct TopicRules {
     topic: u16,
-    caps: Vec<u16>,
-    spacings: Vec<u16>,
+    caps: Vec<Check>,
+    spacings: Vec<Check>,
 }
 
 /// Groups the rules that have a topic by topic key.
@@ -130,12 +130,12 @@ fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<TopicRules>
     // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
     for (i, cap) in caps.iter().enumerate() {
         if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.topic) {
-            by_topic[at].caps.push(i as u16);
+            by_topic[at].caps.push(cap.check(i as u16));
         }
     }
     for (i, spacing) in spacings.iter().enumerate() {
         if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.topic) {
-            by_topic[at].spacings.push(i as u16);
+            by_topic[at].spacings.push(spacing.check(i as u16));
         }
     }
     by_topic
@@ -403,8 +403,8 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (preference_max_limit, preference_max_reach) = compile_preferences(&policy.preferences)?;
 
-    let mut caps_by_kind: [Vec<u16>; KINDS] = Default::default();
-    let mut spacings_by_kind: [Vec<u16>; KINDS] = Default::default();
+    let mut caps_by_kind: [Vec<Check>; KINDS] = Default::default();
+    let mut spacings_by_kind: [Vec<Check>; KINDS] = Default::default();
     let mut quiet_by_kind: [Option<u16>; KINDS] = [None; KINDS];
     let mut quiet_masks: Vec<WeekMask> = Vec::new();
     let mut mask_ids: HashMap<Vec<usize>, u16> = HashMap::new();
@@ -419,11 +419,11 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
             // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
             caps_by_kind[s] = (0..caps.len())
                 .filter(|&i| applies(&caps[i].scope))
-                .map(|i| i as u16)
+                .map(|i| caps[i].check(i as u16))
                 .collect();
             spacings_by_kind[s] = (0..spacings.len())
                 .filter(|&i| applies(&spacings[i].scope))
-                .map(|i| i as u16)
+                .map(|i| spacings[i].check(i as u16))
                 .collect();
             let covering: Vec<usize> = (0..quiet_rules.len())
                 .filter(|&i| quiet_rules[i].2[s])

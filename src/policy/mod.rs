@@ -78,7 +78,9 @@ pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
+#[cfg(test)]
 pub(crate) use rules::ScopeKey;
+pub(crate) use rules::{Check, CheckSource};
 pub use window::{CalendarPeriod, Window};
 
 /// A policy as written: plain serde data, checked by [`Policy::compile`]. The throttle reads

@@ -123,6 +123,52 @@ pub(crate) struct CapRule {
     pub(crate) window: Window,
 }
 
+/// Where a [`Check`] comes from: an index into the policy's caps or spacing rules, or into the
+/// customer's frequency preferences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CheckSource {
+    Cap(u16),
+    Spacing(u16),
+    Preference(u16),
+}
+
+/// A cap, spacing rule or preference as the judge reads it: at most `limit` contacts in scope
+/// per `window`. A minimum gap is a rolling window of that length with a limit of one. Compact
+/// and stored contiguously per channel and class, so that a judgment walks a short array.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Check {
+    pub(crate) scope: ScopeKey,
+    pub(crate) limit: u32,
+    pub(crate) window: Window,
+    pub(crate) source: CheckSource,
+}
+
+impl CapRule {
+    /// The judge's form of the cap at `index`.
+    pub(crate) fn check(&self, index: u16) -> Check {
+        Check {
+            scope: self.scope.key,
+            limit: self.limit.get(),
+            window: self.window,
+            source: CheckSource::Cap(index),
+        }
+    }
+}
+
+impl SpacingRule {
+    /// The judge's form of the spacing rule at `index`: one contact per `min_gap`.
+    pub(crate) fn check(&self, index: u16) -> Check {
+        Check {
+            scope: self.scope.key,
+            limit: 1,
+            window: Window::Rolling {
+                seconds: self.min_gap,
+            },
+            source: CheckSource::Spacing(index),
+        }
+    }
+}
+
 /// At least `min_gap` seconds between two contacts in scope.
 #[derive(Debug, Clone)]
 pub(crate) struct SpacingRule {

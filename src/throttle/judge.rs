@@ -7,29 +7,15 @@ use smallvec::SmallVec;
 
 use super::{Attempt, Reason, Verdict};
 use crate::channel::{kind, MessageClass};
-use crate::customer::{Consent, Customer, FrequencyPreference};
+use crate::customer::{Consent, Customer};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::{CompiledPolicy, RuleRef, ScopeKey, WeekMask, Window};
+use crate::policy::{Check, CheckSource, CompiledPolicy, RuleRef, WeekMask, Window};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
 /// passes a contact, a quiet span or a period boundary, so real policies settle in a few.
 const MAX_ROUNDS: usize = 64;
-
-/// A cap as judged: a policy cap or one of the customer's preferences.
-struct CapView {
-    scope: ScopeKey,
-    limit: u32,
-    window: Window,
-    source: CapSource,
-}
-
-#[derive(Clone, Copy)]
-enum CapSource {
-    Policy(usize),
-    Preference(usize),
-}
 
 /// What blocks an attempt at one time: the latest release, and the reasons if asked for.
 struct Blocks<'r> {
@@ -48,10 +34,13 @@ impl Blocks<'_> {
     }
 }
 
-/// The counted state of one cap at one time.
+/// The counted state of one check at one time.
 struct CapCount {
     /// The newest in-scope contact after the time judged, if any.
     later: Option<Stamp>,
+    /// The contact that brought the count to the limit, if one did (for a limit of one, as
+    /// spacing rules have, the newest in the window).
+    limit_reached_by: Option<Stamp>,
     count: u32,
     /// When the cap stops blocking, if it blocks.
     frees_at: Option<Stamp>,
@@ -68,32 +57,14 @@ pub(crate) struct Judge<'a> {
     /// The attempt's channel and class, as an index of the policy's per-kind tables.
     kind: usize,
     snoozed_until: Option<Stamp>,
-    /// The policy's caps and spacing rules scoped to the attempt's topic (all kinds).
-    topic_caps: &'a [u16],
-    topic_spacings: &'a [u16],
-    /// The customer's preferences that apply: index, preference, and the limit judged.
-    preferences: SmallVec<[(usize, &'a FrequencyPreference, u32); 2]>,
-}
-
-/// Calls `judge` with each index in `untopical` (rules without a topic, for the attempt's kind),
-/// then each in `topical` (rules of the attempt's topic) whose scope `covers` the attempt's kind.
-/// Plain loops: this runs on every judgment.
-#[inline(always)]
-fn each_applicable(
-    untopical: &[u16],
-    topical: &[u16],
-    covers: impl Fn(usize) -> bool,
-    mut judge: impl FnMut(usize),
-) {
-    for &i in untopical {
-        judge(usize::from(i));
-    }
-    for &i in topical {
-        let i = usize::from(i);
-        if covers(i) {
-            judge(i);
-        }
-    }
+    /// The policy's caps and spacing rules without a topic for the attempt's kind, then those
+    /// scoped to the attempt's topic (all kinds: filtered when judged).
+    caps: &'a [Check],
+    spacings: &'a [Check],
+    topic_caps: &'a [Check],
+    topic_spacings: &'a [Check],
+    /// The customer's preferences that apply, with the limit judged.
+    preferences: SmallVec<[Check; 2]>,
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -138,12 +109,21 @@ impl<'a> Judge<'a> {
                     // A looser limit than the ledger keeps history for is judged as the
                     // strictest it can judge exactly: tighter than asked, never looser.
                     let limit = pref.limit.get().min(policy.preference_max_limit);
-                    preferences.push((index, pref, limit));
+                    preferences.push(Check {
+                        scope: policy.preference_scope(pref.channel),
+                        limit,
+                        window: pref.window,
+                        // Preferences are few: `Customer` refuses more than a handful.
+                        source: CheckSource::Preference(index as u16),
+                    });
                 }
             }
         }
         let (topic_caps, topic_spacings) = policy.topic_rules(topic);
+        let kind = usize::from(kind(attempt.channel, attempt.class));
         Ok(Judge {
+            caps: &policy.caps_by_kind[kind],
+            spacings: &policy.spacings_by_kind[kind],
             topic_caps,
             topic_spacings,
             policy,
@@ -151,7 +131,7 @@ impl<'a> Judge<'a> {
             attempt,
             zone: customer.time_zone.unwrap_or(policy.default_zone),
             topic,
-            kind: usize::from(kind(attempt.channel, attempt.class)),
+            kind,
             snoozed_until: customer
                 .marketing_snoozed_until
                 .filter(|_| marketing)
@@ -196,64 +176,60 @@ impl<'a> Judge<'a> {
         reasons
     }
 
-    /// Calls `judge` with the index of each of the policy's caps that apply to this attempt:
-    /// those without a topic, then those of its topic (each in policy order).
-    #[inline(always)]
-    fn each_policy_cap(&self, judge: impl FnMut(usize)) {
-        let (caps, kind) = (&self.policy.caps, self.kind);
-        each_applicable(
-            &self.policy.caps_by_kind[self.kind],
-            self.topic_caps,
-            |i| caps[i].scope.key.kinds() & (1 << kind) != 0,
-            judge,
-        );
-    }
-
-    /// Calls `judge` with the index of each of the policy's spacing rules that apply to this
-    /// attempt, ordered as [`each_policy_cap`](Self::each_policy_cap).
-    #[inline(always)]
-    fn each_policy_spacing(&self, judge: impl FnMut(usize)) {
-        let (spacings, kind) = (&self.policy.spacings, self.kind);
-        each_applicable(
-            &self.policy.spacings_by_kind[self.kind],
-            self.topic_spacings,
-            |i| spacings[i].scope.key.kinds() & (1 << kind) != 0,
-            judge,
-        );
-    }
-
     /// Whether any rule that counts history applies: a cap, a spacing rule or a preference.
     fn counts_history(&self) -> bool {
-        let mut any = !self.preferences.is_empty();
-        self.each_policy_cap(|_| any = true);
-        self.each_policy_spacing(|_| any = true);
-        any
+        let covers = |check: &Check| self.covers(check);
+        !(self.caps.is_empty()
+            && self.spacings.is_empty()
+            && self.preferences.is_empty()
+            && !self.topic_caps.iter().any(covers)
+            && !self.topic_spacings.iter().any(covers))
     }
 
-    /// Judges one cap at `at`, adding it to `blocks` if it blocks.
+    /// Whether a check's scope covers the attempt's channel and class.
     #[inline(always)]
-    fn judge_cap(&self, history: &[Contact], cap: &CapView, at: Stamp, blocks: &mut Blocks<'_>) {
-        let counted = self.count(history, cap, at);
+    fn covers(&self, check: &Check) -> bool {
+        check.scope.kinds() & (1 << self.kind) != 0
+    }
+
+    /// Judges one check at `at`, adding it to `blocks` if it blocks.
+    #[inline(always)]
+    fn judge_check(&self, history: &[Contact], check: &Check, at: Stamp, blocks: &mut Blocks<'_>) {
+        let counted = self.count(history, check, at);
         if let Some(frees_at) = counted.frees_at {
-            blocks.add(frees_at, || match counted.later {
-                Some(later) => Reason::LaterContact {
-                    rule: self.cap_rule(cap.source),
-                    at: later.to_utc(),
-                },
-                None => Reason::CapReached {
-                    rule: self.cap_rule(cap.source),
-                    count: counted.count,
-                    limit: cap.limit,
-                    window: cap.window,
-                    frees_at: frees_at.to_utc(),
-                },
-            });
+            blocks.add(frees_at, || self.reason(check, &counted, frees_at));
         }
     }
 
+    /// Why `check` blocks, as counted.
+    #[cold]
+    fn reason(&self, check: &Check, counted: &CapCount, frees_at: Stamp) -> Reason {
+        let rule = self.rule(check.source);
+        match (counted.later, check.source) {
+            (Some(later), _) => Reason::LaterContact {
+                rule,
+                at: later.to_utc(),
+            },
+            (None, CheckSource::Spacing(_)) => Reason::TooSoon {
+                rule,
+                // A spacing rule without a later contact blocks only after one in its window.
+                last: counted.limit_reached_by.unwrap_or(frees_at).to_utc(),
+                frees_at: frees_at.to_utc(),
+            },
+            (None, _) => Reason::CapReached {
+                rule,
+                count: counted.count,
+                limit: check.limit,
+                window: check.window,
+                frees_at: frees_at.to_utc(),
+            },
+        }
+    }
+
+    /// Counts the check's scope in its window at `at`: **O(contacts in the window)**.
     #[inline(always)]
-    fn count(&self, history: &[Contact], cap: &CapView, at: Stamp) -> CapCount {
-        let (start, period_end) = match cap.window {
+    fn count(&self, history: &[Contact], check: &Check, at: Stamp) -> CapCount {
+        let (start, period_end) = match check.window {
             Window::Rolling { seconds } => (Stamp(at.0.saturating_sub(seconds.get() - 1)), None),
             Window::Calendar(period) => {
                 let (start, end) = period.bounds(self.zone, at);
@@ -268,7 +244,7 @@ impl<'a> Judge<'a> {
             if contact.at < start {
                 break;
             }
-            if !cap.scope.counts(contact) {
+            if !check.scope.counts(contact) {
                 continue;
             }
             if contact.at > at {
@@ -276,28 +252,30 @@ impl<'a> Judge<'a> {
                 continue;
             }
             count += 1;
-            if count == cap.limit {
+            if count == check.limit {
                 limit_reached_by = Some(contact.at);
             }
         }
         let frees_at = match (later, limit_reached_by) {
             (Some(later), _) => Some(later),
             (None, Some(oldest_counted)) => {
-                Some(period_end.unwrap_or_else(|| oldest_counted.plus(cap.window.reach_secs())))
+                Some(period_end.unwrap_or_else(|| oldest_counted.plus(check.window.reach_secs())))
             }
             (None, None) => None,
         };
         CapCount {
             later,
+            limit_reached_by,
             count,
             frees_at,
         }
     }
 
-    fn cap_rule(&self, source: CapSource) -> RuleRef {
+    fn rule(&self, source: CheckSource) -> RuleRef {
         match source {
-            CapSource::Policy(i) => self.policy.caps[i].rule.clone(),
-            CapSource::Preference(i) => RuleRef {
+            CheckSource::Cap(i) => self.policy.caps[usize::from(i)].rule.clone(),
+            CheckSource::Spacing(i) => self.policy.spacings[usize::from(i)].rule.clone(),
+            CheckSource::Preference(i) => RuleRef {
                 path: format!("customer.frequency_preferences[{i}]"),
                 name: Some("customer's own preference".to_owned()),
             },
@@ -327,46 +305,27 @@ impl<'a> Judge<'a> {
                 until: snooze.to_utc(),
             });
         }
-        let policy = self.policy;
-        self.each_policy_cap(|i| {
-            let cap = &policy.caps[i];
-            let view = CapView {
-                scope: cap.scope.key,
-                limit: cap.limit.get(),
-                window: cap.window,
-                source: CapSource::Policy(i),
-            };
-            self.judge_cap(history, &view, at, &mut blocks);
-        });
-        for &(i, pref, limit) in &self.preferences {
-            let view = CapView {
-                scope: policy.preference_scope(pref.channel),
-                limit,
-                window: pref.window,
-                source: CapSource::Preference(i),
-            };
-            self.judge_cap(history, &view, at, &mut blocks);
+        // Reasons come in the policy's order: caps, then the customer's preferences, then
+        // spacing rules; rules without a topic before the topic's own.
+        for check in self.caps {
+            self.judge_check(history, check, at, &mut blocks);
         }
-        self.each_policy_spacing(|i| {
-            let rule = &policy.spacings[i];
-            let in_scope = |c: &&Contact| rule.scope.key.counts(c);
-            let Some(newest) = history.iter().rev().find(in_scope) else {
-                return;
-            };
-            if newest.at > at {
-                blocks.add(newest.at, || Reason::LaterContact {
-                    rule: rule.rule.clone(),
-                    at: newest.at.to_utc(),
-                });
-            } else if at.0 - newest.at.0 < rule.min_gap.get() {
-                let frees_at = newest.at.plus(rule.min_gap.get());
-                blocks.add(frees_at, || Reason::TooSoon {
-                    rule: rule.rule.clone(),
-                    last: newest.at.to_utc(),
-                    frees_at: frees_at.to_utc(),
-                });
+        for check in self.topic_caps {
+            if self.covers(check) {
+                self.judge_check(history, check, at, &mut blocks);
             }
-        });
+        }
+        for check in &self.preferences {
+            self.judge_check(history, check, at, &mut blocks);
+        }
+        for check in self.spacings {
+            self.judge_check(history, check, at, &mut blocks);
+        }
+        for check in self.topic_spacings {
+            if self.covers(check) {
+                self.judge_check(history, check, at, &mut blocks);
+            }
+        }
         if let Some(mask) = self.quiet_mask() {
             if mask.is_quiet_at(self.zone, at) {
                 let free = mask.next_free(self.zone, at);
