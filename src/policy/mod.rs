@@ -78,8 +78,6 @@ pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
-#[cfg(test)]
-pub(crate) use rules::ScopeKey;
 pub(crate) use rules::{Check, CheckSource};
 pub use window::{CalendarPeriod, Window};
 
