@@ -208,13 +208,18 @@ fn displaced(
 ) -> bool {
     let old = &history[index];
     let bounds = policy.retention.rules_counting(old).bounds();
-    let alike = |c: &&Contact| !c.is_reserved() && c.kind() == old.kind() && c.topic == old.topic;
+    let alike = |c: &Contact| c.kind() == old.kind() && !c.is_reserved() && c.topic == old.topic;
     let mut count = 0;
     let mut newest = old.at;
-    let newer = history[index + 1..].iter().chain(std::iter::once(incoming));
-    for contact in newer.filter(alike) {
+    for contact in &history[index + 1..] {
+        if alike(contact) {
+            count += 1;
+            newest = contact.at;
+        }
+    }
+    if alike(incoming) {
         count += 1;
-        newest = contact.at;
+        newest = incoming.at;
     }
     count >= bounds.keep || newest.0 - old.at.0 >= bounds.reach
 }
@@ -247,11 +252,10 @@ pub(crate) fn insert_pruned(
             return;
         }
         if history.len() >= INLINE {
-            settle_stale_reservations(history, policy, now);
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again. Usually the oldest settled contact
             // is the one to go, which is cheap to confirm.
-            match history.iter().position(|c| !c.is_reserved()) {
+            match settle_stale_reservations(history, policy, now) {
                 Some(oldest)
                     if displaced(history, oldest, policy, &contact)
                         || !is_needed(history, oldest, policy, &contact) =>
@@ -260,7 +264,15 @@ pub(crate) fn insert_pruned(
                         !needed(history, policy, Some(&contact))[oldest],
                         "the quick check and the full prune disagree"
                     );
-                    history.remove(oldest);
+                    // Shift the newer ones down by hand and put the contact last: cheaper
+                    // than a remove and a push for a handful of eight-byte contacts.
+                    let contacts: &mut [Contact] = history;
+                    let last = contacts.len() - 1;
+                    for i in oldest..last {
+                        contacts[i] = contacts[i + 1];
+                    }
+                    contacts[last] = contact;
+                    return;
                 }
                 _ => {
                     let flags = needed(history, policy, Some(&contact));
@@ -282,14 +294,26 @@ pub(crate) fn insert_pruned(
 
 /// Takes reservations whose send time is the policy's whole history horizon before `now` as
 /// sent: from then on they rank and age like committed contacts, which keeps a history bounded
-/// even for a host that never settles. A late `release` of one is refused.
-fn settle_stale_reservations(history: &mut History, policy: &CompiledPolicy, now: Stamp) {
+/// even for a host that never settles. A late `release` of one is refused. Returns the index of
+/// the oldest settled contact, if any.
+fn settle_stale_reservations(
+    history: &mut History,
+    policy: &CompiledPolicy,
+    now: Stamp,
+) -> Option<usize> {
     let horizon = policy.retention.horizon;
-    for contact in history.iter_mut() {
-        if contact.is_reserved() && now.0.saturating_sub(contact.at.0) >= horizon {
+    let mut oldest_settled = None;
+    let contacts: &mut [Contact] = history;
+    for (index, contact) in contacts.iter_mut().enumerate() {
+        if contact.is_reserved() {
+            if now.0.saturating_sub(contact.at.0) < horizon {
+                continue;
+            }
             contact.set_state(ContactState::Committed);
         }
+        oldest_settled.get_or_insert(index);
     }
+    oldest_settled
 }
 
 /// Drops contacts that no rule can count at `now` or later. **O(n·r)**.

@@ -232,14 +232,15 @@ impl MemoryLedger {
                 && c.state() == state
         };
         // Reservations that agree in every field are interchangeable: settle one still
-        // reserved before concluding that the reservation was committed.
+        // reserved before concluding that the reservation was committed. Newest first: a
+        // reservation is usually settled soon after it is taken.
         let found = history
             .iter()
-            .position(|c| matches(c, ContactState::Reserved))
+            .rposition(|c| matches(c, ContactState::Reserved))
             .or_else(|| {
                 history
                     .iter()
-                    .position(|c| matches(c, ContactState::Committed))
+                    .rposition(|c| matches(c, ContactState::Committed))
             });
         let Some(index) = found else {
             return Ok(false);

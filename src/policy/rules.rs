@@ -23,17 +23,40 @@ pub(crate) fn topic_hash(name: &str) -> u16 {
     let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(K);
     let bytes = name.as_bytes();
     let mut hash = bytes.len() as u64;
-    // Each word little-endian; the last one padded with zeros.
-    for word in bytes.chunks(8) {
-        let word = word
-            .iter()
-            .rev()
-            .fold(0u64, |value, &byte| value << 8 | u64::from(byte));
-        hash = mix(hash, word);
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        hash = mix(hash, read_u64(word));
+    }
+    // The last 1 to 7 bytes as one word, read without a loop: two overlapping 4-byte reads,
+    // or the first, middle and last byte of a shorter rest.
+    let rest = words.remainder();
+    let tail = match rest.len() {
+        0 => None,
+        len @ 4.. => Some(u64::from(read_u32(rest)) << 32 | u64::from(read_u32(&rest[len - 4..]))),
+        len => Some(
+            u64::from(rest[0]) << 16 | u64::from(rest[len / 2]) << 8 | u64::from(rest[len - 1]),
+        ),
+    };
+    if let Some(tail) = tail {
+        hash = mix(hash, tail);
     }
     // The multiply pushes each byte's influence upwards: fold the high bits down.
     let folded = hash ^ hash >> 32;
     ((folded ^ folded >> 16) as u16).max(1)
+}
+
+/// The first eight bytes of `bytes` (at least eight), little-endian.
+fn read_u64(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
+/// The first four bytes of `bytes` (at least four), little-endian.
+fn read_u32(bytes: &[u8]) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(word)
 }
 
 /// Which contacts a rule counts and which attempts it holds back, in compact form.
@@ -129,7 +152,7 @@ pub(crate) struct CapRule {
 pub(crate) enum CheckSource {
     Cap(u16),
     Spacing(u16),
-    Preference(u16),
+    Preference(u32),
 }
 
 /// A cap, spacing rule or preference as the judge reads it: at most `limit` contacts in scope
@@ -193,7 +216,7 @@ mod tests {
         .iter()
         .map(|name| topic_hash(name))
         .collect();
-        assert_eq!(keys, vec![54394, 5296, 15069, 46710]);
+        assert_eq!(keys, vec![51770, 50244, 63394, 12041]);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use smallvec::SmallVec;
 
 use super::{Attempt, Reason, Verdict};
 use crate::channel::{kind, MessageClass};
@@ -63,8 +62,6 @@ pub(crate) struct Judge<'a> {
     spacings: &'a [Check],
     topic_caps: &'a [Check],
     topic_spacings: &'a [Check],
-    /// The customer's preferences that apply, with the limit judged.
-    preferences: SmallVec<[Check; 2]>,
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -82,7 +79,6 @@ impl<'a> Judge<'a> {
     ) -> Result<Self, InputError> {
         let topic = policy.topic_key(attempt.topic)?;
         let marketing = attempt.class == MessageClass::Marketing;
-        let mut preferences = SmallVec::new();
         if marketing {
             for (index, pref) in customer.frequency_preferences.iter().enumerate() {
                 let problem = if policy.preference_max_limit == 0 {
@@ -105,18 +101,6 @@ impl<'a> Judge<'a> {
                         problem,
                     });
                 }
-                if pref.channel.is_none_or(|c| c == attempt.channel) {
-                    // A looser limit than the ledger keeps history for is judged as the
-                    // strictest it can judge exactly: tighter than asked, never looser.
-                    let limit = pref.limit.get().min(policy.preference_max_limit);
-                    preferences.push(Check {
-                        scope: policy.preference_scope(pref.channel),
-                        limit,
-                        window: pref.window,
-                        // Preferences are few: `Customer` refuses more than a handful.
-                        source: CheckSource::Preference(index as u16),
-                    });
-                }
             }
         }
         let (topic_caps, topic_spacings) = policy.topic_rules(topic);
@@ -136,7 +120,6 @@ impl<'a> Judge<'a> {
                 .marketing_snoozed_until
                 .filter(|_| marketing)
                 .map(stamp_ceil),
-            preferences,
         })
     }
 
@@ -181,9 +164,34 @@ impl<'a> Judge<'a> {
         let covers = |check: &Check| self.covers(check);
         !(self.caps.is_empty()
             && self.spacings.is_empty()
-            && self.preferences.is_empty()
+            && self.preferences().next().is_none()
             && !self.topic_caps.iter().any(covers)
             && !self.topic_spacings.iter().any(covers))
+    }
+
+    /// The customer's frequency preferences that apply to a marketing attempt, as checks.
+    fn preferences(&self) -> impl Iterator<Item = Check> + '_ {
+        let policy = self.policy;
+        let channel = self.attempt.channel;
+        let marketing = self.attempt.class == MessageClass::Marketing;
+        let preferences = if marketing {
+            &self.customer.frequency_preferences[..]
+        } else {
+            &[]
+        };
+        preferences
+            .iter()
+            .enumerate()
+            .filter(move |(_, pref)| pref.channel.is_none_or(|c| c == channel))
+            .map(move |(index, pref)| Check {
+                scope: policy.preference_scope(pref.channel),
+                // A looser limit than the ledger keeps history for is judged as the strictest
+                // it can judge exactly: tighter than asked, never looser.
+                limit: pref.limit.get().min(policy.preference_max_limit),
+                window: pref.window,
+                // Only explanations read the index; no customer has four billion preferences.
+                source: CheckSource::Preference(u32::try_from(index).unwrap_or(u32::MAX)),
+            })
     }
 
     /// Whether a check's scope covers the attempt's channel and class.
@@ -315,8 +323,8 @@ impl<'a> Judge<'a> {
                 self.judge_check(history, check, at, &mut blocks);
             }
         }
-        for check in &self.preferences {
-            self.judge_check(history, check, at, &mut blocks);
+        for check in self.preferences() {
+            self.judge_check(history, &check, at, &mut blocks);
         }
         for check in self.spacings {
             self.judge_check(history, check, at, &mut blocks);
