@@ -39,7 +39,8 @@ pub(crate) struct Contact {
     /// The reservation number (0 for recorded contacts). Reservations that agree in every field
     /// are interchangeable, so a small number that wraps is enough.
     pub(crate) id: u8,
-    /// Channel (bits 0-2), class (bits 3-4) and state (bits 5-6).
+    /// Channel (bits 0-2), class (bits 3-4) and state (bits 5-6). Bit 7 marks the unused
+    /// slots of a [`Record`].
     meta: u8,
 }
 
@@ -103,11 +104,104 @@ impl Contact {
 }
 
 /// Contacts stored inline, beside the customer's key in the ledger's table.
-const INLINE: usize = 5;
+pub(crate) const INLINE: usize = 5;
 
-/// A customer's contacts, oldest first. Five fit inline (40 bytes): a customer at the pace a
-/// considerate policy allows, plus the reservation being sent, need no heap allocation.
+/// A customer's contacts, oldest first, while the ledger works on them. Five fit without a heap
+/// allocation: a customer at the pace a considerate policy allows, plus the reservation being
+/// sent. (The ledger's table stores them as a [`Record`].)
 pub(crate) type History = SmallVec<[Contact; INLINE]>;
+
+/// How a customer's history sits in the ledger's table: up to five contacts in 40 bytes (oldest
+/// first, unused slots marked), so that a table entry with its key takes 48 bytes; or a marker
+/// that the contacts overflowed to a side table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record([Contact; INLINE]);
+
+impl Record {
+    /// `meta` of an unused slot and of the overflow marker: bit 7, which no contact sets.
+    const UNUSED: u8 = 0x80;
+    const OVERFLOWED: u8 = 0x81;
+
+    const fn marker(meta: u8) -> Contact {
+        Contact {
+            at: Stamp(0),
+            topic: 0,
+            id: 0,
+            meta,
+        }
+    }
+
+    /// A record of no contacts.
+    pub(crate) const EMPTY: Record = Record([Record::marker(Record::UNUSED); INLINE]);
+
+    /// A record whose contacts live in the side table.
+    pub(crate) const OVERFLOW: Record = {
+        let mut slots = [Record::marker(Record::UNUSED); INLINE];
+        slots[0] = Record::marker(Record::OVERFLOWED);
+        Record(slots)
+    };
+
+    /// The record of `contacts`, if they fit inline.
+    #[inline]
+    pub(crate) fn holding(contacts: &[Contact]) -> Option<Record> {
+        if contacts.len() > INLINE {
+            return None;
+        }
+        let mut slots = [Record::marker(Record::UNUSED); INLINE];
+        // A fixed trip count: unrolled, no call to copy a handful of bytes.
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if let Some(contact) = contacts.get(i) {
+                *slot = *contact;
+            }
+        }
+        Some(Record(slots))
+    }
+
+    /// Whether the contacts live in the side table.
+    #[inline]
+    pub(crate) fn overflowed(&self) -> bool {
+        self.0[0].meta == Record::OVERFLOWED
+    }
+
+    /// The inline contacts (none if overflowed).
+    #[inline]
+    pub(crate) fn contacts(&self) -> &[Contact] {
+        &self.0[..self.len()]
+    }
+
+    /// The inline contacts as a working history, without a heap allocation.
+    #[inline]
+    pub(crate) fn to_history(self) -> History {
+        let len = self.len();
+        History::from_buf_and_len(self.0, len)
+    }
+
+    /// The inline contacts, to settle one in place.
+    #[inline]
+    pub(crate) fn contacts_mut(&mut self) -> &mut [Contact] {
+        let len = self.len();
+        &mut self.0[..len]
+    }
+
+    /// Removes the inline contact at `index`, keeping the others in order.
+    pub(crate) fn remove(&mut self, index: usize) {
+        let len = self.len();
+        for i in index..len.saturating_sub(1) {
+            self.0[i] = self.0[i + 1];
+        }
+        if let Some(last) = self.0.get_mut(len.wrapping_sub(1)) {
+            *last = Record::marker(Record::UNUSED);
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0
+            .iter()
+            .position(|c| c.meta & Record::UNUSED != 0)
+            .unwrap_or(INLINE)
+    }
+}
 
 /// Which contacts of `history` some retention rule still needs once `incoming` (if any) is added:
 /// for each rule's scope, the `keep` most recent within `reach` of the newest in that scope.
@@ -267,11 +361,12 @@ pub(crate) fn insert_pruned(
                     // Shift the newer ones down by hand and put the contact last: cheaper
                     // than a remove and a push for a handful of eight-byte contacts.
                     let contacts: &mut [Contact] = history;
-                    let last = contacts.len() - 1;
-                    for i in oldest..last {
-                        contacts[i] = contacts[i + 1];
+                    if let Some(newer) = contacts.get_mut(oldest..) {
+                        newer.rotate_left(1);
                     }
-                    contacts[last] = contact;
+                    if let Some(last) = contacts.last_mut() {
+                        *last = contact;
+                    }
                     return;
                 }
                 _ => {

@@ -7,6 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::history::{self, Contact, ContactState, History};
+use super::table::{Settle, Table};
 use super::{ContactLedger, Outcome, RecordedContact, Reservation};
 use crate::channel::MessageClass;
 use crate::customer::{Customer, CustomerId};
@@ -19,11 +20,9 @@ use crate::time::Stamp;
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
-type Map = HashMap<CustomerId, History, foldhash::fast::RandomState>;
-
 #[derive(Default)]
 pub(super) struct ShardState {
-    pub(super) customers: Map,
+    pub(super) customers: Table,
     /// Idempotency keys of recorded contacts, with their times, per customer. Only imports
     /// have them; they age out a history horizon behind the customer's newest record, and on
     /// `sweep`.
@@ -43,8 +42,10 @@ pub(super) struct Shard(Mutex<ShardState>);
 
 /// The embedded default ledger: in process, `Send + Sync`, shared by reference or `Arc`.
 ///
-/// Customers are spread over 64 shards, each a mutex around a hash map; an operation locks one
-/// shard for the length of one judgment, which is what makes check-and-reserve atomic. Once a
+/// Customers are spread over 64 shards, each a mutex around a hash table of 48-byte entries (a
+/// customer's id and up to five contacts inline; longer histories, which only policies that
+/// count more need, move to a side table). An operation locks one shard for the length of one
+/// judgment, which is what makes check-and-reserve atomic. Once a
 /// customer's inline space is full, each write prunes the history to what the policy can still
 /// count, so memory and the cost of a check stay bounded whatever the customer's lifetime
 /// history. Customers who are never written to again keep their last contacts until
@@ -114,7 +115,7 @@ impl MemoryLedger {
         let per_shard = customers.div_ceil(SHARDS) + customers.div_ceil(SHARDS * 32);
         let shard = || {
             Shard(Mutex::new(ShardState {
-                customers: Map::with_capacity_and_hasher(per_shard, Default::default()),
+                customers: Table::with_capacity(per_shard),
                 ..ShardState::default()
             }))
         };
@@ -154,9 +155,7 @@ impl MemoryLedger {
         if let Some(last) = history.iter().map(|c| c.id).max() {
             shard.next_id = shard.next_id.max(last.wrapping_add(1));
         }
-        if !history.is_empty() {
-            shard.customers.insert(customer, history);
-        }
+        shard.customers.update(customer, |stored| *stored = history);
         if !keys.is_empty() {
             shard.record_keys.insert(customer, keys);
         }
@@ -176,13 +175,7 @@ impl MemoryLedger {
     /// How many contacts are held in all. **O(customers)**.
     pub fn contact_count(&self) -> usize {
         (0..SHARDS)
-            .map(|i| {
-                self.lock_shard(i)
-                    .customers
-                    .values()
-                    .map(|h| h.len())
-                    .sum::<usize>()
-            })
+            .map(|i| self.lock_shard(i).customers.contact_count())
             .sum()
     }
 
@@ -196,11 +189,8 @@ impl MemoryLedger {
             let mut shard = self.lock_shard(index);
             shard.customers.retain(|_, history| {
                 history::sweep(history, policy, now);
-                // A history that once spilled to the heap moves back inline if it fits again.
-                history.shrink_to_fit();
                 !history.is_empty()
             });
-            shard.customers.shrink_to_fit();
             let horizon = policy.history_horizon_secs();
             shard.record_keys.retain(|_, keys| {
                 keys.retain(|_, at| at.plus(horizon) > now);
@@ -216,13 +206,9 @@ impl MemoryLedger {
     fn settle(
         &self,
         reservation: &Reservation,
-        settle: impl FnOnce(&mut History, usize) -> Result<bool, LedgerError>,
+        settle: impl FnOnce(Settle<'_>, usize) -> Result<bool, LedgerError>,
     ) -> Result<bool, Error> {
         let at = reservation.send_at;
-        let mut shard = self.lock(reservation.customer);
-        let Some(history) = shard.customers.get_mut(&reservation.customer) else {
-            return Ok(false);
-        };
         let kind = crate::channel::kind(reservation.channel, reservation.class);
         let matches = |c: &Contact, state: ContactState| {
             c.at == at
@@ -234,22 +220,19 @@ impl MemoryLedger {
         // Reservations that agree in every field are interchangeable: settle one still
         // reserved before concluding that the reservation was committed. Newest first: a
         // reservation is usually settled soon after it is taken.
-        let found = history
-            .iter()
-            .rposition(|c| matches(c, ContactState::Reserved))
-            .or_else(|| {
-                history
-                    .iter()
-                    .rposition(|c| matches(c, ContactState::Committed))
-            });
-        let Some(index) = found else {
-            return Ok(false);
+        let find = |contacts: &[Contact]| {
+            contacts
+                .iter()
+                .rposition(|c| matches(c, ContactState::Reserved))
+                .or_else(|| {
+                    contacts
+                        .iter()
+                        .rposition(|c| matches(c, ContactState::Committed))
+                })
         };
-        let changed = settle(history, index)?;
-        if history.is_empty() {
-            shard.customers.remove(&reservation.customer);
-        }
-        Ok(changed)
+        let mut shard = self.lock(reservation.customer);
+        let settled = shard.customers.settle(reservation.customer, find, settle);
+        Ok(settled.transpose()?.unwrap_or(false))
     }
 }
 
@@ -264,10 +247,7 @@ impl ContactLedger for MemoryLedger {
         let now = stamp(now)?;
         let judge = Judge::new(policy, customer, attempt)?;
         let shard = self.lock(customer.id);
-        let history = shard
-            .customers
-            .get(&customer.id)
-            .map_or(&[][..], |h| &h[..]);
+        let history = shard.customers.contacts(customer.id);
         Ok(judge.verdict(history, now, self.floor()))
     }
 
@@ -287,35 +267,35 @@ impl ContactLedger for MemoryLedger {
         let ShardState {
             customers, next_id, ..
         } = &mut *shard;
-        // One look-up for judging and reserving: the entry is made up front and removed again
-        // below if it ends up empty.
-        let history = customers.entry(customer.id).or_default();
-        let verdict = judge.verdict(history, now, floor);
-        let send_at = match (&verdict, if_blocked) {
-            (Verdict::Allowed, _) => Some(now),
-            (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
-                if expires.is_none_or(|e| *until <= e) =>
-            {
-                Some(stamp(*until)?)
+        // One look-up for judging and reserving.
+        let judged = customers.update(customer.id, |history| {
+            let verdict = judge.verdict(history, now, floor);
+            let send_at = match (&verdict, if_blocked) {
+                (Verdict::Allowed, _) => Some(now),
+                (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
+                    if expires.is_none_or(|e| *until <= e) =>
+                {
+                    Some(stamp(*until)?)
+                }
+                _ => None,
+            };
+            if let Some(send_at) = send_at {
+                let reserved = Contact::new(
+                    send_at,
+                    attempt.channel,
+                    attempt.class,
+                    topic,
+                    *next_id,
+                    ContactState::Reserved,
+                );
+                history::insert_pruned(history, reserved, policy, now);
             }
-            _ => None,
-        };
+            Ok::<_, Error>((verdict, send_at))
+        });
+        let (verdict, send_at) = judged?;
         let id = *next_id;
-        if let Some(send_at) = send_at {
+        if send_at.is_some() {
             *next_id = id.wrapping_add(1);
-            let reserved = Contact::new(
-                send_at,
-                attempt.channel,
-                attempt.class,
-                topic,
-                id,
-                ContactState::Reserved,
-            );
-            history::insert_pruned(history, reserved, policy, now);
-        }
-        if history.is_empty() {
-            // Nothing reserved, or no rule counts this class of contact: nothing to keep.
-            customers.remove(&customer.id);
         }
         let Some(send_at) = send_at else {
             return Ok(Outcome {
@@ -337,19 +317,20 @@ impl ContactLedger for MemoryLedger {
     }
 
     fn commit(&self, reservation: &Reservation) -> Result<bool, Error> {
-        self.settle(reservation, |history, index| {
-            let reserved = history[index].state() == ContactState::Reserved;
-            history[index].set_state(ContactState::Committed);
+        self.settle(reservation, |mut found, index| {
+            let contact = &mut found.contacts()[index];
+            let reserved = contact.state() == ContactState::Reserved;
+            contact.set_state(ContactState::Committed);
             Ok(reserved)
         })
     }
 
     fn release(&self, reservation: &Reservation) -> Result<bool, Error> {
-        self.settle(reservation, |history, index| {
-            if history[index].state() == ContactState::Committed {
+        self.settle(reservation, |mut found, index| {
+            if found.contacts()[index].state() == ContactState::Committed {
                 return Err(LedgerError::AlreadyCommitted(reservation.to_string()));
             }
-            history.remove(index);
+            found.remove(index);
             Ok(true)
         })
     }
@@ -384,8 +365,9 @@ impl ContactLedger for MemoryLedger {
             return Ok(false);
         }
         keys.insert(contact.key.into(), at);
-        let history = customers.entry(customer).or_default();
-        history::insert_pruned(history, recorded, policy, at);
+        customers.update(customer, |history| {
+            history::insert_pruned(history, recorded, policy, at);
+        });
         // Keys live a history horizon behind the newest recorded contact. (The newest contact
         // of any kind may be a send deferred far ahead, which says nothing of what imports can
         // still repeat.) Aged keys are dropped every 32 records, so the walk costs O(1) a
@@ -397,9 +379,6 @@ impl ContactLedger for MemoryLedger {
         }
         if keys.is_empty() {
             record_keys.remove(&customer);
-        }
-        if history.is_empty() {
-            customers.remove(&customer);
         }
         Ok(true)
     }
@@ -413,10 +392,9 @@ impl ContactLedger for MemoryLedger {
     ) -> Result<u32, Error> {
         let (since, now) = (stamp(since)?, stamp(now)?);
         let shard = self.lock(customer);
-        let Some(history) = shard.customers.get(&customer) else {
-            return Ok(0);
-        };
-        let count = history
+        let count = shard
+            .customers
+            .contacts(customer)
             .iter()
             .filter(|c| c.class() == class && since <= c.at && c.at <= now)
             .count();
@@ -427,6 +405,6 @@ impl ContactLedger for MemoryLedger {
     fn forget(&self, customer: CustomerId) -> Result<bool, Error> {
         let mut shard = self.lock(customer);
         let had_keys = shard.record_keys.remove(&customer).is_some();
-        Ok(shard.customers.remove(&customer).is_some() || had_keys)
+        Ok(shard.customers.remove(customer) || had_keys)
     }
 }

@@ -7,6 +7,7 @@
 pub(crate) mod history;
 mod memory;
 mod snapshot;
+mod table;
 
 use std::fmt;
 

@@ -177,14 +177,14 @@ impl MemoryLedger {
         let mut customers: Vec<CustomerSnapshot> = Vec::new();
         for index in 0..self.shards.len() {
             let shard = self.lock_shard(index);
-            let ids = shard.customers.keys().chain(
+            let ids = shard.customers.ids().chain(
                 shard
                     .record_keys
                     .keys()
-                    .filter(|id| !shard.customers.contains_key(*id)),
+                    .filter(|id| !shard.customers.contains(**id)),
             );
             customers.extend(ids.map(|id| {
-                let contacts = shard.customers.get(id).map_or(&[][..], |h| &h[..]);
+                let contacts = shard.customers.contacts(*id);
                 let mut recorded_keys: Vec<RecordedKeySnapshot> = shard
                     .record_keys
                     .get(id)

@@ -1,0 +1,276 @@
+//! One shard's customers: a hash table of 48-byte entries (the id and a [`Record`] of up to five
+//! contacts), and a side table for the few customers whose policy keeps more.
+
+use std::collections::HashMap;
+
+use super::history::{Contact, History, Record};
+use crate::customer::CustomerId;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// Customers with history in one shard. A customer is in `records` whenever it has contacts;
+/// its record says whether they are inline or in `overflow`.
+#[derive(Default)]
+pub(super) struct Table {
+    records: HashMap<CustomerId, Record, Hasher>,
+    overflow: HashMap<CustomerId, Vec<Contact>, Hasher>,
+}
+
+impl Table {
+    /// A table with room for `customers` before it grows.
+    pub(super) fn with_capacity(customers: usize) -> Table {
+        Table {
+            records: HashMap::with_capacity_and_hasher(customers, Hasher::default()),
+            overflow: HashMap::default(),
+        }
+    }
+
+    /// How many customers have history.
+    pub(super) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The customers with history.
+    pub(super) fn ids(&self) -> impl Iterator<Item = &CustomerId> + '_ {
+        self.records.keys()
+    }
+
+    /// Whether `customer` has history.
+    pub(super) fn contains(&self, customer: CustomerId) -> bool {
+        self.records.contains_key(&customer)
+    }
+
+    /// `customer`'s contacts, oldest first (none if unknown).
+    pub(super) fn contacts(&self, customer: CustomerId) -> &[Contact] {
+        match self.records.get(&customer) {
+            Some(record) if record.overflowed() => self
+                .overflow
+                .get(&customer)
+                .map_or(&[][..], |contacts| &contacts[..]),
+            Some(record) => record.contacts(),
+            None => &[],
+        }
+    }
+
+    /// How many contacts are held. **O(customers)**.
+    pub(super) fn contact_count(&self) -> usize {
+        self.records
+            .iter()
+            .map(|(id, record)| match record.overflowed() {
+                true => self.overflow.get(id).map_or(0, Vec::len),
+                false => record.contacts().len(),
+            })
+            .sum()
+    }
+
+    /// Applies `change` to `customer`'s history (empty if unknown) and stores the result: inline
+    /// if it fits, in the side table if not, nowhere if it is empty. One table look-up for a
+    /// customer whose contacts fit inline.
+    #[inline]
+    pub(super) fn update<R>(
+        &mut self,
+        customer: CustomerId,
+        change: impl FnOnce(&mut History) -> R,
+    ) -> R {
+        let Table { records, overflow } = self;
+        let record = records.entry(customer).or_insert(Record::EMPTY);
+        let mut history = if record.overflowed() {
+            History::from_vec(overflow.remove(&customer).unwrap_or_default())
+        } else {
+            record.to_history()
+        };
+        let result = change(&mut history);
+        match Record::holding(&history) {
+            _ if history.is_empty() => {
+                records.remove(&customer);
+            }
+            Some(inline) => *record = inline,
+            None => {
+                *record = Record::OVERFLOW;
+                overflow.insert(customer, history.into_vec());
+            }
+        }
+        result
+    }
+
+    /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
+    /// and applies `change` to the contacts there, in place. `None` if the customer is unknown
+    /// or `find` finds nothing. A customer left with no contacts is removed.
+    pub(super) fn settle<R>(
+        &mut self,
+        customer: CustomerId,
+        find: impl Fn(&[Contact]) -> Option<usize>,
+        change: impl FnOnce(Settle<'_>, usize) -> R,
+    ) -> Option<R> {
+        let Table { records, overflow } = self;
+        let record = records.get_mut(&customer)?;
+        let (result, empty) = if record.overflowed() {
+            let contacts = overflow.get_mut(&customer)?;
+            let index = find(contacts)?;
+            let result = change(Settle::Overflow(contacts), index);
+            if let Some(inline) = Record::holding(contacts) {
+                *record = inline;
+                overflow.remove(&customer);
+            }
+            (result, false)
+        } else {
+            let index = find(record.contacts())?;
+            let result = change(Settle::Inline(record), index);
+            (result, record.contacts().is_empty())
+        };
+        if empty {
+            records.remove(&customer);
+        }
+        Some(result)
+    }
+
+    /// Removes `customer`'s history; whether there was any.
+    pub(super) fn remove(&mut self, customer: CustomerId) -> bool {
+        self.overflow.remove(&customer);
+        self.records.remove(&customer).is_some()
+    }
+
+    /// Keeps the customers for whom `keep` returns true, after it has changed their history
+    /// (an emptied history is dropped too).
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(CustomerId, &mut History) -> bool) {
+        let ids: Vec<CustomerId> = self.records.keys().copied().collect();
+        for id in ids {
+            let kept = self.update(id, |history| {
+                let kept = keep(id, history);
+                if !kept {
+                    history.clear();
+                }
+                kept
+            });
+            debug_assert!(kept || !self.contains(id));
+        }
+        self.records.shrink_to_fit();
+        self.overflow.shrink_to_fit();
+    }
+}
+
+/// Where the contacts being settled live.
+pub(super) enum Settle<'a> {
+    Inline(&'a mut Record),
+    Overflow(&'a mut Vec<Contact>),
+}
+
+impl Settle<'_> {
+    /// The contacts, oldest first.
+    pub(super) fn contacts(&mut self) -> &mut [Contact] {
+        match self {
+            Settle::Inline(record) => record.contacts_mut(),
+            Settle::Overflow(contacts) => contacts,
+        }
+    }
+
+    /// Removes the contact at `index`.
+    pub(super) fn remove(&mut self, index: usize) {
+        match self {
+            Settle::Inline(record) => record.remove(index),
+            Settle::Overflow(contacts) => {
+                contacts.remove(index);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{Channel, MessageClass};
+    use crate::ledger::history::ContactState;
+    use crate::time::Stamp;
+
+    fn contact(at: u32) -> Contact {
+        Contact::new(
+            Stamp(at),
+            Channel::Email,
+            MessageClass::Marketing,
+            0,
+            0,
+            ContactState::Committed,
+        )
+    }
+
+    fn times(table: &Table, customer: CustomerId) -> Vec<u32> {
+        table.contacts(customer).iter().map(|c| c.at.0).collect()
+    }
+
+    #[test]
+    fn a_history_moves_to_the_side_table_and_back_as_it_grows_and_shrinks() {
+        let mut table = Table::default();
+        let who = CustomerId(7);
+        table.update(who, |h| h.extend((1..=5).map(contact)));
+        assert_eq!(times(&table, who), vec![1, 2, 3, 4, 5]);
+        assert!(table.overflow.is_empty(), "five fit inline");
+
+        table.update(who, |h| h.push(contact(6)));
+        assert_eq!(times(&table, who), vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(table.overflow.len(), 1);
+        assert_eq!((table.len(), table.contact_count()), (1, 6));
+
+        // Settling in the side table; back inline once five are left.
+        let removed = table.settle(
+            who,
+            |c| c.iter().position(|c| c.at.0 == 3),
+            |mut found, i| {
+                found.remove(i);
+            },
+        );
+        assert_eq!(removed, Some(()));
+        assert_eq!(times(&table, who), vec![1, 2, 4, 5, 6]);
+        assert!(table.overflow.is_empty());
+
+        // Emptied: the customer is gone.
+        for at in [1, 2, 4, 5, 6] {
+            table.settle(
+                who,
+                |c| c.iter().position(|c| c.at.0 == at),
+                |mut found, i| {
+                    found.remove(i);
+                },
+            );
+        }
+        assert!(!table.contains(who));
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn settling_finds_nothing_for_unknown_customers_or_contacts() {
+        let mut table = Table::default();
+        let who = CustomerId(1);
+        assert_eq!(table.settle(who, |_| Some(0), |_, _| ()), None);
+        table.update(who, |h| h.push(contact(10)));
+        assert_eq!(table.settle(who, |_| None, |_, _| ()), None);
+        let committed = table.settle(
+            who,
+            |_| Some(0),
+            |mut found, i| {
+                found.contacts()[i].set_state(ContactState::Reserved);
+            },
+        );
+        assert_eq!(committed, Some(()));
+        assert_eq!(table.contacts(who)[0].state(), ContactState::Reserved);
+    }
+
+    #[test]
+    fn retain_drops_emptied_and_refused_customers() {
+        let mut table = Table::default();
+        for id in 1..=3u64 {
+            table.update(CustomerId(id), |h| {
+                h.extend((1..=id as u32 * 3).map(contact))
+            });
+        }
+        table.retain(|id, history| {
+            history.retain(|c| c.at.0 > 2);
+            id != CustomerId(2)
+        });
+        assert_eq!(times(&table, CustomerId(1)), vec![3]);
+        assert!(!table.contains(CustomerId(2)));
+        assert_eq!(times(&table, CustomerId(3)), (3..=9).collect::<Vec<_>>());
+        assert!(table.remove(CustomerId(3)));
+        assert!(!table.remove(CustomerId(3)));
+        assert!(table.overflow.is_empty());
+    }
+}
