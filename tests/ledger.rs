@@ -1685,3 +1685,55 @@ fn ten_thousand_recorded_contacts_still_give_exact_verdicts() {
         }
     }
 }
+
+#[test]
+fn a_history_longer_than_the_inline_five_survives_settling_and_a_snapshot() {
+    // Twelve emails a day: the ledger must keep up to twelve contacts for this customer.
+    let policy = compile("[[caps]]\nchannel = \"email\"\nlimit = 12\nwindow = \"24h\"");
+    let ledger = MemoryLedger::new();
+    let who = customer(1);
+    let mut held = Vec::new();
+    for minute in 0..12 {
+        let at = t0() + Duration::minutes(minute);
+        let outcome = ledger
+            .reserve(&policy, &who, EMAIL, IfBlocked::Drop, at)
+            .unwrap();
+        held.push(outcome.reservation.expect("under the cap"));
+    }
+    assert_eq!(ledger.contact_count(), 12);
+    let later = t0() + Duration::minutes(30);
+    assert!(!ledger
+        .check(&policy, &who, EMAIL, later)
+        .unwrap()
+        .is_allowed());
+
+    // Settling works wherever the contacts live; a released slot is free again.
+    for reservation in &held[..6] {
+        assert!(ledger.commit(reservation).unwrap());
+    }
+    assert!(ledger.release(&held[11]).unwrap());
+    assert!(ledger
+        .check(&policy, &who, EMAIL, later)
+        .unwrap()
+        .is_allowed());
+
+    let restored = MemoryLedger::from_snapshot(ledger.snapshot()).unwrap();
+    assert_eq!(restored.snapshot(), ledger.snapshot());
+    assert_eq!(restored.contact_count(), 11);
+    assert!(
+        restored.release(&held[10]).unwrap(),
+        "still reserved after restore"
+    );
+    assert!(ledger.release(&held[10]).unwrap());
+    // Back under five: both ledgers agree, and the customer is still fully judged.
+    for reservation in &held[6..10] {
+        assert!(ledger.release(reservation).unwrap());
+        assert!(restored.release(reservation).unwrap());
+    }
+    assert_eq!(restored.snapshot(), ledger.snapshot());
+    assert_eq!(ledger.contact_count(), 6);
+    assert_eq!(
+        restored.check(&policy, &who, EMAIL, later).unwrap(),
+        ledger.check(&policy, &who, EMAIL, later).unwrap()
+    );
+}
