@@ -1,6 +1,8 @@
 //! Wall-clock time in the customer's zone: the one place that turns local times into instants,
 //! so that DST gaps and folds are handled the same way by quiet hours and calendar caps.
 
+use std::cell::Cell;
+
 use chrono::{Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
@@ -11,8 +13,23 @@ pub(crate) const MINUTES_PER_WEEK: usize = 7 * 24 * 60;
 
 /// The customer's wall-clock time at `at`.
 pub(crate) fn local(zone: Tz, at: Stamp) -> NaiveDateTime {
-    zone.from_utc_datetime(&at.to_utc().naive_utc())
-        .naive_local()
+    if let Some((key, wall)) = LAST_LOCAL.get() {
+        if key == (zone, at) {
+            return wall;
+        }
+    }
+    let wall = zone
+        .from_utc_datetime(&at.to_utc().naive_utc())
+        .naive_local();
+    LAST_LOCAL.set(Some(((zone, at), wall)));
+    wall
+}
+
+thread_local! {
+    /// The last wall-clock time worked out on this thread. One judgment asks for the same
+    /// instant's local time for quiet hours and for each calendar cap, and a time-zone look-up
+    /// costs far more than the rest of a judgment.
+    static LAST_LOCAL: Cell<Option<((Tz, Stamp), NaiveDateTime)>> = const { Cell::new(None) };
 }
 
 /// The local minute of the week (Monday 00:00 is 0) of a wall-clock time.

@@ -1,5 +1,6 @@
 //! The span a cap counts over: a rolling window or a calendar period in the customer's zone.
 
+use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
@@ -71,12 +72,30 @@ impl CalendarPeriod {
     /// The instants at which the period containing `at` starts and the next one starts.
     pub(crate) fn bounds(self, zone: Tz, at: Stamp) -> (Stamp, Stamp) {
         let first = self.first_day(local::local(zone, at).date());
+        let key = (zone, self, first);
+        if let Some((cached, bounds)) = LAST_BOUNDS.get() {
+            if cached == key {
+                return bounds;
+            }
+        }
         let next = self.next_first_day(first);
         let start = local::resolve(zone, first.and_time(chrono::NaiveTime::MIN), Stamp(0));
         let end = local::resolve(zone, next.and_time(chrono::NaiveTime::MIN), Stamp(0));
+        LAST_BOUNDS.set(Some((key, (start, end))));
         (start, end)
     }
 }
+
+thread_local! {
+    /// The last period's bounds worked out on this thread, by zone, period and local first day.
+    /// A calendar cap is judged again and again within one period, and turning the period's two
+    /// local midnights into instants takes two time-zone look-ups; with the memo, a judgment
+    /// within the same period needs only the one that finds the local day.
+    static LAST_BOUNDS: Cell<Option<BoundsMemo>> = const { Cell::new(None) };
+}
+
+/// `(zone, period, first local day)` and the bounds it gives.
+type BoundsMemo = ((Tz, CalendarPeriod, NaiveDate), (Stamp, Stamp));
 
 /// How a cap counts: "at most N per rolling 7 days" or "at most N per calendar week".
 ///
@@ -235,6 +254,32 @@ mod tests {
         assert_eq!(end.0 - start.0, 23 * 3600);
         let (start, end) = CalendarPeriod::Day.bounds(ny, stamp(2026, 11, 1, 12, 0));
         assert_eq!(end.0 - start.0, 25 * 3600);
+    }
+
+    #[test]
+    fn remembered_bounds_never_answer_for_another_zone_period_or_day() {
+        let (ny, auckland) = (chrono_tz::America::New_York, chrono_tz::Pacific::Auckland);
+        let at = stamp(2026, 11, 22, 12, 0);
+        let asked = [
+            (ny, CalendarPeriod::Week, at),
+            (auckland, CalendarPeriod::Week, at),
+            (auckland, CalendarPeriod::Day, at),
+            (auckland, CalendarPeriod::Day, Stamp(at.0 + 86_400)),
+            (ny, CalendarPeriod::Week, at),
+        ];
+        let answers: Vec<(Stamp, Stamp)> = asked.iter().map(|(z, p, t)| p.bounds(*z, *t)).collect();
+        // New York's week started Monday 16th at 05:00Z; Auckland's on Sunday 22nd at 11:00Z.
+        assert_eq!(answers[0].0, stamp(2026, 11, 16, 5, 0));
+        assert_eq!(answers[1].0, stamp(2026, 11, 22, 11, 0));
+        assert_eq!(
+            answers[2],
+            (stamp(2026, 11, 22, 11, 0), stamp(2026, 11, 23, 11, 0))
+        );
+        assert_eq!(
+            answers[3],
+            (stamp(2026, 11, 23, 11, 0), stamp(2026, 11, 24, 11, 0))
+        );
+        assert_eq!(answers[4], answers[0]);
     }
 
     #[test]
