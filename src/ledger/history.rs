@@ -186,12 +186,13 @@ impl Record {
     /// Removes the inline contact at `index`, keeping the others in order.
     pub(crate) fn remove(&mut self, index: usize) {
         let len = self.len();
-        for i in index..len.saturating_sub(1) {
+        if index >= len {
+            return;
+        }
+        for i in index..len - 1 {
             self.0[i] = self.0[i + 1];
         }
-        if let Some(last) = self.0.get_mut(len.wrapping_sub(1)) {
-            *last = Record::marker(Record::UNUSED);
-        }
+        self.0[len - 1] = Record::marker(Record::UNUSED);
     }
 
     #[inline]

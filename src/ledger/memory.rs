@@ -127,7 +127,8 @@ impl MemoryLedger {
 
     pub(super) fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
         // A panic while a shard was locked cannot leave a history half-written in a way that
-        // matters: every write is one insert or removal followed by a prune. Keep serving.
+        // matters: inline histories are changed on a copy and written back, and a longer one in
+        // place is at worst part-pruned (only contacts no rule counts go). Keep serving.
         self.shards[index]
             .0
             .lock()

@@ -9,11 +9,15 @@ use crate::customer::CustomerId;
 type Hasher = foldhash::fast::RandomState;
 
 /// Customers with history in one shard. A customer is in `records` whenever it has contacts;
-/// its record says whether they are inline or in `overflow`.
+/// its record holds them inline, or is [`Record::OVERFLOW`] and they are in `overflow` (always
+/// more than five there, so never empty).
+///
+/// A panic inside a change leaves inline and new customers as they were, and an overflowed
+/// customer's contacts in place, possibly part-changed (as a single in-place write would).
 #[derive(Default)]
 pub(super) struct Table {
     records: HashMap<CustomerId, Record, Hasher>,
-    overflow: HashMap<CustomerId, Vec<Contact>, Hasher>,
+    overflow: HashMap<CustomerId, History, Hasher>,
 }
 
 impl Table {
@@ -43,13 +47,20 @@ impl Table {
     /// `customer`'s contacts, oldest first (none if unknown).
     pub(super) fn contacts(&self, customer: CustomerId) -> &[Contact] {
         match self.records.get(&customer) {
-            Some(record) if record.overflowed() => self
-                .overflow
-                .get(&customer)
-                .map_or(&[][..], |contacts| &contacts[..]),
+            Some(record) if record.overflowed() => self.overflowed(customer),
             Some(record) => record.contacts(),
             None => &[],
         }
+    }
+
+    /// The contacts of a customer whose record says they overflowed.
+    fn overflowed(&self, customer: CustomerId) -> &[Contact] {
+        let contacts = self.overflow.get(&customer);
+        debug_assert!(
+            contacts.is_some(),
+            "an overflow record without its contacts"
+        );
+        contacts.map_or(&[][..], |history| &history[..])
     }
 
     /// How many contacts are held. **O(customers)**.
@@ -57,7 +68,7 @@ impl Table {
         self.records
             .iter()
             .map(|(id, record)| match record.overflowed() {
-                true => self.overflow.get(id).map_or(0, Vec::len),
+                true => self.overflowed(*id).len(),
                 false => record.contacts().len(),
             })
             .sum()
@@ -65,7 +76,7 @@ impl Table {
 
     /// Applies `change` to `customer`'s history (empty if unknown) and stores the result: inline
     /// if it fits, in the side table if not, nowhere if it is empty. One table look-up for a
-    /// customer whose contacts fit inline.
+    /// known customer whose contacts fit inline.
     #[inline]
     pub(super) fn update<R>(
         &mut self,
@@ -73,24 +84,54 @@ impl Table {
         change: impl FnOnce(&mut History) -> R,
     ) -> R {
         let Table { records, overflow } = self;
-        let record = records.entry(customer).or_insert(Record::EMPTY);
-        let mut history = if record.overflowed() {
-            History::from_vec(overflow.remove(&customer).unwrap_or_default())
-        } else {
-            record.to_history()
-        };
-        let result = change(&mut history);
-        match Record::holding(&history) {
-            _ if history.is_empty() => {
-                records.remove(&customer);
+        match records.get_mut(&customer) {
+            Some(record) if record.overflowed() => {
+                let Some(history) = overflow.get_mut(&customer) else {
+                    // Unreachable (the side table holds every overflowed customer's contacts);
+                    // were it reached, go on from an empty history, as for a new customer.
+                    debug_assert!(false, "an overflow record without its contacts");
+                    *record = Record::EMPTY;
+                    return self.update(customer, change);
+                };
+                let result = change(history);
+                if let Some(inline) = Record::holding(history) {
+                    *record = inline;
+                    overflow.remove(&customer);
+                    if record.contacts().is_empty() {
+                        records.remove(&customer);
+                    }
+                }
+                result
             }
-            Some(inline) => *record = inline,
+            Some(record) => {
+                // Changed on a copy and written back: a panic in `change` leaves the record be.
+                let mut history = record.to_history();
+                let result = change(&mut history);
+                match Record::holding(&history) {
+                    Some(_) if history.is_empty() => {
+                        records.remove(&customer);
+                    }
+                    Some(inline) => *record = inline,
+                    None => {
+                        *record = Record::OVERFLOW;
+                        overflow.insert(customer, history);
+                    }
+                }
+                result
+            }
             None => {
-                *record = Record::OVERFLOW;
-                overflow.insert(customer, history.into_vec());
+                let mut history = History::new();
+                let result = change(&mut history);
+                if !history.is_empty() {
+                    let record = Record::holding(&history).unwrap_or(Record::OVERFLOW);
+                    if record.overflowed() {
+                        overflow.insert(customer, history);
+                    }
+                    records.insert(customer, record);
+                }
+                result
             }
         }
-        result
     }
 
     /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
@@ -104,21 +145,22 @@ impl Table {
     ) -> Option<R> {
         let Table { records, overflow } = self;
         let record = records.get_mut(&customer)?;
-        let (result, empty) = if record.overflowed() {
-            let contacts = overflow.get_mut(&customer)?;
-            let index = find(contacts)?;
-            let result = change(Settle::Overflow(contacts), index);
-            if let Some(inline) = Record::holding(contacts) {
+        let result = if record.overflowed() {
+            let history = overflow.get_mut(&customer);
+            debug_assert!(history.is_some(), "an overflow record without its contacts");
+            let history = history?;
+            let index = find(history)?;
+            let result = change(Settle::Overflow(history), index);
+            if let Some(inline) = Record::holding(history) {
                 *record = inline;
                 overflow.remove(&customer);
             }
-            (result, false)
+            result
         } else {
             let index = find(record.contacts())?;
-            let result = change(Settle::Inline(record), index);
-            (result, record.contacts().is_empty())
+            change(Settle::Inline(record), index)
         };
-        if empty {
+        if record.contacts().is_empty() && !record.overflowed() {
             records.remove(&customer);
         }
         Some(result)
@@ -131,28 +173,40 @@ impl Table {
     }
 
     /// Keeps the customers for whom `keep` returns true, after it has changed their history
-    /// (an emptied history is dropped too).
+    /// (an emptied history is dropped too), and shrinks the tables. `keep` may only drop
+    /// contacts.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(CustomerId, &mut History) -> bool) {
-        let ids: Vec<CustomerId> = self.records.keys().copied().collect();
-        for id in ids {
-            let kept = self.update(id, |history| {
-                let kept = keep(id, history);
+        let Table { records, overflow } = self;
+        records.retain(|&id, record| {
+            if record.overflowed() {
+                let Some(history) = overflow.get_mut(&id) else {
+                    return false;
+                };
+                let kept = keep(id, history) && !history.is_empty();
                 if !kept {
-                    history.clear();
+                    overflow.remove(&id);
+                } else if let Some(inline) = Record::holding(history) {
+                    *record = inline;
+                    overflow.remove(&id);
                 }
                 kept
-            });
-            debug_assert!(kept || !self.contains(id));
-        }
-        self.records.shrink_to_fit();
-        self.overflow.shrink_to_fit();
+            } else {
+                let mut history = record.to_history();
+                let kept = keep(id, &mut history) && !history.is_empty();
+                // Dropping contacts keeps them inline.
+                *record = Record::holding(&history).unwrap_or(*record);
+                kept
+            }
+        });
+        records.shrink_to_fit();
+        overflow.shrink_to_fit();
     }
 }
 
 /// Where the contacts being settled live.
 pub(super) enum Settle<'a> {
     Inline(&'a mut Record),
-    Overflow(&'a mut Vec<Contact>),
+    Overflow(&'a mut History),
 }
 
 impl Settle<'_> {
@@ -234,6 +288,24 @@ mod tests {
         }
         assert!(!table.contains(who));
         assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_change_that_panics_leaves_inline_and_new_customers_as_they_were() {
+        let mut table = Table::default();
+        let (known, new) = (CustomerId(1), CustomerId(2));
+        table.update(known, |h| h.extend((1..=3).map(contact)));
+        for who in [known, new] {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                table.update(who, |h| {
+                    h.push(contact(99));
+                    panic!("a bug half-way through a change");
+                })
+            }));
+            assert!(outcome.is_err());
+        }
+        assert_eq!(times(&table, known), vec![1, 2, 3]);
+        assert!(!table.contains(new));
     }
 
     #[test]

@@ -313,8 +313,8 @@ impl<'a> Judge<'a> {
                 until: snooze.to_utc(),
             });
         }
-        // Reasons come in the policy's order: caps, then the customer's preferences, then
-        // spacing rules; rules without a topic before the topic's own.
+        // Reasons come in this order: the policy's caps (without a topic, then the topic's),
+        // the customer's preferences, the policy's spacing rules (likewise), quiet hours.
         for check in self.caps {
             self.judge_check(history, check, at, &mut blocks);
         }
