@@ -21,6 +21,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::channel::Channel;
 use crate::policy::ScoringSpec;
@@ -66,17 +67,91 @@ pub struct Contribution {
     pub value: f64,
 }
 
+/// How many contributions a [`Contributions`] holds without allocating: every one the built-in
+/// [`WeightedScorer`] can give.
+const INLINE: usize = 9;
+
+/// The named parts of a [`Score`], in the order the scorer gave them. Reads as a slice
+/// (`contributions.len()`, `contributions[0].name`, `contributions.iter()`) and serializes as a
+/// list.
+///
+/// The first nine are stored inline, so scoring an offer allocates nothing unless a plugged-in
+/// scorer gives more parts than that.
+#[derive(Clone, PartialEq, Default)]
+pub struct Contributions(SmallVec<[Contribution; INLINE]>);
+
+impl Contributions {
+    /// No contributions.
+    pub fn new() -> Self {
+        Contributions(SmallVec::new())
+    }
+
+    /// Appends `contribution` (kept as given, even if it is zero). **O(1)** amortized; allocates
+    /// only past the ninth.
+    pub fn push(&mut self, contribution: Contribution) {
+        self.0.push(contribution);
+    }
+}
+
+impl std::ops::Deref for Contributions {
+    type Target = [Contribution];
+
+    fn deref(&self) -> &[Contribution] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Contributions {
+    type Item = &'a Contribution;
+    type IntoIter = std::slice::Iter<'a, Contribution>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<Contribution> for Contributions {
+    fn from_iter<I: IntoIterator<Item = Contribution>>(iter: I) -> Self {
+        Contributions(iter.into_iter().collect())
+    }
+}
+
+impl From<Vec<Contribution>> for Contributions {
+    fn from(list: Vec<Contribution>) -> Self {
+        Contributions(SmallVec::from_vec(list))
+    }
+}
+
+impl std::fmt::Debug for Contributions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl Serialize for Contributions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Contributions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Contribution>::deserialize(deserializer).map(Contributions::from)
+    }
+}
+
 /// A score and its parts. The total is the sum of the contributions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Score {
     /// The sum of the contributions.
     pub total: f64,
     /// Each part, in the order the scorer gave them.
-    pub contributions: Vec<Contribution>,
+    pub contributions: Contributions,
 }
 
 impl Score {
-    /// Adds a contribution (zero ones are left out).
+    /// Adds a contribution (zero ones are left out). **O(1)**; allocates nothing for the first
+    /// nine parts.
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
         if value != 0.0 && value.is_finite() {
             self.total += value;

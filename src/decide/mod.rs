@@ -10,6 +10,8 @@
 mod explain;
 mod trace;
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -122,13 +124,74 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// A candidate that passed every absolute check, waiting for selection.
-struct Scored<'a> {
+/// A candidate that passed every absolute check, waiting for selection. Ordered best first:
+/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
+/// so the order is total and selection is deterministic.
+#[derive(Clone, Copy)]
+struct Rank {
+    score: f64,
     index: usize,
-    offer: &'a Offer,
     /// A bit per usable channel (requested, allowed by the offer, consented).
     channels: u8,
-    score: Score,
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.index.cmp(&self.index))
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+/// Candidates handed out best first, ordered only as far as they are asked for: the first by
+/// one scan (**O(n)**; selection usually stops there), the rest through a binary heap built
+/// when a second one is asked for (**O(n)** once, then **O(log n)** each).
+struct BestFirst {
+    unordered: Vec<Rank>,
+    heap: BinaryHeap<Rank>,
+    scanned: bool,
+}
+
+impl BestFirst {
+    fn new(candidates: Vec<Rank>) -> Self {
+        BestFirst {
+            unordered: candidates,
+            heap: BinaryHeap::new(),
+            scanned: false,
+        }
+    }
+
+    /// The best candidate not handed out yet.
+    fn next(&mut self) -> Option<Rank> {
+        if !self.scanned {
+            self.scanned = true;
+            let best = (0..self.unordered.len()).max_by_key(|&i| self.unordered[i])?;
+            return Some(self.unordered.swap_remove(best));
+        }
+        if !self.unordered.is_empty() {
+            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered));
+        }
+        self.heap.pop()
+    }
+
+    /// The candidates not handed out, in no particular order.
+    fn rest(self) -> impl Iterator<Item = Rank> {
+        self.unordered.into_iter().chain(self.heap.into_vec())
+    }
 }
 
 /// What one category means for this customer now, looked up once per decision.
@@ -247,69 +310,53 @@ impl Engine {
         let attributes = self.attributes(customer)?;
         let context = self.context(customer, &attributes, request, at, now, ledger)?;
         let complaint = !decision.open_complaints.is_empty();
-        let mut scored = Vec::with_capacity(self.policy.offers.len());
-        let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
-        for (index, offer) in self.policy.offers.iter().enumerate() {
+        let offers = &self.policy.offers;
+        let mut regular: Vec<Rank> = Vec::with_capacity(offers.len());
+        let mut fallback: Vec<Rank> = Vec::new();
+        // One trace entry per offer, in policy order, filled here (selection only sets the
+        // stops of the scored ones). Each entry is made empty first and then filled, and
+        // scored, in its place: a score is a few hundred bytes (its contributions are inline),
+        // not worth copying around.
+        let mut trace: Vec<Candidate> = offers
+            .iter()
+            .map(|offer| Candidate {
+                offer: offer.id.clone(),
+                score: None,
+                stop: None,
+            })
+            .collect();
+        for (index, (offer, candidate)) in offers.iter().zip(&mut trace).enumerate() {
             let verdict = if complaint {
                 Err(Stop::OpenComplaint)
             } else {
                 self.screen(&context, request, offer)
             };
             match verdict {
-                Ok(channels) => scored.push(Scored {
-                    index,
-                    offer,
-                    channels,
-                    score: self.score(&context, offer, channels),
-                }),
-                Err(stop) => stops[index] = Some(stop),
+                Err(stop) => candidate.stop = Some(stop),
+                Ok(channels) => {
+                    let score = candidate.score.insert(Score::default());
+                    self.score(&context, offer, channels, score);
+                    let rank = Rank {
+                        score: score.total,
+                        index,
+                        channels,
+                    };
+                    if offer.fallback {
+                        fallback.push(rank);
+                    } else {
+                        regular.push(rank);
+                    }
+                }
             }
         }
-        // Best first; ties go to the offer written first in the policy.
-        // Offer indexes are distinct, so the order is total: an unstable sort is deterministic.
-        scored.sort_unstable_by(|a, b| {
-            b.score
-                .total
-                .total_cmp(&a.score.total)
-                .then(a.index.cmp(&b.index))
-        });
-        let (regular, fallback): (Vec<Scored<'_>>, Vec<Scored<'_>>) =
-            scored.into_iter().partition(|s| !s.offer.fallback);
-        let mut scores: Vec<Option<Score>> = vec![None; self.policy.offers.len()];
-        self.select(
-            &context,
-            ledger,
-            request,
-            now,
-            regular,
-            &mut stops,
-            &mut scores,
-            &mut decision,
-        )?;
+        decision.trace = trace;
+        self.select(&context, ledger, request, now, regular, &mut decision)?;
         if decision.picks.is_empty() {
-            self.select(
-                &context,
-                ledger,
-                request,
-                now,
-                fallback,
-                &mut stops,
-                &mut scores,
-                &mut decision,
-            )?;
+            self.select(&context, ledger, request, now, fallback, &mut decision)?;
         } else {
-            for candidate in fallback {
-                stops[candidate.index] = Some(Stop::FallbackNotNeeded);
-                scores[candidate.index] = Some(candidate.score);
+            for rank in fallback {
+                decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
             }
-        }
-        for (index, offer) in self.policy.offers.iter().enumerate() {
-            let stop = stops[index].take();
-            decision.trace.push(Candidate {
-                offer: offer.id.clone(),
-                score: scores[index].take(),
-                stop,
-            });
         }
         Ok(decision)
     }
@@ -487,8 +534,9 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Scores `offer` on the best of its usable `channels`.
-    fn score(&self, context: &Context<'_>, offer: &Offer, channels: u8) -> Score {
+    /// Scores `offer` on the best of its usable `channels` into `score` (empty), in place:
+    /// every built-in contribution fits inline, so nothing is allocated per scored offer.
+    fn score(&self, context: &Context<'_>, offer: &Offer, channels: u8, score: &mut Score) {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
@@ -526,47 +574,50 @@ impl Engine {
             recent_contacts: context.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        // Room for every built-in contribution: one allocation per scored offer.
-        let mut score = Score {
-            total: 0.0,
-            contributions: Vec::with_capacity(10),
-        };
-        self.scorer.score(&features, &mut score);
-        score
+        self.scorer.score(&features, score);
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
-    /// each usable channel, until the request's picks are filled.
-    #[allow(clippy::too_many_arguments)]
+    /// each usable channel, until the request's picks are filled; every candidate left then is
+    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]):
+    /// **O(n + k log n)** for n candidates of which k are walked, usually one.
     fn select<L: ContactLedger + ?Sized>(
         &self,
         context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidates: Vec<Scored<'_>>,
-        stops: &mut [Option<Stop>],
-        scores: &mut [Option<Score>],
+        candidates: Vec<Rank>,
         decision: &mut Decision,
     ) -> Result<(), Error> {
-        for candidate in candidates {
-            let offer = candidate.offer;
-            let full = decision.picks.len() >= request.picks;
-            let stop = if let Some(last) = decision.picks.last().filter(|_| full) {
-                Some(Stop::Outscored {
-                    by: last.offer.clone().unwrap_or_default(),
-                })
-            } else if let Some((category, by)) = offer
+        let mut candidates = BestFirst::new(candidates);
+        while decision.picks.len() < request.picks {
+            let Some(rank) = candidates.next() else {
+                return Ok(());
+            };
+            let offer = &self.policy.offers[rank.index];
+            let stop = if let Some((category, by)) = offer
                 .categories
                 .iter()
                 .find_map(|category| self.category_full(decision, category))
             {
                 Some(Stop::SameCategory { category, by })
             } else {
-                self.reserve(context, ledger, request, now, &candidate, decision)?
+                self.reserve(context, ledger, request, now, offer, rank, decision)?
             };
-            stops[candidate.index] = stop;
-            scores[candidate.index] = Some(candidate.score);
+            if let Some(candidate) = decision.trace.get_mut(rank.index) {
+                candidate.stop = stop;
+            }
+        }
+        let by = decision
+            .picks
+            .last()
+            .and_then(|pick| pick.offer.clone())
+            .unwrap_or_default();
+        for rank in candidates.rest() {
+            if let Some(candidate) = decision.trace.get_mut(rank.index) {
+                candidate.stop = Some(Stop::Outscored { by: by.clone() });
+            }
         }
         Ok(())
     }
@@ -586,16 +637,17 @@ impl Engine {
 
     /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
     /// what the ledger said on the first channel.
+    #[allow(clippy::too_many_arguments)]
     fn reserve<L: ContactLedger + ?Sized>(
         &self,
         context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidate: &Scored<'_>,
+        offer: &Offer,
+        candidate: Rank,
         decision: &mut Decision,
     ) -> Result<Option<Stop>, Error> {
-        let offer = candidate.offer;
         let if_blocked = match request.max_delay {
             None => IfBlocked::Drop,
             Some(delay) => {
@@ -623,7 +675,7 @@ impl Engine {
                     categories: offer.categories.clone(),
                     tags: offer.tags.clone(),
                     channel,
-                    score: candidate.score.total,
+                    score: candidate.score,
                     send_at: reservation.send_at(),
                     reservation,
                 });
