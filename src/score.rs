@@ -210,11 +210,20 @@ impl WeightedScorer {
     }
 }
 
-impl Scorer for WeightedScorer {
-    fn score(&self, f: &Features<'_>, score: &mut Score) {
+impl WeightedScorer {
+    /// The affinity contribution for decayed `purchases` and `views` in an offer's categories.
+    pub(crate) fn affinity(&self, purchases: f64, views: f64) -> f64 {
         let w = &self.weights;
-        let signal = w.purchase_signal * f.purchases + w.view_signal * f.views;
-        score.add("affinity", w.affinity * signal.max(0.0).ln_1p());
+        let signal = w.purchase_signal * purchases + w.view_signal * views;
+        w.affinity * signal.max(0.0).ln_1p()
+    }
+
+    /// Adds every contribution to `score`, with `affinity` already worked out from
+    /// `f.purchases` and `f.views` by [`WeightedScorer::affinity`] (a decision works it out
+    /// once per list of categories, not once per offer).
+    pub(crate) fn score_with_affinity(&self, f: &Features<'_>, affinity: f64, score: &mut Score) {
+        let w = &self.weights;
+        score.add("affinity", affinity);
         if f.favourite {
             score.add("favourite category", w.favourite);
         }
@@ -234,5 +243,11 @@ impl Scorer for WeightedScorer {
         );
         score.add("fatigue", -w.fatigue * f64::from(f.recent_contacts));
         score.add("ignored", -w.ignored * f64::from(f.ignored_streak));
+    }
+}
+
+impl Scorer for WeightedScorer {
+    fn score(&self, f: &Features<'_>, score: &mut Score) {
+        self.score_with_affinity(f, self.affinity(f.purchases, f.views), score);
     }
 }

@@ -46,6 +46,10 @@ impl Decayed {
 
     /// The value at `now` (no growth for a `now` before the last update).
     pub(crate) fn at(&self, now: Stamp, half_life: u32) -> f64 {
+        // Nothing decays to nothing (exactly what the product gives): skip the exponential.
+        if self.value == 0.0 {
+            return 0.0;
+        }
         self.value * decay(now.0.saturating_sub(self.as_of.0), half_life)
     }
 }

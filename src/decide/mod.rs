@@ -15,6 +15,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use smallvec::SmallVec;
 
 use crate::channel::{Channel, MessageClass};
 use crate::context::Value;
@@ -113,7 +114,16 @@ impl Request {
 /// ```
 pub struct Engine {
     policy: CompiledPolicy,
-    scorer: Box<dyn Scorer>,
+    scorer: Model,
+}
+
+/// The scorer an engine uses.
+enum Model {
+    /// The built-in weights: called directly, and given the affinity contribution worked out
+    /// once per list of categories.
+    Builtin(WeightedScorer),
+    /// The application's own.
+    Custom(Box<dyn Scorer>),
 }
 
 impl std::fmt::Debug for Engine {
@@ -129,6 +139,8 @@ impl std::fmt::Debug for Engine {
 /// so the order is total and selection is deterministic.
 #[derive(Clone, Copy)]
 struct Rank {
+    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
+    key: i64,
     score: f64,
     index: usize,
     /// A bit per usable channel (requested, allowed by the offer, consented).
@@ -137,9 +149,22 @@ struct Rank {
 
 impl Ord for Rank {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.index.cmp(&self.index))
+        self.key.cmp(&other.key).then(other.index.cmp(&self.index))
+    }
+}
+
+impl Rank {
+    fn new(score: f64, index: usize, channels: u8) -> Rank {
+        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
+        // bits compare as signed integers in the same order.
+        let bits = score.to_bits() as i64;
+        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
+        Rank {
+            key,
+            score,
+            index,
+            channels,
+        }
     }
 }
 
@@ -179,8 +204,14 @@ impl BestFirst {
     fn next(&mut self) -> Option<Rank> {
         if !self.scanned {
             self.scanned = true;
-            let best = (0..self.unordered.len()).max_by_key(|&i| self.unordered[i])?;
-            return Some(self.unordered.swap_remove(best));
+            let first = *self.unordered.first()?;
+            let mut best = (0, first);
+            for (i, rank) in self.unordered.iter().enumerate().skip(1) {
+                if *rank > best.1 {
+                    best = (i, *rank);
+                }
+            }
+            return Some(self.unordered.swap_remove(best.0));
         }
         if !self.unordered.is_empty() {
             self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered));
@@ -194,6 +225,9 @@ impl BestFirst {
     }
 }
 
+/// The customer's value of each declared attribute, in declaration order.
+type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
+
 /// What one category means for this customer now, looked up once per decision.
 #[derive(Clone, Copy, Default)]
 struct CategoryFacts {
@@ -204,18 +238,34 @@ struct CategoryFacts {
     never: bool,
 }
 
+/// What one list of categories (`Offer::category_set`) adds up to for this customer now:
+/// worked out for the first offer with that list that is scored, then reused.
+#[derive(Clone, Copy, Default)]
+struct SetFacts {
+    ready: bool,
+    purchases: f64,
+    views: f64,
+    /// Negative feedback on the categories (not on the offer itself).
+    negative: f64,
+    favourite: bool,
+    /// The built-in scorer's affinity contribution (0 with an application's scorer).
+    affinity: f64,
+}
+
 /// Everything about the customer and the request that does not depend on the offer, worked
 /// out once per decision.
 struct Context<'a> {
     customer: &'a Customer,
     facts: Facts<'a>,
     /// Per policy category, in the policy's category order.
-    categories: Vec<CategoryFacts>,
+    categories: SmallVec<[CategoryFacts; 16]>,
     /// A bit per requested channel.
     requested: u8,
     /// Requested channels with marketing consent: the preferred one first, then the caller's
     /// order, each once.
-    consented: Vec<Channel>,
+    consented: SmallVec<[Channel; Channel::COUNT]>,
+    /// A bit per channel in `consented`.
+    consented_mask: u8,
     recent_contacts: u32,
 }
 
@@ -239,7 +289,7 @@ impl Engine {
         let scorer = WeightedScorer::new(policy.scoring.spec.clone());
         Engine {
             policy,
-            scorer: Box::new(scorer),
+            scorer: Model::Builtin(scorer),
         }
     }
 
@@ -247,7 +297,7 @@ impl Engine {
     pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
         Engine {
             policy,
-            scorer: Box::new(scorer),
+            scorer: Model::Custom(Box::new(scorer)),
         }
     }
 
@@ -311,6 +361,8 @@ impl Engine {
         let context = self.context(customer, &attributes, request, at, now, ledger)?;
         let complaint = !decision.open_complaints.is_empty();
         let offers = &self.policy.offers;
+        let mut sets: SmallVec<[SetFacts; 32]> =
+            smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
         let mut regular: Vec<Rank> = Vec::with_capacity(offers.len());
         let mut fallback: Vec<Rank> = Vec::new();
         // One trace entry per offer, in policy order, filled here (selection only sets the
@@ -335,12 +387,8 @@ impl Engine {
                 Err(stop) => candidate.stop = Some(stop),
                 Ok(channels) => {
                     let score = candidate.score.insert(Score::default());
-                    self.score(&context, offer, channels, score);
-                    let rank = Rank {
-                        score: score.total,
-                        index,
-                        channels,
-                    };
+                    self.score(&context, &mut sets, offer, channels, score);
+                    let rank = Rank::new(score.total, index, channels);
                     if offer.fallback {
                         fallback.push(rank);
                     } else {
@@ -362,7 +410,7 @@ impl Engine {
     }
 
     /// The customer's value for each declared attribute, checked against its declared type.
-    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Vec<Option<&'c Value>>, Error> {
+    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Attributes<'c>, Error> {
         let declared = &self.policy.source().attributes;
         declared
             .iter()
@@ -396,6 +444,7 @@ impl Engine {
         let categories = self
             .policy
             .categories
+            .names
             .iter()
             .map(|name| {
                 let stats = profile.summary.category(name);
@@ -412,7 +461,7 @@ impl Engine {
             })
             .collect();
         let mut requested = 0u8;
-        let mut consented = Vec::new();
+        let mut consented = SmallVec::new();
         for &channel in &request.channels {
             if requested & channel_bit(channel) == 0
                 && customer.consents.get(channel) == Consent::OptedIn
@@ -444,6 +493,7 @@ impl Engine {
             },
             categories,
             requested,
+            consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
             consented,
             recent_contacts,
         })
@@ -470,9 +520,7 @@ impl Engine {
         if customer.do_not_contact {
             return Err(Stop::DoNotContact);
         }
-        let usable = context
-            .channels(allowed)
-            .fold(0, |mask, c| mask | channel_bit(c));
+        let usable = allowed & context.consented_mask;
         if usable == 0 {
             let mut channels: Vec<Channel> = Vec::new();
             for &channel in &request.channels {
@@ -525,10 +573,11 @@ impl Engine {
         Ok(usable)
     }
 
-    fn category_name(&self, id: usize) -> String {
+    fn category_name(&self, id: usize) -> Arc<str> {
         // Offers' category ids index the policy's category set, built from the same offers.
         self.policy
             .categories
+            .names
             .get_index(id)
             .cloned()
             .unwrap_or_default()
@@ -536,24 +585,28 @@ impl Engine {
 
     /// Scores `offer` on the best of its usable `channels` into `score` (empty), in place:
     /// every built-in contribution fits inline, so nothing is allocated per scored offer.
-    fn score(&self, context: &Context<'_>, offer: &Offer, channels: u8, score: &mut Score) {
+    fn score(
+        &self,
+        context: &Context<'_>,
+        sets: &mut [SetFacts],
+        offer: &Offer,
+        channels: u8,
+        score: &mut Score,
+    ) {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.channels(channels).next().unwrap_or(Channel::Email);
-        let mut purchases = 0.0;
-        let mut views = 0.0;
-        let mut favourite = false;
-        let mut negative = profile.summary.offer(&offer.id).map_or(0.0, |s| {
-            s.negative.at(facts.now, self.policy.scoring.half_life)
-        });
-        for &id in &offer.category_ids {
-            let category = &context.categories[id];
-            purchases += category.purchases;
-            views += category.views;
-            negative += category.negative;
-            favourite |= category.favourite;
-        }
+        let set = self.set_facts(context, sets, offer);
+        // Feedback on the offer itself comes first, then its categories' (in the same order as
+        // the categories' own sum, so that the total is the same to the bit).
+        let negative = match profile.summary.offer(&offer.id) {
+            None => set.negative,
+            Some(stats) => offer.category_ids.iter().fold(
+                stats.negative.at(facts.now, self.policy.scoring.half_life),
+                |sum, &id| sum + context.categories[id].negative,
+            ),
+        };
         let days_until_moment = offer
             .moment
             .as_deref()
@@ -563,9 +616,9 @@ impl Engine {
             offer: &offer.id,
             categories: &offer.categories,
             channel,
-            purchases,
-            views,
-            favourite,
+            purchases: set.purchases,
+            views: set.views,
+            favourite: set.favourite,
             value: offer.value,
             priority: offer.priority,
             days_until_moment,
@@ -574,7 +627,41 @@ impl Engine {
             recent_contacts: context.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        self.scorer.score(&features, score);
+        match &self.scorer {
+            Model::Builtin(scorer) => scorer.score_with_affinity(&features, set.affinity, score),
+            Model::Custom(scorer) => scorer.score(&features, score),
+        }
+    }
+
+    /// What `offer`'s list of categories adds up to, worked out on first use.
+    fn set_facts(&self, context: &Context<'_>, sets: &mut [SetFacts], offer: &Offer) -> SetFacts {
+        let Some(slot) = sets.get_mut(offer.category_set) else {
+            // Unreachable: set indexes are below the policy's set count. Work it out anyway.
+            return self.sum_categories(context, offer);
+        };
+        if !slot.ready {
+            *slot = self.sum_categories(context, offer);
+        }
+        *slot
+    }
+
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero.
+    fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
+        let mut set = SetFacts {
+            ready: true,
+            ..SetFacts::default()
+        };
+        for &id in &offer.category_ids {
+            let category = &context.categories[id];
+            set.purchases += category.purchases;
+            set.views += category.views;
+            set.negative += category.negative;
+            set.favourite |= category.favourite;
+        }
+        if let Model::Builtin(scorer) = &self.scorer {
+            set.affinity = scorer.affinity(set.purchases, set.views);
+        }
+        set
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
@@ -591,19 +678,25 @@ impl Engine {
         decision: &mut Decision,
     ) -> Result<(), Error> {
         let mut candidates = BestFirst::new(candidates);
+        // The offers picked here (selection starts with no picks), for the diversity rule.
+        let mut picked: SmallVec<[&Offer; 4]> = SmallVec::new();
         while decision.picks.len() < request.picks {
             let Some(rank) = candidates.next() else {
                 return Ok(());
             };
             let offer = &self.policy.offers[rank.index];
             let stop = if let Some((category, by)) = offer
-                .categories
+                .category_ids
                 .iter()
-                .find_map(|category| self.category_full(decision, category))
+                .find_map(|&id| self.category_full(&picked, id))
             {
                 Some(Stop::SameCategory { category, by })
             } else {
-                self.reserve(context, ledger, request, now, offer, rank, decision)?
+                let stop = self.reserve(context, ledger, request, now, offer, rank, decision)?;
+                if stop.is_none() {
+                    picked.push(offer);
+                }
+                stop
             };
             if let Some(candidate) = decision.trace.get_mut(rank.index) {
                 candidate.stop = stop;
@@ -622,17 +715,14 @@ impl Engine {
         Ok(())
     }
 
-    /// If the picks already hold `selection.max_per_category` offers in `category`: the
+    /// If `picked` already holds `selection.max_per_category` offers in category `id`: the
     /// category and the first of them.
-    fn category_full(&self, decision: &Decision, category: &String) -> Option<(String, Arc<str>)> {
-        let mut holders = decision
-            .picks
-            .iter()
-            .filter(|p| p.categories.contains(category));
+    fn category_full(&self, picked: &[&Offer], id: usize) -> Option<(Arc<str>, Arc<str>)> {
+        let mut holders = picked.iter().filter(|o| o.category_ids.contains(&id));
         let first = holders.next()?;
         let count = 1 + holders.count();
         (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (category.clone(), first.offer.clone().unwrap_or_default()))
+            .then(|| (self.category_name(id), first.id.clone()))
     }
 
     /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
@@ -665,7 +755,7 @@ impl Engine {
             let attempt = Attempt {
                 channel,
                 class: MessageClass::Marketing,
-                topic: Some(&offer.topic),
+                topic: Some(&*offer.topic),
             };
             let outcome =
                 ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
@@ -721,8 +811,8 @@ impl Engine {
                 Some(reservation) => {
                     decision.picks.push(Pick {
                         offer: None,
-                        categories: Vec::new(),
-                        tags: Vec::new(),
+                        categories: Arc::default(),
+                        tags: Arc::default(),
                         channel,
                         score: 0.0,
                         send_at: reservation.send_at(),
