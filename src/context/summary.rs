@@ -306,6 +306,7 @@ impl Summary {
         self.categories.get(category)
     }
 
+    #[inline]
     pub(crate) fn offer(&self, offer: &str) -> Option<&OfferStats> {
         // Most customers gave no feedback on any offer: skip hashing the id.
         if self.offers.is_empty() {
@@ -314,6 +315,7 @@ impl Summary {
         self.offers.get(offer)
     }
 
+    #[inline]
     pub(crate) fn product(&self, product: &str) -> Option<Stamp> {
         if self.products.is_empty() {
             return None;

@@ -23,7 +23,7 @@ use crate::context::{CategoryStats, Decayed};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Offer};
+use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
 use crate::score::{Features, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked};
 use crate::time::Stamp;
@@ -441,25 +441,26 @@ impl Engine {
         let profile = &customer.profile;
         let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let half_life = self.policy.scoring.half_life;
-        let categories = self
-            .policy
-            .categories
-            .names
-            .iter()
-            .map(|name| {
-                let stats = profile.summary.category(name);
-                let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
-                    stats.map_or(0.0, |s| pick(s).at(at, half_life))
-                };
-                CategoryFacts {
-                    purchases: decayed(|s| &s.purchases),
-                    views: decayed(|s| &s.views),
-                    negative: decayed(|s| &s.negative),
-                    favourite: profile.likes(name),
-                    never: profile.never_wants(name),
-                }
-            })
-            .collect();
+        let names = &self.policy.categories.names;
+        let mut categories = SmallVec::with_capacity(names.len());
+        let mut recent = SmallVec::with_capacity(names.len());
+        for name in names {
+            let stats = profile.summary.category(name);
+            let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
+                stats.map_or(0.0, |s| pick(s).at(at, half_life))
+            };
+            categories.push(CategoryFacts {
+                purchases: decayed(|s| &s.purchases),
+                views: decayed(|s| &s.views),
+                negative: decayed(|s| &s.negative),
+                favourite: profile.likes(name),
+                never: profile.never_wants(name),
+            });
+            recent.push(stats.map_or_else(Recent::default, |s| Recent {
+                purchase: s.last_purchase,
+                view: s.last_view,
+            }));
+        }
         let mut requested = 0u8;
         let mut consented = SmallVec::new();
         for &channel in &request.channels {
@@ -488,6 +489,7 @@ impl Engine {
             facts: Facts {
                 profile,
                 attributes,
+                recent,
                 now: at,
                 today: now.with_timezone(&zone).date_naive(),
             },

@@ -318,12 +318,13 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
-/// Every category the offers name, and every distinct list of categories an offer has, once:
-/// a decision looks each category up in the customer's summary once, and sums each list once,
-/// not once per offer.
+/// Every category the offers and their `bought` / `viewed` rules name, and every distinct list
+/// of categories an offer has, once: a decision looks each category up in the customer's
+/// summary once, and sums each list once, not once per offer or rule.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Categories {
-    /// The categories, in the order the offers first name them (`Offer::category_ids`).
+    /// The categories, in the order the offers and rules first name them (`Offer::category_ids`,
+    /// and the rules' own indexes).
     pub(crate) names: IndexSet<Arc<str>>,
     /// How many distinct category lists (same categories in the same order) the offers have;
     /// `Offer::category_set` is below it.
@@ -396,7 +397,7 @@ pub(crate) fn compile_offers(
         let eligibility = spec
             .eligibility
             .as_ref()
-            .map(|c| compile_condition(&field("eligibility"), c, attributes))
+            .map(|c| compile_condition(&field("eligibility"), c, attributes, &mut categories))
             .transpose()?;
         let cooldown = match &spec.cooldown {
             Some(text) => duration(&field("cooldown"), text)?,
