@@ -153,7 +153,12 @@ impl Score {
     /// Adds a contribution (zero ones are left out). **O(1)**; allocates nothing for the first
     /// nine parts.
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
-        if value != 0.0 && value.is_finite() {
+        // `value != 0.0 && value.is_finite()` in one comparison: the magnitude bits, less one,
+        // are below those of infinity less one exactly when the value is neither zero (nor
+        // -0.0), nor infinite, nor NaN.
+        const INFINITY: u64 = 0x7ff0_0000_0000_0000;
+        let magnitude = value.to_bits() & !(1 << 63);
+        if magnitude.wrapping_sub(1) < INFINITY - 1 {
             self.total += value;
             self.contributions.push(Contribution {
                 name: name.into(),

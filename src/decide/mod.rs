@@ -412,9 +412,19 @@ impl Engine {
     /// The customer's value for each declared attribute, checked against its declared type.
     fn attributes<'c>(&self, customer: &'c Customer) -> Result<Attributes<'c>, Error> {
         let declared = &self.policy.source().attributes;
+        let given = &customer.profile.attributes;
+        // With a few attributes (the usual case), comparing names costs less than hashing
+        // them (the profile's map hashes with std's SipHash). Names are unique either way.
+        let find = |name: &String| {
+            if given.len() <= 8 {
+                given.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+            } else {
+                given.get(name)
+            }
+        };
         declared
             .iter()
-            .map(|(name, kind)| match customer.profile.attributes.get(name) {
+            .map(|(name, kind)| match find(name) {
                 Some(value) if value.kind() != *kind => Err(InputError::AttributeType {
                     customer: customer.id,
                     attribute: name.clone(),
