@@ -452,7 +452,7 @@ impl Engine {
         let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let half_life = self.policy.scoring.half_life;
         let names = &self.policy.categories.names;
-        let mut categories = SmallVec::with_capacity(names.len());
+        let mut categories: SmallVec<[CategoryFacts; 16]> = SmallVec::with_capacity(names.len());
         let mut recent = SmallVec::with_capacity(names.len());
         for name in names {
             let stats = profile.summary.category(name);
@@ -463,13 +463,31 @@ impl Engine {
                 purchases: decayed(|s| &s.purchases),
                 views: decayed(|s| &s.views),
                 negative: decayed(|s| &s.negative),
-                favourite: profile.likes(name),
-                never: profile.never_wants(name),
+                favourite: false,
+                never: false,
             });
             recent.push(stats.map_or_else(Recent::default, |s| Recent {
                 purchase: s.last_purchase,
                 view: s.last_view,
             }));
+        }
+        // The customer's few favourite and never categories, each found in the policy's set
+        // (not every policy category compared against each of them).
+        for name in &profile.favourite_categories {
+            if let Some(facts) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.favourite = true;
+            }
+        }
+        for name in &profile.never_categories {
+            if let Some(facts) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.never = true;
+            }
         }
         let mut requested = 0u8;
         let mut consented = SmallVec::new();
@@ -512,6 +530,8 @@ impl Engine {
     }
 
     /// The absolute checks, cheap first. `Ok` with a bit per usable channel.
+    // Called once per offer from one place: inlined, it shares the loop's registers.
+    #[inline(always)]
     fn screen(&self, context: &Context<'_>, request: &Request, offer: &Offer) -> Result<u8, Stop> {
         let customer = context.customer;
         let now = context.facts.now;
