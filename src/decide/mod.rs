@@ -577,8 +577,12 @@ impl Engine {
             });
         }
         if let Some(rule) = &offer.eligibility {
+            // The failed rule is copied (two reference counts) only for the trace; rules that
+            // fail inside an `any` or a `not` are not.
             rule.judge(&context.facts)
-                .map_err(|failed| Stop::Ineligible { rule: failed })?;
+                .map_err(|failed| Stop::Ineligible {
+                    rule: failed.clone(),
+                })?;
         }
         let summary = &customer.profile.summary;
         if let (Some(product), Some(within)) =

@@ -539,20 +539,21 @@ impl Condition {
         }
     }
 
-    /// `Ok` when the condition holds; otherwise the rule that failed.
-    pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), FailedRule> {
+    /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
+    /// copied for the failures an `any` or a `not` absorbs).
+    pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
         match self {
             Condition::All(children) => children.iter().try_for_each(|c| c.judge(facts)),
             Condition::Any { failed, children } => {
                 if children.iter().any(|c| c.judge(facts).is_ok()) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Not { failed, inner } => {
                 if inner.judge(facts).is_ok() {
-                    Err(failed.clone())
+                    Err(failed)
                 } else {
                     Ok(())
                 }
@@ -584,7 +585,7 @@ impl Condition {
                 if holds {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Activity {
@@ -616,7 +617,7 @@ impl Condition {
                 if recent {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Moment {
@@ -632,7 +633,7 @@ impl Condition {
                 if near {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::LifetimeValue {
@@ -644,14 +645,14 @@ impl Condition {
                 if at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Segment { failed, name } => {
                 if facts.profile.segments.iter().any(|s| s == name) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
         }
