@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 
 use crate::channel::{Channel, MessageClass};
 use crate::context::Value;
-use crate::context::{CategoryStats, Decayed};
+use crate::context::{CategoryStats, Decayed, OfferStats};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
@@ -228,6 +228,13 @@ impl BestFirst {
 /// The customer's value of each declared attribute, in declaration order.
 type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
 
+/// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
+/// consented), and the customer's feedback on it.
+struct Screened<'c> {
+    channels: u8,
+    feedback: Option<&'c OfferStats>,
+}
+
 /// What one category means for this customer now, looked up once per decision.
 #[derive(Clone, Copy, Default)]
 struct CategoryFacts {
@@ -385,9 +392,9 @@ impl Engine {
             };
             match verdict {
                 Err(stop) => candidate.stop = Some(stop),
-                Ok(channels) => {
+                Ok(Screened { channels, feedback }) => {
                     let score = candidate.score.insert(Score::default());
-                    self.score(&context, &mut sets, offer, channels, score);
+                    self.score(&context, &mut sets, offer, channels, feedback, score);
                     let rank = Rank::new(score.total, index, channels);
                     if offer.fallback {
                         fallback.push(rank);
@@ -529,10 +536,16 @@ impl Engine {
         })
     }
 
-    /// The absolute checks, cheap first. `Ok` with a bit per usable channel.
+    /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
+    /// feedback on the offer (looked up once, for the cooldown and the score).
     // Called once per offer from one place: inlined, it shares the loop's registers.
     #[inline(always)]
-    fn screen(&self, context: &Context<'_>, request: &Request, offer: &Offer) -> Result<u8, Stop> {
+    fn screen<'c>(
+        &self,
+        context: &Context<'c>,
+        request: &Request,
+        offer: &Offer,
+    ) -> Result<Screened<'c>, Stop> {
         let customer = context.customer;
         let now = context.facts.now;
         if let Some(from) = offer.valid_from.filter(|from| now < *from) {
@@ -598,7 +611,8 @@ impl Engine {
                 });
             }
         }
-        if let Some(last) = summary.offer(&offer.id).and_then(|s| s.last_negative) {
+        let feedback = summary.offer(&offer.id);
+        if let Some(last) = feedback.and_then(|s| s.last_negative) {
             let until = last.plus(offer.cooldown);
             if now < until {
                 return Err(Stop::Cooldown {
@@ -606,7 +620,10 @@ impl Engine {
                 });
             }
         }
-        Ok(usable)
+        Ok(Screened {
+            channels: usable,
+            feedback,
+        })
     }
 
     fn category_name(&self, id: usize) -> Arc<str> {
@@ -627,6 +644,7 @@ impl Engine {
         sets: &mut [SetFacts],
         offer: &Offer,
         channels: u8,
+        feedback: Option<&OfferStats>,
         score: &mut Score,
     ) {
         let profile = &context.customer.profile;
@@ -636,7 +654,7 @@ impl Engine {
         let set = self.set_facts(context, sets, offer);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
-        let negative = match profile.summary.offer(&offer.id) {
+        let negative = match feedback {
             None => set.negative,
             Some(stats) => offer.category_ids.iter().fold(
                 stats.negative.at(facts.now, self.policy.scoring.half_life),
