@@ -77,19 +77,40 @@ const INLINE: usize = 9;
 ///
 /// The first nine are stored inline, so scoring an offer allocates nothing unless a plugged-in
 /// scorer gives more parts than that.
-#[derive(Clone, PartialEq, Default)]
-pub struct Contributions(SmallVec<[Contribution; INLINE]>);
+#[derive(Clone, Default)]
+pub struct Contributions {
+    list: SmallVec<[Contribution; INLINE]>,
+    /// Some name is an owned string (not a `&'static str`): dropping must free it.
+    owned: bool,
+}
 
 impl Contributions {
     /// No contributions.
     pub fn new() -> Self {
-        Contributions(SmallVec::new())
+        Contributions::default()
     }
 
     /// Appends `contribution` (kept as given, even if it is zero). **O(1)** amortized; allocates
     /// only past the ninth.
     pub fn push(&mut self, contribution: Contribution) {
-        self.0.push(contribution);
+        self.owned |= matches!(contribution.name, Cow::Owned(_));
+        self.list.push(contribution);
+    }
+}
+
+impl Drop for Contributions {
+    fn drop(&mut self) {
+        // Inline parts with static names own nothing: skip dropping them one by one (a score
+        // is dropped with every trace entry). Forgetting them frees nothing that needs freeing.
+        if !self.owned && !self.list.spilled() {
+            std::mem::forget(std::mem::take(&mut self.list));
+        }
+    }
+}
+
+impl PartialEq for Contributions {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
     }
 }
 
@@ -97,7 +118,7 @@ impl std::ops::Deref for Contributions {
     type Target = [Contribution];
 
     fn deref(&self) -> &[Contribution] {
-        &self.0
+        &self.list
     }
 }
 
@@ -106,31 +127,33 @@ impl<'a> IntoIterator for &'a Contributions {
     type IntoIter = std::slice::Iter<'a, Contribution>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.list.iter()
     }
 }
 
 impl FromIterator<Contribution> for Contributions {
     fn from_iter<I: IntoIterator<Item = Contribution>>(iter: I) -> Self {
-        Contributions(iter.into_iter().collect())
+        let list: SmallVec<[Contribution; INLINE]> = iter.into_iter().collect();
+        let owned = list.iter().any(|c| matches!(c.name, Cow::Owned(_)));
+        Contributions { list, owned }
     }
 }
 
 impl From<Vec<Contribution>> for Contributions {
     fn from(list: Vec<Contribution>) -> Self {
-        Contributions(SmallVec::from_vec(list))
+        list.into_iter().collect()
     }
 }
 
 impl std::fmt::Debug for Contributions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_list().entries(self.list.iter()).finish()
     }
 }
 
 impl Serialize for Contributions {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
+        serializer.collect_seq(self.list.iter())
     }
 }
 
@@ -254,5 +277,52 @@ impl WeightedScorer {
 impl Scorer for WeightedScorer {
     fn score(&self, f: &Features<'_>, score: &mut Score) {
         self.score_with_affinity(f, self.affinity(f.purchases, f.views), score);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_leaves_out_zero_and_non_finite_parts_and_keeps_every_other() {
+        let mut score = Score::default();
+        for value in [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            score.add("left out", value);
+        }
+        assert!(score.contributions.is_empty());
+        let kept = [
+            f64::MIN_POSITIVE / 2.0, // subnormal
+            -f64::MIN_POSITIVE,
+            f64::MAX,
+            -f64::MAX,
+            1.5,
+        ];
+        for value in kept {
+            score.add("kept", value);
+        }
+        let values: Vec<f64> = score.contributions.iter().map(|c| c.value).collect();
+        assert_eq!(values, kept);
+    }
+
+    #[test]
+    fn contributions_past_the_inline_nine_and_with_owned_names_read_clone_and_round_trip() {
+        let mut score = Score::default();
+        for i in 0..12 {
+            if i % 2 == 0 {
+                score.add(format!("model part {i}"), f64::from(i) + 0.25);
+            } else {
+                score.add("static part", f64::from(i) + 0.5);
+            }
+        }
+        assert_eq!(score.contributions.len(), 12);
+        assert_eq!(score.contributions[4].name, "model part 4");
+        let copy = score.clone();
+        assert_eq!(copy, score);
+        let json = serde_json::to_string(&score).expect("serializes");
+        let back: Score = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, score);
+        let listed: Contributions = score.contributions.iter().cloned().collect();
+        assert_eq!(listed, score.contributions);
     }
 }
