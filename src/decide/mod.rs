@@ -185,14 +185,15 @@ impl Eq for Rank {}
 /// Candidates handed out best first, ordered only as far as they are asked for: the first by
 /// one scan (**O(n)**; selection usually stops there), the rest through a binary heap built
 /// when a second one is asked for (**O(n)** once, then **O(log n)** each).
-struct BestFirst {
-    unordered: Vec<Rank>,
+struct BestFirst<'a> {
+    /// The candidates not handed out and not in the heap.
+    unordered: &'a mut [Rank],
     heap: BinaryHeap<Rank>,
     scanned: bool,
 }
 
-impl BestFirst {
-    fn new(candidates: Vec<Rank>) -> Self {
+impl<'a> BestFirst<'a> {
+    fn new(candidates: &'a mut [Rank]) -> Self {
         BestFirst {
             unordered: candidates,
             heap: BinaryHeap::new(),
@@ -204,26 +205,32 @@ impl BestFirst {
     fn next(&mut self) -> Option<Rank> {
         if !self.scanned {
             self.scanned = true;
-            let first = *self.unordered.first()?;
-            let mut best = (0, first);
+            let mut best = 0;
             for (i, rank) in self.unordered.iter().enumerate().skip(1) {
-                if *rank > best.1 {
-                    best = (i, *rank);
+                if *rank > self.unordered[best] {
+                    best = i;
                 }
             }
-            return Some(self.unordered.swap_remove(best.0));
+            let last = self.unordered.len().checked_sub(1)?;
+            self.unordered.swap(best, last);
+            let (rank, rest) = std::mem::take(&mut self.unordered).split_last_mut()?;
+            self.unordered = rest;
+            return Some(*rank);
         }
         if !self.unordered.is_empty() {
-            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered));
+            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered).to_vec());
         }
         self.heap.pop()
     }
 
     /// The candidates not handed out, in no particular order.
-    fn rest(self) -> impl Iterator<Item = Rank> {
-        self.unordered.into_iter().chain(self.heap.into_vec())
+    fn rest(self) -> impl Iterator<Item = Rank> + 'a {
+        self.unordered.iter().copied().chain(self.heap.into_vec())
     }
 }
+
+/// Candidates waiting for selection: as many as a policy usually has fit on the stack.
+type Ranks = SmallVec<[Rank; 64]>;
 
 /// The customer's value of each declared attribute, in declaration order.
 type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
@@ -334,6 +341,12 @@ impl Engine {
     /// Decides what to send `customer` now, reserving each pick in `ledger` atomically. The
     /// application sends each pick and then commits its reservation (or releases it if the
     /// send failed).
+    ///
+    /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
+    /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
+    /// per candidate walked; it does not grow with the customer's history, which is read from
+    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
+    /// is one allocation holding every offer's entry and, inline, its score's contributions.
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -370,8 +383,8 @@ impl Engine {
         let offers = &self.policy.offers;
         let mut sets: SmallVec<[SetFacts; 32]> =
             smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
-        let mut regular: Vec<Rank> = Vec::with_capacity(offers.len());
-        let mut fallback: Vec<Rank> = Vec::new();
+        let mut regular = Ranks::new();
+        let mut fallback: SmallVec<[Rank; 4]> = SmallVec::new();
         // One trace entry per offer, in policy order, filled here (selection only sets the
         // stops of the scored ones). Each entry is made empty first and then filled, and
         // scored, in its place: a score is a few hundred bytes (its contributions are inline),
@@ -405,9 +418,9 @@ impl Engine {
             }
         }
         decision.trace = trace;
-        self.select(&context, ledger, request, now, regular, &mut decision)?;
+        self.select(&context, ledger, request, now, &mut regular, &mut decision)?;
         if decision.picks.is_empty() {
-            self.select(&context, ledger, request, now, fallback, &mut decision)?;
+            self.select(&context, ledger, request, now, &mut fallback, &mut decision)?;
         } else {
             for rank in fallback {
                 decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
@@ -728,7 +741,7 @@ impl Engine {
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidates: Vec<Rank>,
+        candidates: &mut [Rank],
         decision: &mut Decision,
     ) -> Result<(), Error> {
         let mut candidates = BestFirst::new(candidates);
