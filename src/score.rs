@@ -15,8 +15,14 @@
 //!       − ignored           · (consecutive ignored contacts on the channel)
 //! ```
 //!
-//! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero are
-//! left out of the trace. An application plugs in its own model by implementing [`Scorer`].
+//! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero (or
+//! not finite) are left out of the trace. An application plugs in its own model by implementing
+//! [`Scorer`]; it adds its parts with [`Score::add`], and they show in the trace the same way.
+//!
+//! A score keeps up to nine contributions inline ([`Contributions`], read as a slice), so scoring
+//! an offer allocates nothing; built-in names are `&'static str`, an application's may be owned
+//! strings. A decision works out what depends only on an offer's list of categories (the sums,
+//! and the built-in affinity term) once per list, not once per offer.
 
 use std::borrow::Cow;
 
