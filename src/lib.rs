@@ -79,7 +79,7 @@ pub use ledger::{
 pub use policy::{
     CalendarPeriod, CompiledPolicy, ConditionSpec, FailedRule, OfferSpec, Policy, RuleRef, Window,
 };
-pub use score::{Contribution, Features, Score, Scorer, WeightedScorer};
+pub use score::{Contribution, Contributions, Features, Score, Scorer, WeightedScorer};
 pub use throttle::{Attempt, IfBlocked, Reason, Verdict};
 
 #[cfg(test)]

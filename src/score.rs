@@ -15,12 +15,19 @@
 //!       − ignored           · (consecutive ignored contacts on the channel)
 //! ```
 //!
-//! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero are
-//! left out of the trace. An application plugs in its own model by implementing [`Scorer`].
+//! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero (or
+//! not finite) are left out of the trace. An application plugs in its own model by implementing
+//! [`Scorer`]; it adds its parts with [`Score::add`], and they show in the trace the same way.
+//!
+//! A score keeps up to nine contributions inline ([`Contributions`], read as a slice), so scoring
+//! an offer allocates nothing; built-in names are `&'static str`, an application's may be owned
+//! strings. A decision works out what depends only on an offer's list of categories (the sums,
+//! and the built-in affinity term) once per list, not once per offer.
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::channel::Channel;
 use crate::policy::ScoringSpec;
@@ -66,19 +73,121 @@ pub struct Contribution {
     pub value: f64,
 }
 
+/// How many contributions a [`Contributions`] holds without allocating: every one the built-in
+/// [`WeightedScorer`] can give.
+const INLINE: usize = 9;
+
+/// The named parts of a [`Score`], in the order the scorer gave them. Reads as a slice
+/// (`contributions.len()`, `contributions[0].name`, `contributions.iter()`) and serializes as a
+/// list.
+///
+/// The first nine are stored inline, so scoring an offer allocates nothing unless a plugged-in
+/// scorer gives more parts than that.
+#[derive(Clone, Default)]
+pub struct Contributions {
+    list: SmallVec<[Contribution; INLINE]>,
+    /// Some name is an owned string (not a `&'static str`): dropping must free it.
+    owned: bool,
+}
+
+impl Contributions {
+    /// No contributions.
+    pub fn new() -> Self {
+        Contributions::default()
+    }
+
+    /// Appends `contribution` (kept as given, even if it is zero). **O(1)** amortized; allocates
+    /// only past the ninth.
+    pub fn push(&mut self, contribution: Contribution) {
+        self.owned |= matches!(contribution.name, Cow::Owned(_));
+        self.list.push(contribution);
+    }
+}
+
+impl Drop for Contributions {
+    fn drop(&mut self) {
+        // Inline parts with static names own nothing: skip dropping them one by one (a score
+        // is dropped with every trace entry). Forgetting them frees nothing that needs freeing.
+        if !self.owned && !self.list.spilled() {
+            std::mem::forget(std::mem::take(&mut self.list));
+        }
+    }
+}
+
+impl PartialEq for Contributions {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
+}
+
+impl std::ops::Deref for Contributions {
+    type Target = [Contribution];
+
+    fn deref(&self) -> &[Contribution] {
+        &self.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Contributions {
+    type Item = &'a Contribution;
+    type IntoIter = std::slice::Iter<'a, Contribution>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+impl FromIterator<Contribution> for Contributions {
+    fn from_iter<I: IntoIterator<Item = Contribution>>(iter: I) -> Self {
+        let list: SmallVec<[Contribution; INLINE]> = iter.into_iter().collect();
+        let owned = list.iter().any(|c| matches!(c.name, Cow::Owned(_)));
+        Contributions { list, owned }
+    }
+}
+
+impl From<Vec<Contribution>> for Contributions {
+    fn from(list: Vec<Contribution>) -> Self {
+        list.into_iter().collect()
+    }
+}
+
+impl std::fmt::Debug for Contributions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.list.iter()).finish()
+    }
+}
+
+impl Serialize for Contributions {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.list.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Contributions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Contribution>::deserialize(deserializer).map(Contributions::from)
+    }
+}
+
 /// A score and its parts. The total is the sum of the contributions.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Score {
     /// The sum of the contributions.
     pub total: f64,
     /// Each part, in the order the scorer gave them.
-    pub contributions: Vec<Contribution>,
+    pub contributions: Contributions,
 }
 
 impl Score {
-    /// Adds a contribution (zero ones are left out).
+    /// Adds a contribution (zero ones are left out). **O(1)**; allocates nothing for the first
+    /// nine parts.
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
-        if value != 0.0 && value.is_finite() {
+        // `value != 0.0 && value.is_finite()` in one comparison: the magnitude bits, less one,
+        // are below those of infinity less one exactly when the value is neither zero (nor
+        // -0.0), nor infinite, nor NaN.
+        const INFINITY: u64 = 0x7ff0_0000_0000_0000;
+        let magnitude = value.to_bits() & !(1 << 63);
+        if magnitude.wrapping_sub(1) < INFINITY - 1 {
             self.total += value;
             self.contributions.push(Contribution {
                 name: name.into(),
@@ -135,11 +244,20 @@ impl WeightedScorer {
     }
 }
 
-impl Scorer for WeightedScorer {
-    fn score(&self, f: &Features<'_>, score: &mut Score) {
+impl WeightedScorer {
+    /// The affinity contribution for decayed `purchases` and `views` in an offer's categories.
+    pub(crate) fn affinity(&self, purchases: f64, views: f64) -> f64 {
         let w = &self.weights;
-        let signal = w.purchase_signal * f.purchases + w.view_signal * f.views;
-        score.add("affinity", w.affinity * signal.max(0.0).ln_1p());
+        let signal = w.purchase_signal * purchases + w.view_signal * views;
+        w.affinity * signal.max(0.0).ln_1p()
+    }
+
+    /// Adds every contribution to `score`, with `affinity` already worked out from
+    /// `f.purchases` and `f.views` by [`WeightedScorer::affinity`] (a decision works it out
+    /// once per list of categories, not once per offer).
+    pub(crate) fn score_with_affinity(&self, f: &Features<'_>, affinity: f64, score: &mut Score) {
+        let w = &self.weights;
+        score.add("affinity", affinity);
         if f.favourite {
             score.add("favourite category", w.favourite);
         }
@@ -159,5 +277,58 @@ impl Scorer for WeightedScorer {
         );
         score.add("fatigue", -w.fatigue * f64::from(f.recent_contacts));
         score.add("ignored", -w.ignored * f64::from(f.ignored_streak));
+    }
+}
+
+impl Scorer for WeightedScorer {
+    fn score(&self, f: &Features<'_>, score: &mut Score) {
+        self.score_with_affinity(f, self.affinity(f.purchases, f.views), score);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_leaves_out_zero_and_non_finite_parts_and_keeps_every_other() {
+        let mut score = Score::default();
+        for value in [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            score.add("left out", value);
+        }
+        assert!(score.contributions.is_empty());
+        let kept = [
+            f64::MIN_POSITIVE / 2.0, // subnormal
+            -f64::MIN_POSITIVE,
+            f64::MAX,
+            -f64::MAX,
+            1.5,
+        ];
+        for value in kept {
+            score.add("kept", value);
+        }
+        let values: Vec<f64> = score.contributions.iter().map(|c| c.value).collect();
+        assert_eq!(values, kept);
+    }
+
+    #[test]
+    fn contributions_past_the_inline_nine_and_with_owned_names_read_clone_and_round_trip() {
+        let mut score = Score::default();
+        for i in 0..12 {
+            if i % 2 == 0 {
+                score.add(format!("model part {i}"), f64::from(i) + 0.25);
+            } else {
+                score.add("static part", f64::from(i) + 0.5);
+            }
+        }
+        assert_eq!(score.contributions.len(), 12);
+        assert_eq!(score.contributions[4].name, "model part 4");
+        let copy = score.clone();
+        assert_eq!(copy, score);
+        let json = serde_json::to_string(&score).expect("serializes");
+        let back: Score = serde_json::from_str(&json).expect("deserializes");
+        assert_eq!(back, score);
+        let listed: Contributions = score.contributions.iter().cloned().collect();
+        assert_eq!(listed, score.contributions);
     }
 }

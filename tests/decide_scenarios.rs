@@ -166,7 +166,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     let pick = &decision.picks[0];
     assert_eq!(pick.channel, Channel::Email);
     assert_eq!(pick.send_at, now());
-    assert_eq!(pick.categories, ["bakery"]);
+    assert_eq!(*pick.categories, ["bakery"]);
 
     // The moment boost: 3.0 · (1 − 3 / (7 + 1)).
     let cake = score_of(&decision, "birthday-cake");
@@ -183,7 +183,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     // With one pick, the bread lost to the cake: in its category, or for the only slot.
     let lost = stop_of(&decision, "bread-of-the-week").cloned();
     assert!(
-        matches!(&lost, Some(Stop::SameCategory { category, by }) if category == "bakery" && &**by == "birthday-cake")
+        matches!(&lost, Some(Stop::SameCategory { category, by }) if &**category == "bakery" && &**by == "birthday-cake")
             || lost
                 == Some(Stop::Outscored {
                     by: "birthday-cake".into()

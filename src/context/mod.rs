@@ -17,7 +17,7 @@ use crate::channel::Channel;
 
 pub use event::{Event, FeedbackTarget, Response};
 pub use summary::Summary;
-pub(crate) use summary::{CategoryStats, Decayed};
+pub(crate) use summary::{CategoryStats, Decayed, OfferStats};
 
 /// A typed profile attribute value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -46,6 +46,10 @@ impl Decayed {
 
     /// The value at `now` (no growth for a `now` before the last update).
     pub(crate) fn at(&self, now: Stamp, half_life: u32) -> f64 {
+        // Nothing decays to nothing (exactly what the product gives): skip the exponential.
+        if self.value == 0.0 {
+            return 0.0;
+        }
         self.value * decay(now.0.saturating_sub(self.as_of.0), half_life)
     }
 }
@@ -302,6 +306,7 @@ impl Summary {
         self.categories.get(category)
     }
 
+    #[inline]
     pub(crate) fn offer(&self, offer: &str) -> Option<&OfferStats> {
         // Most customers gave no feedback on any offer: skip hashing the id.
         if self.offers.is_empty() {
@@ -310,6 +315,7 @@ impl Summary {
         self.offers.get(offer)
     }
 
+    #[inline]
     pub(crate) fn product(&self, product: &str) -> Option<Stamp> {
         if self.products.is_empty() {
             return None;

@@ -10,17 +10,20 @@
 mod explain;
 mod trace;
 
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use smallvec::SmallVec;
 
 use crate::channel::{Channel, MessageClass};
 use crate::context::Value;
-use crate::context::{CategoryStats, Decayed};
+use crate::context::{CategoryStats, Decayed, OfferStats};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Offer};
+use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
 use crate::score::{Features, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked};
 use crate::time::Stamp;
@@ -111,7 +114,16 @@ impl Request {
 /// ```
 pub struct Engine {
     policy: CompiledPolicy,
-    scorer: Box<dyn Scorer>,
+    scorer: Model,
+}
+
+/// The scorer an engine uses.
+enum Model {
+    /// The built-in weights: called directly, and given the affinity contribution worked out
+    /// once per list of categories.
+    Builtin(WeightedScorer),
+    /// The application's own.
+    Custom(Box<dyn Scorer>),
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,13 +134,112 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// A candidate that passed every absolute check, waiting for selection.
-struct Scored<'a> {
+/// A candidate that passed every absolute check, waiting for selection. Ordered best first:
+/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
+/// so the order is total and selection is deterministic.
+#[derive(Clone, Copy)]
+struct Rank {
+    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
+    key: i64,
+    score: f64,
     index: usize,
-    offer: &'a Offer,
     /// A bit per usable channel (requested, allowed by the offer, consented).
     channels: u8,
-    score: Score,
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key).then(other.index.cmp(&self.index))
+    }
+}
+
+impl Rank {
+    fn new(score: f64, index: usize, channels: u8) -> Rank {
+        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
+        // bits compare as signed integers in the same order.
+        let bits = score.to_bits() as i64;
+        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
+        Rank {
+            key,
+            score,
+            index,
+            channels,
+        }
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+/// Candidates handed out best first, ordered only as far as they are asked for: the first by
+/// one scan (**O(n)**; selection usually stops there), the rest through a binary heap built
+/// when a second one is asked for (**O(n)** once, then **O(log n)** each).
+struct BestFirst<'a> {
+    /// The candidates not handed out and not in the heap.
+    unordered: &'a mut [Rank],
+    heap: BinaryHeap<Rank>,
+    scanned: bool,
+}
+
+impl<'a> BestFirst<'a> {
+    fn new(candidates: &'a mut [Rank]) -> Self {
+        BestFirst {
+            unordered: candidates,
+            heap: BinaryHeap::new(),
+            scanned: false,
+        }
+    }
+
+    /// The best candidate not handed out yet.
+    fn next(&mut self) -> Option<Rank> {
+        if !self.scanned {
+            self.scanned = true;
+            let mut best = 0;
+            for (i, rank) in self.unordered.iter().enumerate().skip(1) {
+                if *rank > self.unordered[best] {
+                    best = i;
+                }
+            }
+            let last = self.unordered.len().checked_sub(1)?;
+            self.unordered.swap(best, last);
+            let (rank, rest) = std::mem::take(&mut self.unordered).split_last_mut()?;
+            self.unordered = rest;
+            return Some(*rank);
+        }
+        if !self.unordered.is_empty() {
+            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered).to_vec());
+        }
+        self.heap.pop()
+    }
+
+    /// The candidates not handed out, in no particular order.
+    fn rest(self) -> impl Iterator<Item = Rank> + 'a {
+        self.unordered.iter().copied().chain(self.heap.into_vec())
+    }
+}
+
+/// Candidates waiting for selection: as many as a policy usually has fit on the stack.
+type Ranks = SmallVec<[Rank; 64]>;
+
+/// The customer's value of each declared attribute, in declaration order.
+type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
+
+/// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
+/// consented), and the customer's feedback on it.
+struct Screened<'c> {
+    channels: u8,
+    feedback: Option<&'c OfferStats>,
 }
 
 /// What one category means for this customer now, looked up once per decision.
@@ -141,18 +252,34 @@ struct CategoryFacts {
     never: bool,
 }
 
+/// What one list of categories (`Offer::category_set`) adds up to for this customer now:
+/// worked out for the first offer with that list that is scored, then reused.
+#[derive(Clone, Copy, Default)]
+struct SetFacts {
+    ready: bool,
+    purchases: f64,
+    views: f64,
+    /// Negative feedback on the categories (not on the offer itself).
+    negative: f64,
+    favourite: bool,
+    /// The built-in scorer's affinity contribution (0 with an application's scorer).
+    affinity: f64,
+}
+
 /// Everything about the customer and the request that does not depend on the offer, worked
 /// out once per decision.
 struct Context<'a> {
     customer: &'a Customer,
     facts: Facts<'a>,
     /// Per policy category, in the policy's category order.
-    categories: Vec<CategoryFacts>,
+    categories: SmallVec<[CategoryFacts; 16]>,
     /// A bit per requested channel.
     requested: u8,
     /// Requested channels with marketing consent: the preferred one first, then the caller's
     /// order, each once.
-    consented: Vec<Channel>,
+    consented: SmallVec<[Channel; Channel::COUNT]>,
+    /// A bit per channel in `consented`.
+    consented_mask: u8,
     recent_contacts: u32,
 }
 
@@ -176,7 +303,7 @@ impl Engine {
         let scorer = WeightedScorer::new(policy.scoring.spec.clone());
         Engine {
             policy,
-            scorer: Box::new(scorer),
+            scorer: Model::Builtin(scorer),
         }
     }
 
@@ -184,7 +311,7 @@ impl Engine {
     pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
         Engine {
             policy,
-            scorer: Box::new(scorer),
+            scorer: Model::Custom(Box::new(scorer)),
         }
     }
 
@@ -214,6 +341,12 @@ impl Engine {
     /// Decides what to send `customer` now, reserving each pick in `ledger` atomically. The
     /// application sends each pick and then commits its reservation (or releases it if the
     /// send failed).
+    ///
+    /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
+    /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
+    /// per candidate walked; it does not grow with the customer's history, which is read from
+    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
+    /// is one allocation holding every offer's entry and, inline, its score's contributions.
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -247,79 +380,71 @@ impl Engine {
         let attributes = self.attributes(customer)?;
         let context = self.context(customer, &attributes, request, at, now, ledger)?;
         let complaint = !decision.open_complaints.is_empty();
-        let mut scored = Vec::with_capacity(self.policy.offers.len());
-        let mut stops: Vec<Option<Stop>> = vec![None; self.policy.offers.len()];
-        for (index, offer) in self.policy.offers.iter().enumerate() {
+        let offers = &self.policy.offers;
+        let mut sets: SmallVec<[SetFacts; 32]> =
+            smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
+        let mut regular = Ranks::new();
+        let mut fallback: SmallVec<[Rank; 4]> = SmallVec::new();
+        // One trace entry per offer, in policy order, filled here (selection only sets the
+        // stops of the scored ones). Each entry is made empty first and then filled, and
+        // scored, in its place: a score is a few hundred bytes (its contributions are inline),
+        // not worth copying around.
+        let mut trace: Vec<Candidate> = offers
+            .iter()
+            .map(|offer| Candidate {
+                offer: offer.id.clone(),
+                score: None,
+                stop: None,
+            })
+            .collect();
+        for (index, (offer, candidate)) in offers.iter().zip(&mut trace).enumerate() {
             let verdict = if complaint {
                 Err(Stop::OpenComplaint)
             } else {
                 self.screen(&context, request, offer)
             };
             match verdict {
-                Ok(channels) => scored.push(Scored {
-                    index,
-                    offer,
-                    channels,
-                    score: self.score(&context, offer, channels),
-                }),
-                Err(stop) => stops[index] = Some(stop),
+                Err(stop) => candidate.stop = Some(stop),
+                Ok(Screened { channels, feedback }) => {
+                    let score = candidate.score.insert(Score::default());
+                    self.score(&context, &mut sets, offer, channels, feedback, score);
+                    let rank = Rank::new(score.total, index, channels);
+                    if offer.fallback {
+                        fallback.push(rank);
+                    } else {
+                        regular.push(rank);
+                    }
+                }
             }
         }
-        // Best first; ties go to the offer written first in the policy.
-        // Offer indexes are distinct, so the order is total: an unstable sort is deterministic.
-        scored.sort_unstable_by(|a, b| {
-            b.score
-                .total
-                .total_cmp(&a.score.total)
-                .then(a.index.cmp(&b.index))
-        });
-        let (regular, fallback): (Vec<Scored<'_>>, Vec<Scored<'_>>) =
-            scored.into_iter().partition(|s| !s.offer.fallback);
-        let mut scores: Vec<Option<Score>> = vec![None; self.policy.offers.len()];
-        self.select(
-            &context,
-            ledger,
-            request,
-            now,
-            regular,
-            &mut stops,
-            &mut scores,
-            &mut decision,
-        )?;
+        decision.trace = trace;
+        self.select(&context, ledger, request, now, &mut regular, &mut decision)?;
         if decision.picks.is_empty() {
-            self.select(
-                &context,
-                ledger,
-                request,
-                now,
-                fallback,
-                &mut stops,
-                &mut scores,
-                &mut decision,
-            )?;
+            self.select(&context, ledger, request, now, &mut fallback, &mut decision)?;
         } else {
-            for candidate in fallback {
-                stops[candidate.index] = Some(Stop::FallbackNotNeeded);
-                scores[candidate.index] = Some(candidate.score);
+            for rank in fallback {
+                decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
             }
-        }
-        for (index, offer) in self.policy.offers.iter().enumerate() {
-            let stop = stops[index].take();
-            decision.trace.push(Candidate {
-                offer: offer.id.clone(),
-                score: scores[index].take(),
-                stop,
-            });
         }
         Ok(decision)
     }
 
     /// The customer's value for each declared attribute, checked against its declared type.
-    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Vec<Option<&'c Value>>, Error> {
+    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Attributes<'c>, Error> {
         let declared = &self.policy.source().attributes;
+        let given = &customer.profile.attributes;
+        // With a few attributes (the usual case), comparing names costs less than hashing
+        // them (the profile's map hashes with std's SipHash). Names are unique either way.
+        let find = |name: &String| {
+            if given.len() <= 8 {
+                given.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+            } else {
+                given.get(name)
+            }
+        };
         declared
             .iter()
-            .map(|(name, kind)| match customer.profile.attributes.get(name) {
+            .map(|(name, kind)| match find(name) {
                 Some(value) if value.kind() != *kind => Err(InputError::AttributeType {
                     customer: customer.id,
                     attribute: name.clone(),
@@ -346,26 +471,46 @@ impl Engine {
         let profile = &customer.profile;
         let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let half_life = self.policy.scoring.half_life;
-        let categories = self
-            .policy
-            .categories
-            .iter()
-            .map(|name| {
-                let stats = profile.summary.category(name);
-                let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
-                    stats.map_or(0.0, |s| pick(s).at(at, half_life))
-                };
-                CategoryFacts {
-                    purchases: decayed(|s| &s.purchases),
-                    views: decayed(|s| &s.views),
-                    negative: decayed(|s| &s.negative),
-                    favourite: profile.likes(name),
-                    never: profile.never_wants(name),
-                }
-            })
-            .collect();
+        let names = &self.policy.categories.names;
+        let mut categories: SmallVec<[CategoryFacts; 16]> = SmallVec::with_capacity(names.len());
+        let mut recent = SmallVec::with_capacity(names.len());
+        for name in names {
+            let stats = profile.summary.category(name);
+            let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
+                stats.map_or(0.0, |s| pick(s).at(at, half_life))
+            };
+            categories.push(CategoryFacts {
+                purchases: decayed(|s| &s.purchases),
+                views: decayed(|s| &s.views),
+                negative: decayed(|s| &s.negative),
+                favourite: false,
+                never: false,
+            });
+            recent.push(stats.map_or_else(Recent::default, |s| Recent {
+                purchase: s.last_purchase,
+                view: s.last_view,
+            }));
+        }
+        // The customer's few favourite and never categories, each found in the policy's set
+        // (not every policy category compared against each of them).
+        for name in &profile.favourite_categories {
+            if let Some(facts) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.favourite = true;
+            }
+        }
+        for name in &profile.never_categories {
+            if let Some(facts) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.never = true;
+            }
+        }
         let mut requested = 0u8;
-        let mut consented = Vec::new();
+        let mut consented = SmallVec::new();
         for &channel in &request.channels {
             if requested & channel_bit(channel) == 0
                 && customer.consents.get(channel) == Consent::OptedIn
@@ -392,18 +537,28 @@ impl Engine {
             facts: Facts {
                 profile,
                 attributes,
+                recent,
                 now: at,
                 today: now.with_timezone(&zone).date_naive(),
             },
             categories,
             requested,
+            consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
             consented,
             recent_contacts,
         })
     }
 
-    /// The absolute checks, cheap first. `Ok` with a bit per usable channel.
-    fn screen(&self, context: &Context<'_>, request: &Request, offer: &Offer) -> Result<u8, Stop> {
+    /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
+    /// feedback on the offer (looked up once, for the cooldown and the score).
+    // Called once per offer from one place: inlined, it shares the loop's registers.
+    #[inline(always)]
+    fn screen<'c>(
+        &self,
+        context: &Context<'c>,
+        request: &Request,
+        offer: &Offer,
+    ) -> Result<Screened<'c>, Stop> {
         let customer = context.customer;
         let now = context.facts.now;
         if let Some(from) = offer.valid_from.filter(|from| now < *from) {
@@ -423,9 +578,7 @@ impl Engine {
         if customer.do_not_contact {
             return Err(Stop::DoNotContact);
         }
-        let usable = context
-            .channels(allowed)
-            .fold(0, |mask, c| mask | channel_bit(c));
+        let usable = allowed & context.consented_mask;
         if usable == 0 {
             let mut channels: Vec<Channel> = Vec::new();
             for &channel in &request.channels {
@@ -450,8 +603,12 @@ impl Engine {
             });
         }
         if let Some(rule) = &offer.eligibility {
+            // The failed rule is copied (two reference counts) only for the trace; rules that
+            // fail inside an `any` or a `not` are not.
             rule.judge(&context.facts)
-                .map_err(|failed| Stop::Ineligible { rule: failed })?;
+                .map_err(|failed| Stop::Ineligible {
+                    rule: failed.clone(),
+                })?;
         }
         let summary = &customer.profile.summary;
         if let (Some(product), Some(within)) =
@@ -467,7 +624,8 @@ impl Engine {
                 });
             }
         }
-        if let Some(last) = summary.offer(&offer.id).and_then(|s| s.last_negative) {
+        let feedback = summary.offer(&offer.id);
+        if let Some(last) = feedback.and_then(|s| s.last_negative) {
             let until = last.plus(offer.cooldown);
             if now < until {
                 return Err(Stop::Cooldown {
@@ -475,37 +633,47 @@ impl Engine {
                 });
             }
         }
-        Ok(usable)
+        Ok(Screened {
+            channels: usable,
+            feedback,
+        })
     }
 
-    fn category_name(&self, id: usize) -> String {
+    fn category_name(&self, id: usize) -> Arc<str> {
         // Offers' category ids index the policy's category set, built from the same offers.
         self.policy
             .categories
+            .names
             .get_index(id)
             .cloned()
             .unwrap_or_default()
     }
 
-    /// Scores `offer` on the best of its usable `channels`.
-    fn score(&self, context: &Context<'_>, offer: &Offer, channels: u8) -> Score {
+    /// Scores `offer` on the best of its usable `channels` into `score` (empty), in place:
+    /// every built-in contribution fits inline, so nothing is allocated per scored offer.
+    fn score(
+        &self,
+        context: &Context<'_>,
+        sets: &mut [SetFacts],
+        offer: &Offer,
+        channels: u8,
+        feedback: Option<&OfferStats>,
+        score: &mut Score,
+    ) {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.channels(channels).next().unwrap_or(Channel::Email);
-        let mut purchases = 0.0;
-        let mut views = 0.0;
-        let mut favourite = false;
-        let mut negative = profile.summary.offer(&offer.id).map_or(0.0, |s| {
-            s.negative.at(facts.now, self.policy.scoring.half_life)
-        });
-        for &id in &offer.category_ids {
-            let category = &context.categories[id];
-            purchases += category.purchases;
-            views += category.views;
-            negative += category.negative;
-            favourite |= category.favourite;
-        }
+        let set = self.set_facts(context, sets, offer);
+        // Feedback on the offer itself comes first, then its categories' (in the same order as
+        // the categories' own sum, so that the total is the same to the bit).
+        let negative = match feedback {
+            None => set.negative,
+            Some(stats) => offer.category_ids.iter().fold(
+                stats.negative.at(facts.now, self.policy.scoring.half_life),
+                |sum, &id| sum + context.categories[id].negative,
+            ),
+        };
         let days_until_moment = offer
             .moment
             .as_deref()
@@ -515,9 +683,9 @@ impl Engine {
             offer: &offer.id,
             categories: &offer.categories,
             channel,
-            purchases,
-            views,
-            favourite,
+            purchases: set.purchases,
+            views: set.views,
+            favourite: set.favourite,
             value: offer.value,
             priority: offer.priority,
             days_until_moment,
@@ -526,76 +694,117 @@ impl Engine {
             recent_contacts: context.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        // Room for every built-in contribution: one allocation per scored offer.
-        let mut score = Score {
-            total: 0.0,
-            contributions: Vec::with_capacity(10),
+        match &self.scorer {
+            Model::Builtin(scorer) => scorer.score_with_affinity(&features, set.affinity, score),
+            Model::Custom(scorer) => scorer.score(&features, score),
+        }
+    }
+
+    /// What `offer`'s list of categories adds up to, worked out on first use.
+    fn set_facts(&self, context: &Context<'_>, sets: &mut [SetFacts], offer: &Offer) -> SetFacts {
+        let Some(slot) = sets.get_mut(offer.category_set) else {
+            // Unreachable: set indexes are below the policy's set count. Work it out anyway.
+            return self.sum_categories(context, offer);
         };
-        self.scorer.score(&features, &mut score);
-        score
+        if !slot.ready {
+            *slot = self.sum_categories(context, offer);
+        }
+        *slot
+    }
+
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero.
+    fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
+        let mut set = SetFacts {
+            ready: true,
+            ..SetFacts::default()
+        };
+        for &id in &offer.category_ids {
+            let category = &context.categories[id];
+            set.purchases += category.purchases;
+            set.views += category.views;
+            set.negative += category.negative;
+            set.favourite |= category.favourite;
+        }
+        if let Model::Builtin(scorer) = &self.scorer {
+            set.affinity = scorer.affinity(set.purchases, set.views);
+        }
+        set
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
-    /// each usable channel, until the request's picks are filled.
-    #[allow(clippy::too_many_arguments)]
+    /// each usable channel, until the request's picks are filled; every candidate left then is
+    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]):
+    /// **O(n + k log n)** for n candidates of which k are walked, usually one.
     fn select<L: ContactLedger + ?Sized>(
         &self,
         context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidates: Vec<Scored<'_>>,
-        stops: &mut [Option<Stop>],
-        scores: &mut [Option<Score>],
+        candidates: &mut [Rank],
         decision: &mut Decision,
     ) -> Result<(), Error> {
-        for candidate in candidates {
-            let offer = candidate.offer;
-            let full = decision.picks.len() >= request.picks;
-            let stop = if let Some(last) = decision.picks.last().filter(|_| full) {
-                Some(Stop::Outscored {
-                    by: last.offer.clone().unwrap_or_default(),
-                })
-            } else if let Some((category, by)) = offer
-                .categories
+        let mut candidates = BestFirst::new(candidates);
+        // The offers picked here (selection starts with no picks), for the diversity rule.
+        let mut picked: SmallVec<[&Offer; 4]> = SmallVec::new();
+        while decision.picks.len() < request.picks {
+            let Some(rank) = candidates.next() else {
+                return Ok(());
+            };
+            let offer = &self.policy.offers[rank.index];
+            let stop = if let Some((category, by)) = offer
+                .category_ids
                 .iter()
-                .find_map(|category| self.category_full(decision, category))
+                .find_map(|&id| self.category_full(&picked, id))
             {
                 Some(Stop::SameCategory { category, by })
             } else {
-                self.reserve(context, ledger, request, now, &candidate, decision)?
+                let stop = self.reserve(context, ledger, request, now, offer, rank, decision)?;
+                if stop.is_none() {
+                    picked.push(offer);
+                }
+                stop
             };
-            stops[candidate.index] = stop;
-            scores[candidate.index] = Some(candidate.score);
+            if let Some(candidate) = decision.trace.get_mut(rank.index) {
+                candidate.stop = stop;
+            }
+        }
+        let by = decision
+            .picks
+            .last()
+            .and_then(|pick| pick.offer.clone())
+            .unwrap_or_default();
+        for rank in candidates.rest() {
+            if let Some(candidate) = decision.trace.get_mut(rank.index) {
+                candidate.stop = Some(Stop::Outscored { by: by.clone() });
+            }
         }
         Ok(())
     }
 
-    /// If the picks already hold `selection.max_per_category` offers in `category`: the
+    /// If `picked` already holds `selection.max_per_category` offers in category `id`: the
     /// category and the first of them.
-    fn category_full(&self, decision: &Decision, category: &String) -> Option<(String, Arc<str>)> {
-        let mut holders = decision
-            .picks
-            .iter()
-            .filter(|p| p.categories.contains(category));
+    fn category_full(&self, picked: &[&Offer], id: usize) -> Option<(Arc<str>, Arc<str>)> {
+        let mut holders = picked.iter().filter(|o| o.category_ids.contains(&id));
         let first = holders.next()?;
         let count = 1 + holders.count();
         (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (category.clone(), first.offer.clone().unwrap_or_default()))
+            .then(|| (self.category_name(id), first.id.clone()))
     }
 
     /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
     /// what the ledger said on the first channel.
+    #[allow(clippy::too_many_arguments)]
     fn reserve<L: ContactLedger + ?Sized>(
         &self,
         context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidate: &Scored<'_>,
+        offer: &Offer,
+        candidate: Rank,
         decision: &mut Decision,
     ) -> Result<Option<Stop>, Error> {
-        let offer = candidate.offer;
         let if_blocked = match request.max_delay {
             None => IfBlocked::Drop,
             Some(delay) => {
@@ -613,7 +822,7 @@ impl Engine {
             let attempt = Attempt {
                 channel,
                 class: MessageClass::Marketing,
-                topic: Some(&offer.topic),
+                topic: Some(&*offer.topic),
             };
             let outcome =
                 ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
@@ -623,7 +832,7 @@ impl Engine {
                     categories: offer.categories.clone(),
                     tags: offer.tags.clone(),
                     channel,
-                    score: candidate.score.total,
+                    score: candidate.score,
                     send_at: reservation.send_at(),
                     reservation,
                 });
@@ -669,8 +878,8 @@ impl Engine {
                 Some(reservation) => {
                     decision.picks.push(Pick {
                         offer: None,
-                        categories: Vec::new(),
-                        tags: Vec::new(),
+                        categories: Arc::default(),
+                        tags: Arc::default(),
                         channel,
                         score: 0.0,
                         send_at: reservation.send_at(),

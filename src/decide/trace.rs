@@ -17,10 +17,10 @@ use crate::throttle::Verdict;
 pub struct Pick {
     /// The offer's id; `None` for a service or transactional message.
     pub offer: Option<Arc<str>>,
-    /// The offer's categories.
-    pub categories: Vec<String>,
-    /// The offer's tags.
-    pub tags: Vec<String>,
+    /// The offer's categories (shared with the policy).
+    pub categories: Arc<[String]>,
+    /// The offer's tags (shared with the policy).
+    pub tags: Arc<[String]>,
     /// The channel to send on.
     pub channel: Channel,
     /// The offer's score (0 for a message that is not an offer).
@@ -60,12 +60,12 @@ pub enum Stop {
     /// The customer unsubscribed from the offer's topic.
     Unsubscribed {
         /// The topic.
-        topic: String,
+        topic: Arc<str>,
     },
     /// The customer said never to offer anything in this category.
     NeverCategory {
         /// The category.
-        category: String,
+        category: Arc<str>,
     },
     /// An eligibility rule does not hold.
     Ineligible {
@@ -75,7 +75,7 @@ pub enum Stop {
     /// The customer bought the offer's product recently.
     JustBought {
         /// The product.
-        product: String,
+        product: Arc<str>,
         /// When they bought it.
         at: DateTime<Utc>,
     },
@@ -87,7 +87,7 @@ pub enum Stop {
     /// A better offer in the same category was picked (diversity).
     SameCategory {
         /// The category.
-        category: String,
+        category: Arc<str>,
         /// The offer picked in it.
         by: Arc<str>,
     },

@@ -5,10 +5,10 @@ use std::num::NonZeroU32;
 
 use chrono::Weekday;
 use chrono_tz::Tz;
-use indexmap::IndexSet;
 
 use super::offers::{
-    compile_offers, compile_scoring, compile_selection, label, CompiledOffers, MAX_NAME_LEN,
+    compile_offers, compile_scoring, compile_selection, label, Categories, CompiledOffers,
+    MAX_NAME_LEN,
 };
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
@@ -52,8 +52,8 @@ pub struct CompiledPolicy {
     /// across channels.
     preference_scopes: [ScopeKey; Channel::COUNT + 1],
     pub(crate) offers: Vec<Offer>,
-    /// Every category the offers name, once.
-    pub(crate) categories: IndexSet<String>,
+    /// Every category the offers name, and every list of them an offer has, once.
+    pub(crate) categories: Categories,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }

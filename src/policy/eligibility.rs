@@ -7,8 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use super::offers::{duration, label, MAX_NAME_LEN};
 use crate::context::{days_until, Profile, Value, ValueKind};
@@ -140,6 +141,8 @@ pub(crate) enum Condition {
         failed: FailedRule,
         activity: Activity,
         category: String,
+        /// The category's index in the policy's categories (`Facts::recent`).
+        category_id: usize,
         within: u32,
     },
     Moment {
@@ -161,11 +164,21 @@ pub(crate) enum Condition {
     },
 }
 
+/// When the customer last bought and last looked in one category.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Recent {
+    pub(crate) purchase: Option<Stamp>,
+    pub(crate) view: Option<Stamp>,
+}
+
 /// What a condition is judged against.
 pub(crate) struct Facts<'a> {
     pub(crate) profile: &'a Profile,
     /// The customer's value of each declared attribute, in declaration order.
     pub(crate) attributes: &'a [Option<&'a Value>],
+    /// Per policy category, in the policy's order: looked up in the customer's summary once
+    /// per decision, not once per `bought` / `viewed` rule judged.
+    pub(crate) recent: SmallVec<[Recent; 16]>,
     pub(crate) now: Stamp,
     /// The customer's local date.
     pub(crate) today: NaiveDate,
@@ -290,11 +303,13 @@ fn stray_fields(spec: &ConditionSpec, form: &str) -> Option<&'static str> {
         .or_else(|| stray(&moment_fields, "moment"))
 }
 
-/// Compiles `spec` at `path` against the declared attributes.
+/// Compiles `spec` at `path` against the declared attributes; adds the categories its `bought`
+/// and `viewed` rules name to `categories`.
 pub(crate) fn compile_condition(
     path: &str,
     spec: &ConditionSpec,
     attributes: &IndexMap<String, ValueKind>,
+    categories: &mut IndexSet<Arc<str>>,
 ) -> Result<Condition, PolicyError> {
     let found = forms(spec);
     let form = match found.as_slice() {
@@ -321,18 +336,21 @@ pub(crate) fn compile_condition(
             format!("does not go with {form}"),
         ));
     }
-    let children = |name: &str, list: &[ConditionSpec]| -> Result<Vec<Condition>, PolicyError> {
-        if list.is_empty() {
-            return Err(PolicyError::new(
-                format!("{path}.{name}"),
-                "must list at least one condition",
-            ));
-        }
-        list.iter()
-            .enumerate()
-            .map(|(i, c)| compile_condition(&format!("{path}.{name}[{i}]"), c, attributes))
-            .collect()
-    };
+    let mut children =
+        |name: &str, list: &[ConditionSpec]| -> Result<Vec<Condition>, PolicyError> {
+            if list.is_empty() {
+                return Err(PolicyError::new(
+                    format!("{path}.{name}"),
+                    "must list at least one condition",
+                ));
+            }
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    compile_condition(&format!("{path}.{name}[{i}]"), c, attributes, categories)
+                })
+                .collect()
+        };
     let within = |field: &str| -> Result<u32, PolicyError> {
         let text = spec.within.as_deref().ok_or_else(|| {
             PolicyError::new(
@@ -360,6 +378,7 @@ pub(crate) fn compile_condition(
                     &format!("{path}.not"),
                     &inner,
                     attributes,
+                    categories,
                 )?),
             }
         }
@@ -436,10 +455,16 @@ pub(crate) fn compile_condition(
                     spec.viewed.as_deref().unwrap_or_default(),
                 ),
             };
+            let category = name(field, category)?;
+            let category_id = match categories.get_index_of(category.as_str()) {
+                Some(id) => id,
+                None => categories.insert_full(category.as_str().into()).0,
+            };
             Condition::Activity {
                 failed: FailedRule::at(path),
                 activity,
-                category: name(field, category)?,
+                category,
+                category_id,
                 within: within(field)?,
             }
         }
@@ -514,20 +539,21 @@ impl Condition {
         }
     }
 
-    /// `Ok` when the condition holds; otherwise the rule that failed.
-    pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), FailedRule> {
+    /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
+    /// copied for the failures an `any` or a `not` absorbs).
+    pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
         match self {
             Condition::All(children) => children.iter().try_for_each(|c| c.judge(facts)),
             Condition::Any { failed, children } => {
                 if children.iter().any(|c| c.judge(facts).is_ok()) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Not { failed, inner } => {
                 if inner.judge(facts).is_ok() {
-                    Err(failed.clone())
+                    Err(failed)
                 } else {
                     Ok(())
                 }
@@ -559,27 +585,39 @@ impl Condition {
                 if holds {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Activity {
                 failed,
                 activity,
                 category,
+                category_id,
                 within,
             } => {
-                let stats = facts.profile.summary.category(category);
-                let last = stats.and_then(|s| match activity {
-                    Activity::Bought => s.last_purchase,
-                    Activity::Viewed => s.last_view,
-                });
+                let recent =
+                    match facts.recent.get(*category_id) {
+                        Some(recent) => *recent,
+                        // Not reached: a decision fills in every policy category.
+                        None => facts.profile.summary.category(category).map_or_else(
+                            Recent::default,
+                            |s| Recent {
+                                purchase: s.last_purchase,
+                                view: s.last_view,
+                            },
+                        ),
+                    };
+                let last = match activity {
+                    Activity::Bought => recent.purchase,
+                    Activity::Viewed => recent.view,
+                };
                 // Within the span: at most `within` seconds before now (and not in the future).
                 let recent =
                     last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within);
                 if recent {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Moment {
@@ -595,7 +633,7 @@ impl Condition {
                 if near {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::LifetimeValue {
@@ -607,14 +645,14 @@ impl Condition {
                 if at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
             Condition::Segment { failed, name } => {
                 if facts.profile.segments.iter().any(|s| s == name) {
                     Ok(())
                 } else {
-                    Err(failed.clone())
+                    Err(failed)
                 }
             }
         }

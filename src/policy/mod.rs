@@ -72,8 +72,8 @@ use crate::context::ValueKind;
 use crate::error::PolicyError;
 
 pub use compile::CompiledPolicy;
-pub(crate) use eligibility::Facts;
 pub use eligibility::{ConditionSpec, FailedRule, Literal};
+pub(crate) use eligibility::{Facts, Recent};
 pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;

@@ -190,23 +190,26 @@ impl Default for SelectionSpec {
     }
 }
 
-/// A validated offer.
+/// A validated offer. What a decision hands out (the id, the categories and tags in a pick,
+/// the names in a stop) is shared, not copied: cloning one is a reference count.
 #[derive(Debug, Clone)]
 pub(crate) struct Offer {
     pub(crate) id: Arc<str>,
-    pub(crate) categories: Vec<String>,
-    /// The categories as indexes into [`CompiledOffers::categories`].
+    pub(crate) categories: Arc<[String]>,
+    /// The categories as indexes into [`Categories::names`].
     pub(crate) category_ids: Vec<usize>,
-    pub(crate) tags: Vec<String>,
+    /// Which of the distinct category lists ([`Categories::sets`]) the offer has.
+    pub(crate) category_set: usize,
+    pub(crate) tags: Arc<[String]>,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
     pub(crate) value: f64,
     pub(crate) priority: f64,
     pub(crate) valid_from: Option<Stamp>,
     pub(crate) valid_until: Option<Stamp>,
-    pub(crate) product: Option<String>,
+    pub(crate) product: Option<Arc<str>>,
     pub(crate) moment: Option<String>,
-    pub(crate) topic: String,
+    pub(crate) topic: Arc<str>,
     pub(crate) eligibility: Option<Condition>,
     pub(crate) cooldown: u32,
     pub(crate) fallback: bool,
@@ -315,14 +318,25 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
+/// Every category the offers and their `bought` / `viewed` rules name, and every distinct list
+/// of categories an offer has, once: a decision looks each category up in the customer's
+/// summary once, and sums each list once, not once per offer or rule.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Categories {
+    /// The categories, in the order the offers and rules first name them (`Offer::category_ids`,
+    /// and the rules' own indexes).
+    pub(crate) names: IndexSet<Arc<str>>,
+    /// How many distinct category lists (same categories in the same order) the offers have;
+    /// `Offer::category_set` is below it.
+    pub(crate) sets: usize,
+}
+
 /// The validated offers, with what they bring to the rest of the policy.
 pub(crate) struct CompiledOffers {
     pub(crate) offers: Vec<Offer>,
     /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
     pub(crate) caps: Vec<(String, CapSpec)>,
-    /// Every category an offer names, once: a decision looks each up in the customer's summary
-    /// once, not once per offer.
-    pub(crate) categories: IndexSet<String>,
+    pub(crate) categories: Categories,
 }
 
 /// Validates the offers.
@@ -333,7 +347,8 @@ pub(crate) fn compile_offers(
 ) -> Result<CompiledOffers, PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
-    let mut categories = IndexSet::new();
+    let mut categories: IndexSet<Arc<str>> = IndexSet::new();
+    let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
         let field = |name: &str| format!("{path}.{name}");
@@ -382,7 +397,7 @@ pub(crate) fn compile_offers(
         let eligibility = spec
             .eligibility
             .as_ref()
-            .map(|c| compile_condition(&field("eligibility"), c, attributes))
+            .map(|c| compile_condition(&field("eligibility"), c, attributes, &mut categories))
             .transpose()?;
         let cooldown = match &spec.cooldown {
             Some(text) => duration(&field("cooldown"), text)?,
@@ -401,24 +416,29 @@ pub(crate) fn compile_offers(
                 },
             ));
         }
-        let category_ids = spec
+        let category_ids: Vec<usize> = spec
             .categories
             .iter()
-            .map(|c| categories.insert_full(c.clone()).0)
+            .map(|c| match categories.get_index_of(c.as_str()) {
+                Some(id) => id,
+                None => categories.insert_full(c.as_str().into()).0,
+            })
             .collect();
+        let category_set = sets.insert_full(category_ids.clone()).0;
         offers.push(Offer {
             id: spec.id.as_str().into(),
-            categories: spec.categories.clone(),
+            categories: spec.categories.as_slice().into(),
             category_ids,
-            tags: spec.tags.clone(),
+            category_set,
+            tags: spec.tags.as_slice().into(),
             channels,
             value: finite(&field("value"), spec.value)?,
             priority: finite(&field("priority"), spec.priority)?,
             valid_from,
             valid_until,
-            product: spec.product.clone(),
+            product: spec.product.as_deref().map(Arc::from),
             moment: spec.moment.clone(),
-            topic,
+            topic: topic.into(),
             eligibility,
             cooldown,
             fallback: spec.fallback,
@@ -427,6 +447,9 @@ pub(crate) fn compile_offers(
     Ok(CompiledOffers {
         offers,
         caps,
-        categories,
+        categories: Categories {
+            names: categories,
+            sets: sets.len(),
+        },
     })
 }
