@@ -214,7 +214,7 @@ impl Record {
 ///
 /// Contacts are walked newest first; `incoming` is newer than all of them.
 fn needed(
-    history: &History,
+    history: &[Contact],
     policy: &CompiledPolicy,
     incoming: Option<&Contact>,
 ) -> SmallVec<[bool; 8]> {
@@ -327,6 +327,36 @@ fn retain_flagged(history: &mut History, flags: &[bool]) {
     });
 }
 
+/// Drops the oldest settled contact of a full history and puts `contact` (newer than all) last,
+/// if no rule needs that contact once `contact` is in: the usual prune, cheap to confirm.
+/// `false`, with nothing dropped, when the full prune is needed.
+fn replace_oldest(
+    contacts: &mut [Contact],
+    contact: Contact,
+    policy: &CompiledPolicy,
+    now: Stamp,
+) -> bool {
+    let Some(oldest) = settle_stale_reservations(contacts, policy, now) else {
+        return false;
+    };
+    if !displaced(contacts, oldest, policy, &contact)
+        && is_needed(contacts, oldest, policy, &contact)
+    {
+        return false;
+    }
+    debug_assert!(
+        !needed(contacts, policy, Some(&contact))[oldest],
+        "the quick check and the full prune disagree"
+    );
+    // Shift the newer ones down and put the contact last.
+    let last = contacts.len() - 1;
+    for i in oldest..last {
+        contacts[i] = contacts[i + 1];
+    }
+    contacts[last] = contact;
+    true
+}
+
 /// Adds `contact` and drops every contact no rule of `policy` can count again.
 ///
 /// Attempts are never judged before the newest contact in their scopes, so for each scope only
@@ -348,33 +378,12 @@ pub(crate) fn insert_pruned(
         }
         if history.len() >= INLINE {
             // Make room as if the contact were already there, so a full inline history does
-            // not spill to the heap just to shrink again. Usually the oldest settled contact
-            // is the one to go, which is cheap to confirm.
-            match settle_stale_reservations(history, policy, now) {
-                Some(oldest)
-                    if displaced(history, oldest, policy, &contact)
-                        || !is_needed(history, oldest, policy, &contact) =>
-                {
-                    debug_assert!(
-                        !needed(history, policy, Some(&contact))[oldest],
-                        "the quick check and the full prune disagree"
-                    );
-                    // Shift the newer ones down by hand and put the contact last: cheaper
-                    // than a remove and a push for a handful of eight-byte contacts.
-                    let contacts: &mut [Contact] = history;
-                    if let Some(newer) = contacts.get_mut(oldest..) {
-                        newer.rotate_left(1);
-                    }
-                    if let Some(last) = contacts.last_mut() {
-                        *last = contact;
-                    }
-                    return;
-                }
-                _ => {
-                    let flags = needed(history, policy, Some(&contact));
-                    retain_flagged(history, &flags);
-                }
+            // not spill to the heap just to shrink again.
+            if replace_oldest(history, contact, policy, now) {
+                return;
             }
+            let flags = needed(history, policy, Some(&contact));
+            retain_flagged(history, &flags);
         }
         history.push(contact);
     } else {
@@ -393,13 +402,12 @@ pub(crate) fn insert_pruned(
 /// even for a host that never settles. A late `release` of one is refused. Returns the index of
 /// the oldest settled contact, if any.
 fn settle_stale_reservations(
-    history: &mut History,
+    contacts: &mut [Contact],
     policy: &CompiledPolicy,
     now: Stamp,
 ) -> Option<usize> {
     let horizon = policy.retention.horizon;
     let mut oldest_settled = None;
-    let contacts: &mut [Contact] = history;
     for (index, contact) in contacts.iter_mut().enumerate() {
         if contact.is_reserved() {
             if now.0.saturating_sub(contact.at.0) < horizon {

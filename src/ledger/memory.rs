@@ -269,29 +269,28 @@ impl ContactLedger for MemoryLedger {
             customers, next_id, ..
         } = &mut *shard;
         // One look-up for judging and reserving.
-        let judged = customers.update(customer.id, |history| {
+        let judged = customers.judge_and_insert(customer.id, policy, now, |history| {
             let verdict = judge.verdict(history, now, floor);
             let send_at = match (&verdict, if_blocked) {
-                (Verdict::Allowed, _) => Some(now),
+                (Verdict::Allowed, _) => Ok(Some(now)),
                 (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
                     if expires.is_none_or(|e| *until <= e) =>
                 {
-                    Some(stamp(*until)?)
+                    stamp(*until).map(Some)
                 }
-                _ => None,
+                _ => Ok(None),
             };
-            if let Some(send_at) = send_at {
-                let reserved = Contact::new(
+            let reserved = send_at.as_ref().ok().copied().flatten().map(|send_at| {
+                Contact::new(
                     send_at,
                     attempt.channel,
                     attempt.class,
                     topic,
                     *next_id,
                     ContactState::Reserved,
-                );
-                history::insert_pruned(history, reserved, policy, now);
-            }
-            Ok::<_, Error>((verdict, send_at))
+                )
+            });
+            (send_at.map(|send_at| (verdict, send_at)), reserved)
         });
         let (verdict, send_at) = judged?;
         let id = *next_id;
@@ -366,9 +365,7 @@ impl ContactLedger for MemoryLedger {
             return Ok(false);
         }
         keys.insert(contact.key.into(), at);
-        customers.update(customer, |history| {
-            history::insert_pruned(history, recorded, policy, at);
-        });
+        customers.judge_and_insert(customer, policy, at, |_| ((), Some(recorded)));
         // Keys live a history horizon behind the newest recorded contact. (The newest contact
         // of any kind may be a send deferred far ahead, which says nothing of what imports can
         // still repeat.) Aged keys are dropped every 32 records, so the walk costs O(1) a

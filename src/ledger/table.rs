@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
-use super::history::{Contact, History, Record};
+use super::history::{self, Contact, History, Record};
 use crate::customer::CustomerId;
+use crate::policy::CompiledPolicy;
+use crate::time::Stamp;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -132,6 +134,49 @@ impl Table {
                 result
             }
         }
+    }
+
+    /// Judges `customer`'s contacts with `judge` (none if unknown) and inserts the contact it
+    /// returns, if any, keeping only what the policy can count (see [`history::insert_pruned`]).
+    /// One table look-up for a known customer whose contacts fit inline; they are judged where
+    /// they lie and changed on a copy. (Changing them in place measured no faster, and up to
+    /// half again slower depending on where the table lies in memory.)
+    #[inline]
+    pub(super) fn judge_and_insert<R>(
+        &mut self,
+        customer: CustomerId,
+        policy: &CompiledPolicy,
+        now: Stamp,
+        judge: impl FnOnce(&[Contact]) -> (R, Option<Contact>),
+    ) -> R {
+        if let Some(record) = self
+            .records
+            .get_mut(&customer)
+            .filter(|record| !record.overflowed())
+        {
+            let (result, contact) = judge(record.contacts());
+            if let Some(contact) = contact {
+                let mut history = record.to_history();
+                history::insert_pruned(&mut history, contact, policy, now);
+                // Inserting never empties a history.
+                debug_assert!(!history.is_empty());
+                match Record::holding(&history) {
+                    Some(inline) => *record = inline,
+                    None => {
+                        *record = Record::OVERFLOW;
+                        self.overflow.insert(customer, history);
+                    }
+                }
+            }
+            return result;
+        }
+        self.update(customer, |history| {
+            let (result, contact) = judge(history);
+            if let Some(contact) = contact {
+                history::insert_pruned(history, contact, policy, now);
+            }
+            result
+        })
     }
 
     /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
