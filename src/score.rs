@@ -19,9 +19,9 @@
 //! not finite) are left out of the trace. An application plugs in its own model by implementing
 //! [`Scorer`]; it adds its parts with [`Score::add`], and they show in the trace the same way.
 //!
-//! A score keeps up to nine contributions inline ([`Contributions`], read as a slice), so scoring
-//! an offer allocates nothing; built-in names are `&'static str`, an application's may be owned
-//! strings. A decision works out what depends only on an offer's list of categories (the sums,
+//! A score keeps up to nine contributions inline ([`Contributions`], used like a slice or a
+//! `Vec`), so scoring an offer allocates nothing; built-in names are `&'static str`, an
+//! application's may be owned strings. A decision works out what depends only on an offer's list of categories (the sums,
 //! and the built-in affinity term) once per list, not once per offer.
 
 use std::borrow::Cow;
@@ -77,17 +77,16 @@ pub struct Contribution {
 /// [`WeightedScorer`] can give.
 const INLINE: usize = 9;
 
-/// The named parts of a [`Score`], in the order the scorer gave them. Reads as a slice
-/// (`contributions.len()`, `contributions[0].name`, `contributions.iter()`) and serializes as a
-/// list.
+/// The named parts of a [`Score`], in the order the scorer gave them. Reads and edits as a
+/// slice (`contributions.len()`, `contributions[0].name`, `contributions.iter()`), extends and
+/// iterates like a `Vec`, converts to and from one, and serializes as a list.
 ///
 /// The first nine are stored inline, so scoring an offer allocates nothing unless a plugged-in
-/// scorer gives more parts than that.
-#[derive(Clone, Default)]
+/// scorer gives more parts than that. Changing the parts directly does not change
+/// [`Score::total`]; [`Score::add`] keeps the two in step.
+#[derive(Clone, Default, PartialEq)]
 pub struct Contributions {
     list: SmallVec<[Contribution; INLINE]>,
-    /// Some name is an owned string (not a `&'static str`): dropping must free it.
-    owned: bool,
 }
 
 impl Contributions {
@@ -96,27 +95,15 @@ impl Contributions {
         Contributions::default()
     }
 
-    /// Appends `contribution` (kept as given, even if it is zero). **O(1)** amortized; allocates
-    /// only past the ninth.
+    /// Appends `contribution` (kept as given, even if it is zero; the score's total is not
+    /// changed). **O(1)** amortized; allocates only past the ninth.
     pub fn push(&mut self, contribution: Contribution) {
-        self.owned |= matches!(contribution.name, Cow::Owned(_));
         self.list.push(contribution);
     }
-}
 
-impl Drop for Contributions {
-    fn drop(&mut self) {
-        // Inline parts with static names own nothing: skip dropping them one by one (a score
-        // is dropped with every trace entry). Forgetting them frees nothing that needs freeing.
-        if !self.owned && !self.list.spilled() {
-            std::mem::forget(std::mem::take(&mut self.list));
-        }
-    }
-}
-
-impl PartialEq for Contributions {
-    fn eq(&self, other: &Self) -> bool {
-        self.list == other.list
+    /// Removes every part (the score's total is not changed).
+    pub fn clear(&mut self) {
+        self.list.clear();
     }
 }
 
@@ -125,6 +112,12 @@ impl std::ops::Deref for Contributions {
 
     fn deref(&self) -> &[Contribution] {
         &self.list
+    }
+}
+
+impl std::ops::DerefMut for Contributions {
+    fn deref_mut(&mut self) -> &mut [Contribution] {
+        &mut self.list
     }
 }
 
@@ -137,17 +130,50 @@ impl<'a> IntoIterator for &'a Contributions {
     }
 }
 
+impl IntoIterator for Contributions {
+    type Item = Contribution;
+    type IntoIter = smallvec::IntoIter<[Contribution; INLINE]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter()
+    }
+}
+
+impl Extend<Contribution> for Contributions {
+    fn extend<I: IntoIterator<Item = Contribution>>(&mut self, iter: I) {
+        self.list.extend(iter);
+    }
+}
+
 impl FromIterator<Contribution> for Contributions {
     fn from_iter<I: IntoIterator<Item = Contribution>>(iter: I) -> Self {
-        let list: SmallVec<[Contribution; INLINE]> = iter.into_iter().collect();
-        let owned = list.iter().any(|c| matches!(c.name, Cow::Owned(_)));
-        Contributions { list, owned }
+        Contributions {
+            list: iter.into_iter().collect(),
+        }
     }
 }
 
 impl From<Vec<Contribution>> for Contributions {
     fn from(list: Vec<Contribution>) -> Self {
         list.into_iter().collect()
+    }
+}
+
+impl From<Contributions> for Vec<Contribution> {
+    fn from(contributions: Contributions) -> Self {
+        contributions.list.into_vec()
+    }
+}
+
+impl PartialEq<[Contribution]> for Contributions {
+    fn eq(&self, other: &[Contribution]) -> bool {
+        self.list[..] == *other
+    }
+}
+
+impl PartialEq<Vec<Contribution>> for Contributions {
+    fn eq(&self, other: &Vec<Contribution>) -> bool {
+        self.list[..] == other[..]
     }
 }
 
@@ -330,5 +356,25 @@ mod tests {
         assert_eq!(back, score);
         let listed: Contributions = score.contributions.iter().cloned().collect();
         assert_eq!(listed, score.contributions);
+    }
+
+    #[test]
+    fn contributions_edit_extend_and_convert_like_a_vec() {
+        let part = |name: &'static str, value: f64| Contribution {
+            name: name.into(),
+            value,
+        };
+        let mut parts = Contributions::new();
+        parts.extend([part("a", 1.0), part("b", 2.0)]);
+        parts.push(part("c", 3.0));
+        parts[1].value = 20.0;
+        parts.sort_by(|x, y| y.value.total_cmp(&x.value));
+        assert_eq!(parts, vec![part("b", 20.0), part("c", 3.0), part("a", 1.0)]);
+        let names: Vec<String> = parts.clone().into_iter().map(|c| c.name.into()).collect();
+        assert_eq!(names, ["b", "c", "a"]);
+        let list: Vec<Contribution> = parts.clone().into();
+        assert_eq!(Contributions::from(list), parts);
+        parts.clear();
+        assert!(parts.is_empty());
     }
 }

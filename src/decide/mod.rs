@@ -271,7 +271,8 @@ struct SetFacts {
 struct Context<'a> {
     customer: &'a Customer,
     facts: Facts<'a>,
-    /// Per policy category, in the policy's category order.
+    /// Per policy category, in the policy's category order: indexed directly by the offers'
+    /// category ids, which the same compiled policy numbered.
     categories: SmallVec<[CategoryFacts; 16]>,
     /// A bit per requested channel.
     requested: u8,
@@ -308,6 +309,9 @@ impl Engine {
     }
 
     /// An engine with a scorer of the application's own.
+    ///
+    /// (For the built-in weights, use [`Engine::new`]: it calls the [`WeightedScorer`] directly,
+    /// which a boxed scorer cannot be.)
     pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
         Engine {
             policy,
@@ -345,8 +349,12 @@ impl Engine {
     /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
     /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
     /// per candidate walked; it does not grow with the customer's history, which is read from
-    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
-    /// is one allocation holding every offer's entry and, inline, its score's contributions.
+    /// the running summary. With the built-in scorer nothing is allocated per scored offer: the
+    /// trace is one allocation holding every offer's entry and, inline, its score's
+    /// contributions (so an entry takes about 380 bytes whether or not the offer was scored).
+    /// Some stops carry data of their own (the channels without consent, the ledger's verdict
+    /// for a throttled offer), and walking more than 64 candidates or a second pick allocates
+    /// in selection.
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -423,6 +431,7 @@ impl Engine {
             self.select(&context, ledger, request, now, &mut fallback, &mut decision)?;
         } else {
             for rank in fallback {
+                // Ranks index the trace, which has an entry for every offer.
                 decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
             }
         }
