@@ -280,16 +280,17 @@ impl ContactLedger for MemoryLedger {
                 }
                 _ => Ok(None),
             };
-            let reserved = send_at.as_ref().ok().copied().flatten().map(|send_at| {
-                Contact::new(
-                    send_at,
+            let reserved = match send_at {
+                Ok(Some(at)) => Some(Contact::new(
+                    at,
                     attempt.channel,
                     attempt.class,
                     topic,
                     *next_id,
                     ContactState::Reserved,
-                )
-            });
+                )),
+                _ => None,
+            };
             (send_at.map(|send_at| (verdict, send_at)), reserved)
         });
         let (verdict, send_at) = judged?;

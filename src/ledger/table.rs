@@ -109,15 +109,13 @@ impl Table {
                 // Changed on a copy and written back: a panic in `change` leaves the record be.
                 let mut history = record.to_history();
                 let result = change(&mut history);
-                match Record::holding(&history) {
-                    Some(_) if history.is_empty() => {
-                        records.remove(&customer);
-                    }
-                    Some(inline) => *record = inline,
-                    None => {
-                        *record = Record::OVERFLOW;
-                        overflow.insert(customer, history);
-                    }
+                if history.is_empty() {
+                    records.remove(&customer);
+                } else if let Some(inline) = Record::holding(&history) {
+                    *record = inline;
+                } else {
+                    *record = Record::OVERFLOW;
+                    overflow.insert(customer, history);
                 }
                 result
             }
