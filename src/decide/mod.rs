@@ -88,6 +88,7 @@ impl Request {
 /// an `Arc`.
 ///
 /// ```
+/// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
 /// use chrono::{TimeZone, Utc};
 /// use cornershop::{Channel, Consent, Customer, Engine, MemoryLedger, Policy, Request};
 ///
@@ -110,6 +111,7 @@ impl Request {
 /// let decision = engine.decide(&ada, &ledger, &Request::marketing([Channel::Email], 1), now)?;
 /// assert_eq!(decision.picks[0].offer.as_deref(), Some("coffee-club"));
 /// println!("{decision}"); // why coffee-club, and why not winter-boots
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Engine {

@@ -433,7 +433,8 @@ pub(crate) fn sweep(history: &mut History, policy: &CompiledPolicy, now: Stamp) 
     });
 }
 
-#[cfg(test)]
+// The tests write their policies in TOML.
+#[cfg(all(test, feature = "toml"))]
 mod tests {
     use super::*;
     use crate::policy::Policy;

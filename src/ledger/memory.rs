@@ -57,6 +57,7 @@ pub(super) struct Shard(Mutex<ShardState>);
 /// recent marketing contacts within `preferences.max_window` (4 within 32 days by default).
 ///
 /// ```
+/// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
 /// use chrono::{TimeZone, Utc};
 /// use cornershop::{Attempt, Channel, Consent, ContactLedger, Customer, IfBlocked, MemoryLedger, Policy};
 ///
@@ -75,6 +76,7 @@ pub(super) struct Shard(Mutex<ShardState>);
 ///
 /// let second = ledger.check(&policy, &customer, Attempt::marketing(Channel::Email), now)?;
 /// assert_eq!(second.earliest_allowed(now), Some(now + chrono::Duration::days(7)));
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MemoryLedger {

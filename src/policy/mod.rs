@@ -28,6 +28,7 @@
 //! - Times are kept to the second.
 //!
 //! ```
+//! # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
 //! use cornershop::Policy;
 //!
 //! let policy = Policy::from_toml_str(r#"
@@ -53,6 +54,7 @@
 //! "#)?;
 //! let compiled = policy.compile()?;
 //! # let _ = compiled;
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
