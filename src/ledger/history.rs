@@ -433,8 +433,8 @@ pub(crate) fn sweep(history: &mut History, policy: &CompiledPolicy, now: Stamp) 
     });
 }
 
-// The tests write their policies in TOML.
-#[cfg(all(test, feature = "toml"))]
+#[cfg(test)]
+#[cfg(feature = "toml")] // The tests write their policies in TOML.
 mod tests {
     use super::*;
     use crate::policy::Policy;
