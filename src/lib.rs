@@ -79,7 +79,8 @@ pub use ledger::{
     Outcome, RecordedContact, RecordedKeySnapshot, Reservation,
 };
 pub use policy::{
-    CalendarPeriod, CompiledPolicy, ConditionSpec, FailedRule, OfferSpec, Policy, RuleRef, Window,
+    CalendarPeriod, CompiledPolicy, ConditionSpec, FailedRule, OfferSpec, ParseWindowError, Policy,
+    RuleRef, Window,
 };
 pub use score::{Contribution, Contributions, Features, Score, Scorer, WeightedScorer};
 pub use throttle::{Attempt, IfBlocked, Reason, Verdict};

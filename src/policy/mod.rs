@@ -81,7 +81,7 @@ pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
 pub use rules::RuleRef;
 pub(crate) use rules::{Check, CheckSource};
-pub use window::{CalendarPeriod, Window};
+pub use window::{CalendarPeriod, ParseWindowError, Window};
 
 /// A policy as written: plain serde data, checked by [`Policy::compile`]. The throttle reads
 /// caps, spacing, quiet hours and preference bounds; [`Engine`](crate::Engine) also reads

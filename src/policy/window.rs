@@ -166,8 +166,20 @@ pub(crate) fn parse_duration(text: &str, max: u32) -> Result<NonZeroU32, String>
     NonZeroU32::new(secs).ok_or_else(|| "must be greater than zero".to_owned())
 }
 
+/// The error of parsing a [`Window`]: what was wrong with the text.
+///
+/// ```
+/// let err = "calendar year".parse::<cornershop::Window>().unwrap_err();
+/// assert!(err.to_string().starts_with("unknown calendar period \"year\""));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}")]
+pub struct ParseWindowError {
+    problem: String,
+}
+
 impl FromStr for Window {
-    type Err = String;
+    type Err = ParseWindowError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         if let Some(period) = text.trim().strip_prefix("calendar") {
@@ -175,17 +187,21 @@ impl FromStr for Window {
                 "day" => Ok(Window::Calendar(CalendarPeriod::Day)),
                 "week" => Ok(Window::Calendar(CalendarPeriod::Week)),
                 "month" => Ok(Window::Calendar(CalendarPeriod::Month)),
-                other => Err(format!(
-                    "unknown calendar period {other:?} (expected \"calendar day\", \"calendar week\" or \"calendar month\")"
-                )),
+                other => Err(ParseWindowError {
+                    problem: format!(
+                        "unknown calendar period {other:?} (expected \"calendar day\", \"calendar week\" or \"calendar month\")"
+                    ),
+                }),
             };
         }
-        parse_duration(text, MAX_WINDOW_SECS).map(|seconds| Window::Rolling { seconds })
+        parse_duration(text, MAX_WINDOW_SECS)
+            .map(|seconds| Window::Rolling { seconds })
+            .map_err(|problem| ParseWindowError { problem })
     }
 }
 
 impl TryFrom<String> for Window {
-    type Error = String;
+    type Error = ParseWindowError;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
         text.parse()
