@@ -195,6 +195,33 @@ impl Record {
         self.0[len - 1] = Record::marker(Record::UNUSED);
     }
 
+    /// The usual insert, made in place: `contact` is at least as new as every contact held,
+    /// and a slot is free or the oldest settled contact can go (as [`insert_pruned`] would).
+    /// `false`, with nothing inserted, when the general path is needed.
+    #[inline]
+    pub(crate) fn try_append(
+        &mut self,
+        contact: Contact,
+        policy: &CompiledPolicy,
+        now: Stamp,
+    ) -> bool {
+        let len = self.len();
+        if self.0[..len]
+            .last()
+            .is_some_and(|newest| newest.at > contact.at)
+        {
+            return false;
+        }
+        if policy.retention.rules_counting(&contact).is_empty() {
+            return true;
+        }
+        if len < INLINE {
+            self.0[len] = contact;
+            return true;
+        }
+        replace_oldest(&mut self.0, contact, policy, now)
+    }
+
     #[inline]
     fn len(&self) -> usize {
         self.0

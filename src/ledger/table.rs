@@ -136,9 +136,9 @@ impl Table {
 
     /// Judges `customer`'s contacts with `judge` (none if unknown) and inserts the contact it
     /// returns, if any, keeping only what the policy can count (see [`history::insert_pruned`]).
-    /// One table look-up for a known customer whose contacts fit inline; they are judged where
-    /// they lie and changed on a copy. (Changing them in place measured no faster, and up to
-    /// half again slower depending on where the table lies in memory.)
+    /// One table look-up for a known customer whose contacts fit inline: they are judged where
+    /// they lie, and the usual insert (a free slot, or the oldest contact outranked) is made in
+    /// place; anything else is changed on a copy.
     #[inline]
     pub(super) fn judge_and_insert<R>(
         &mut self,
@@ -153,7 +153,7 @@ impl Table {
             .filter(|record| !record.overflowed())
         {
             let (result, contact) = judge(record.contacts());
-            if let Some(contact) = contact {
+            if let Some(contact) = contact.filter(|c| !record.try_append(*c, policy, now)) {
                 let mut history = record.to_history();
                 history::insert_pruned(&mut history, contact, policy, now);
                 // Inserting never empties a history.
