@@ -211,27 +211,29 @@ impl MemoryLedger {
         reservation: &Reservation,
         settle: impl FnOnce(Settle<'_>, usize) -> Result<bool, LedgerError>,
     ) -> Result<bool, Error> {
-        let at = reservation.send_at;
-        let kind = crate::channel::kind(reservation.channel, reservation.class);
-        let matches = |c: &Contact, state: ContactState| {
-            c.at == at
-                && c.id == reservation.id
-                && c.kind() == kind
-                && c.topic == reservation.topic
-                && c.state() == state
+        // The stored contact the reservation made, as it is while reserved and once committed.
+        let stored = |state| {
+            Contact::new(
+                reservation.send_at,
+                reservation.channel,
+                reservation.class,
+                reservation.topic,
+                reservation.id,
+                state,
+            )
         };
+        let (reserved, committed) = (
+            stored(ContactState::Reserved),
+            stored(ContactState::Committed),
+        );
         // Reservations that agree in every field are interchangeable: settle one still
         // reserved before concluding that the reservation was committed. Newest first: a
         // reservation is usually settled soon after it is taken.
         let find = |contacts: &[Contact]| {
             contacts
                 .iter()
-                .rposition(|c| matches(c, ContactState::Reserved))
-                .or_else(|| {
-                    contacts
-                        .iter()
-                        .rposition(|c| matches(c, ContactState::Committed))
-                })
+                .rposition(|c| *c == reserved)
+                .or_else(|| contacts.iter().rposition(|c| *c == committed))
         };
         let mut shard = self.lock(reservation.customer);
         let settled = shard.customers.settle(reservation.customer, find, settle);
