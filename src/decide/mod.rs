@@ -550,7 +550,9 @@ impl Engine {
                 attributes,
                 recent,
                 now: at,
-                today: now.with_timezone(&zone).date_naive(),
+                // Through the ledger's per-thread memo: the judgment of the pick asks for the
+                // same instant's local time.
+                today: crate::local::local(zone, at).date(),
             },
             categories,
             requested,

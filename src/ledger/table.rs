@@ -111,11 +111,8 @@ impl Table {
                 let result = change(&mut history);
                 if history.is_empty() {
                     records.remove(&customer);
-                } else if let Some(inline) = Record::holding(&history) {
-                    *record = inline;
                 } else {
-                    *record = Record::OVERFLOW;
-                    overflow.insert(customer, history);
+                    *record = store(overflow, customer, history);
                 }
                 result
             }
@@ -123,10 +120,7 @@ impl Table {
                 let mut history = History::new();
                 let result = change(&mut history);
                 if !history.is_empty() {
-                    let record = Record::holding(&history).unwrap_or(Record::OVERFLOW);
-                    if record.overflowed() {
-                        overflow.insert(customer, history);
-                    }
+                    let record = store(overflow, customer, history);
                     records.insert(customer, record);
                 }
                 result
@@ -158,13 +152,7 @@ impl Table {
                 history::insert_pruned(&mut history, contact, policy, now);
                 // Inserting never empties a history.
                 debug_assert!(!history.is_empty());
-                match Record::holding(&history) {
-                    Some(inline) => *record = inline,
-                    None => {
-                        *record = Record::OVERFLOW;
-                        self.overflow.insert(customer, history);
-                    }
-                }
+                *record = store(&mut self.overflow, customer, history);
             }
             return result;
         }
@@ -244,6 +232,19 @@ impl Table {
         records.shrink_to_fit();
         overflow.shrink_to_fit();
     }
+}
+
+/// The record for a changed, non-empty `history`: its contacts inline if they fit, otherwise
+/// the overflow marker, with the contacts put in the side table.
+fn store(
+    overflow: &mut HashMap<CustomerId, History, Hasher>,
+    customer: CustomerId,
+    history: History,
+) -> Record {
+    Record::holding(&history).unwrap_or_else(|| {
+        overflow.insert(customer, history);
+        Record::OVERFLOW
+    })
 }
 
 /// Where the contacts being settled live.
