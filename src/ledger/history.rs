@@ -4,6 +4,7 @@
 use smallvec::SmallVec;
 
 use crate::channel::{kind, Channel, MessageClass};
+use crate::policy::retention::Counting;
 use crate::policy::CompiledPolicy;
 use crate::time::Stamp;
 
@@ -212,18 +213,23 @@ impl Record {
         {
             return false;
         }
-        if policy.retention.rules_counting(&contact).is_empty() {
+        let counting = policy.retention.rules_counting(&contact);
+        if counting.is_empty() {
             return true;
         }
         if len < INLINE {
             self.0[len] = contact;
             return true;
         }
-        replace_oldest(&mut self.0, contact, policy, now)
+        replace_oldest(&mut self.0, (contact, counting), policy, now)
     }
 
     #[inline]
     fn len(&self) -> usize {
+        // Full is the usual state of a regular customer's record.
+        if self.0[INLINE - 1].meta & Record::UNUSED == 0 {
+            return INLINE;
+        }
         self.0
             .iter()
             .position(|c| c.meta & Record::UNUSED != 0)
@@ -320,16 +326,21 @@ fn is_needed(
 
 /// Whether newer contacts of the same kind and topic as the settled contact at `index` (so
 /// counted by every rule that counts it) outrank it for good: as many as the largest `keep`
-/// among those rules, or one a largest `reach` newer. Then no rule needs it. **O(n)**, one
-/// table look-up: the usual case, a customer contacted the same way time after time.
+/// among those rules, or one a largest `reach` newer. Then no rule needs it. **O(n)**, and no
+/// table look-up when the contact is of the same kind and topic as `incoming`, whose rules
+/// are given: the usual case, a customer contacted the same way time after time.
 fn displaced(
     history: &[Contact],
     index: usize,
     policy: &CompiledPolicy,
-    incoming: &Contact,
+    (incoming, incoming_rules): (&Contact, Counting),
 ) -> bool {
     let old = &history[index];
-    let bounds = policy.retention.rules_counting(old).bounds();
+    let bounds = if old.kind() == incoming.kind() && old.topic == incoming.topic {
+        incoming_rules.bounds()
+    } else {
+        policy.retention.rules_counting(old).bounds()
+    };
     let alike = |c: &Contact| c.kind() == old.kind() && !c.is_reserved() && c.topic == old.topic;
     let mut count = 0;
     let mut newest = old.at;
@@ -359,14 +370,14 @@ fn retain_flagged(history: &mut History, flags: &[bool]) {
 /// `false`, with nothing dropped, when the full prune is needed.
 fn replace_oldest(
     contacts: &mut [Contact],
-    contact: Contact,
+    (contact, rules): (Contact, Counting),
     policy: &CompiledPolicy,
     now: Stamp,
 ) -> bool {
     let Some(oldest) = settle_stale_reservations(contacts, policy, now) else {
         return false;
     };
-    if !displaced(contacts, oldest, policy, &contact)
+    if !displaced(contacts, oldest, policy, (&contact, rules))
         && is_needed(contacts, oldest, policy, &contact)
     {
         return false;
@@ -400,13 +411,14 @@ pub(crate) fn insert_pruned(
 ) {
     if history.last().is_none_or(|newest| newest.at <= contact.at) {
         // The usual case, a contact newer than all. Nothing to keep if no rule counts it.
-        if policy.retention.rules_counting(&contact).is_empty() {
+        let rules = policy.retention.rules_counting(&contact);
+        if rules.is_empty() {
             return;
         }
         if history.len() >= INLINE {
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again.
-            if replace_oldest(history, contact, policy, now) {
+            if replace_oldest(history, (contact, rules), policy, now) {
                 return;
             }
             let flags = needed(history, policy, Some(&contact));

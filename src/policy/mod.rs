@@ -62,7 +62,7 @@ mod compile;
 mod eligibility;
 mod offers;
 mod quiet;
-mod retention;
+pub(crate) mod retention;
 mod rules;
 mod window;
 

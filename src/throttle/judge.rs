@@ -350,6 +350,67 @@ impl<'a> Judge<'a> {
         blocks.until
     }
 
+    /// Whether `check` passes at `at`: no contact in its scope after `at` (the clock went
+    /// back) and fewer than its limit in its window. The yes-or-no of [`Judge::count`], without
+    /// working out when a block frees up.
+    #[inline(always)]
+    fn check_passes(&self, history: &[Contact], check: &Check, at: Stamp) -> bool {
+        let start = match check.window {
+            Window::Rolling { seconds } => Stamp(at.0.saturating_sub(seconds.get() - 1)),
+            Window::Calendar(period) => period.bounds(self.zone, at).0,
+        };
+        let mut count = 0;
+        for contact in history.iter().rev() {
+            if contact.at < start {
+                break;
+            }
+            if check.scope.counts(contact) {
+                if contact.at > at {
+                    return false;
+                }
+                count += 1;
+            }
+        }
+        count < check.limit
+    }
+
+    /// Whether every time-bound rule passes at `at`: the same answer as
+    /// `blocked_until(..).is_none()`, cheaper since it stops at the first rule that blocks and
+    /// works out no release time.
+    #[inline]
+    fn passes(&self, history: &[Contact], at: Stamp) -> bool {
+        let passes = self.passes_unchecked(history, at);
+        debug_assert_eq!(
+            passes,
+            self.blocked_until(history, at, None).is_none(),
+            "the quick pass and the general path disagree"
+        );
+        passes
+    }
+
+    #[inline(always)]
+    fn passes_unchecked(&self, history: &[Contact], at: Stamp) -> bool {
+        let passes = |check: &Check| self.check_passes(history, check, at);
+        let covered_passes = |check: &&Check| !self.covers(check) || passes(check);
+        if self.snoozed_until.is_some_and(|snooze| snooze > at)
+            || !self.caps.iter().all(passes)
+            || !self.topic_caps.iter().all(|c| covered_passes(&c))
+            || !self.preferences().all(|check| passes(&check))
+            || !self.spacings.iter().all(passes)
+            || !self.topic_spacings.iter().all(|c| covered_passes(&c))
+        {
+            return false;
+        }
+        match self.quiet_mask() {
+            Some(mask) if mask.is_quiet_at(self.zone, at) => {
+                !self.policy.quiet_rules.iter().any(|(_, rule_mask, kinds)| {
+                    kinds[self.kind] && rule_mask.is_quiet_at(self.zone, at)
+                })
+            }
+            _ => true,
+        }
+    }
+
     /// The first instant at or after `from` at which every time-bound rule passes, if one is
     /// found within [`MAX_ROUNDS`] jumps.
     pub(crate) fn earliest(&self, history: &[Contact], from: Stamp) -> Option<Stamp> {
@@ -376,8 +437,7 @@ impl<'a> Judge<'a> {
         };
         let permanent = self.permanent_reasons();
         let start = now.max(floor);
-        if permanent.is_empty() && start == now && self.blocked_until(history, now, None).is_none()
-        {
+        if permanent.is_empty() && start == now && self.passes(history, now) {
             return Verdict::Allowed;
         }
         let mut reasons = permanent;
