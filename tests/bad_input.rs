@@ -156,6 +156,32 @@ fn an_unknown_class_is_rejected_with_its_path() {
 }
 
 #[test]
+fn empty_quiet_hours_lists_are_rejected_rather_than_read_as_every_day() {
+    // Omitted means every day or every channel; an empty list could be misread as "none".
+    for (list, problem) in [
+        (
+            "days",
+            "must name at least one weekday (omit it for every day)",
+        ),
+        (
+            "channels",
+            "must name at least one channel (omit it for every channel)",
+        ),
+    ] {
+        let err = toml_error(&format!(
+            "[[quiet_hours]]\nstart = \"21:00\"\nend = \"08:00\"\n{list} = []\n"
+        ));
+        assert_eq!(err.path(), format!("quiet_hours[0].{list}"));
+        assert_eq!(err.to_string(), format!("quiet_hours[0].{list}: {problem}"));
+    }
+    // Omitted, they still mean every day on every channel.
+    let text = "[[quiet_hours]]\nstart = \"21:00\"\nend = \"08:00\"\n";
+    let policy = Policy::from_toml_str(text).expect("valid TOML");
+    assert_eq!(policy.quiet_hours[0].days, None);
+    policy.compile().expect("omitted lists are valid");
+}
+
+#[test]
 fn a_limit_of_zero_is_rejected() {
     let err = toml_error(
         r#"

@@ -749,16 +749,12 @@ fn build_policy(p: &PolicyGen) -> Policy {
                     end,
                     days: q
                         .days
-                        .iter()
-                        .flatten()
-                        .map(|&d| names[d].to_owned())
-                        .collect(),
+                        .as_ref()
+                        .map(|days| days.iter().map(|&d| names[d].to_owned()).collect()),
                     channels: q
                         .channels
-                        .iter()
-                        .flatten()
-                        .map(|ch| ch.as_str().to_owned())
-                        .collect(),
+                        .as_ref()
+                        .map(|channels| channels.iter().map(|ch| ch.as_str().to_owned()).collect()),
                     classes,
                 }
             })

@@ -313,8 +313,8 @@ fn compile_quiet_rule(
             "is the same as start, so the window is empty (write \"00:00\" to \"24:00\" for a whole day)",
         ));
     }
-    let days = if spec.days.is_empty() {
-        vec![
+    let days = match &spec.days {
+        None => vec![
             Weekday::Mon,
             Weekday::Tue,
             Weekday::Wed,
@@ -322,18 +322,28 @@ fn compile_quiet_rule(
             Weekday::Fri,
             Weekday::Sat,
             Weekday::Sun,
-        ]
-    } else {
-        parse_list(&field(path, "days"), &spec.days, |p, d| {
+        ],
+        Some(days) if days.is_empty() => {
+            return Err(PolicyError::new(
+                field(path, "days"),
+                "must name at least one weekday (omit it for every day)",
+            ))
+        }
+        Some(days) => parse_list(&field(path, "days"), days, |p, d| {
             d.parse::<Weekday>().map_err(|_| {
                 PolicyError::new(p, format!("{d:?} is not a weekday (\"mon\" … \"sun\")"))
             })
-        })?
+        })?,
     };
-    let channels = if spec.channels.is_empty() {
-        Channel::ALL.to_vec()
-    } else {
-        parse_list(&field(path, "channels"), &spec.channels, parse_channel)?
+    let channels = match &spec.channels {
+        None => Channel::ALL.to_vec(),
+        Some(channels) if channels.is_empty() => {
+            return Err(PolicyError::new(
+                field(path, "channels"),
+                "must name at least one channel (omit it for every channel)",
+            ))
+        }
+        Some(channels) => parse_list(&field(path, "channels"), channels, parse_channel)?,
     };
     if spec.classes.is_empty() {
         return Err(PolicyError::new(

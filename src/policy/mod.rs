@@ -201,12 +201,13 @@ pub struct QuietHoursSpec {
     pub start: String,
     /// End, `"HH:MM"` local time or `"24:00"`; before `start` means the next day.
     pub end: String,
-    /// Weekdays the window starts on (`"mon"`, `"sunday"`, …); every day if omitted.
-    #[serde(default)]
-    pub days: Vec<String>,
-    /// Channels it holds back; every channel if omitted.
-    #[serde(default)]
-    pub channels: Vec<String>,
+    /// Weekdays the window starts on (`"mon"`, `"sunday"`, …); every day if omitted (`None`).
+    /// An empty list is an error: it would read as "no day" but could only mean every day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<Vec<String>>,
+    /// Channels it holds back; every channel if omitted (`None`). An empty list is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
     /// Classes it holds back (`["marketing"]` if omitted).
     #[serde(default = "default_classes")]
     pub classes: Vec<String>,
