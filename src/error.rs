@@ -3,6 +3,7 @@
 //! Messages read as sentences and name where the problem is: a policy error starts with the field
 //! path (`caps[2].window: must be greater than zero`).
 
+use crate::ledger::Reservation;
 use std::fmt;
 
 /// A policy that cannot be compiled: the field path and what is wrong with it. A path-less
@@ -80,9 +81,10 @@ pub enum InputError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// `release` of a reservation that was already committed: the message was sent.
+    /// `release` of a reservation that was already committed: the message was sent. Carries
+    /// the reservation, so that a caller can tell which of several it was.
     #[error("reservation {0} was already committed and cannot be released")]
-    AlreadyCommitted(String),
+    AlreadyCommitted(Box<Reservation>),
     /// The ledger's backing store failed (for ledgers that have one).
     #[error("ledger backend failed: {0}")]
     Backend(String),

@@ -217,9 +217,13 @@ fn releasing_a_committed_reservation_fails_and_it_keeps_counting() {
         .commit(&reservation)
         .expect("committing twice is harmless");
     let err = ledger.release(&reservation).unwrap_err();
+    match &err {
+        Error::Ledger(LedgerError::AlreadyCommitted(which)) => assert_eq!(**which, reservation),
+        other => panic!("expected AlreadyCommitted, got {other:?}"),
+    }
     assert!(
-        matches!(err, Error::Ledger(LedgerError::AlreadyCommitted(_))),
-        "{err:?}"
+        err.to_string().contains("already committed"),
+        "the message says what happened: {err}"
     );
     let verdict = ledger
         .check(&policy, &ada, EMAIL, t0() + Duration::days(1))

@@ -333,7 +333,7 @@ impl ContactLedger for MemoryLedger {
     fn release(&self, reservation: &Reservation) -> Result<bool, Error> {
         self.settle(reservation, |mut found, index| {
             if found.contacts()[index].state() == ContactState::Committed {
-                return Err(LedgerError::AlreadyCommitted(reservation.to_string()));
+                return Err(LedgerError::AlreadyCommitted(Box::new(reservation.clone())));
             }
             found.remove(index);
             Ok(true)
