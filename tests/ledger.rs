@@ -1741,3 +1741,43 @@ fn a_history_longer_than_the_inline_five_survives_settling_and_a_snapshot() {
         ledger.check(&policy, &who, EMAIL, later).unwrap()
     );
 }
+
+#[test]
+fn topics_that_share_a_stored_key_count_together_and_the_policy_names_them() {
+    // "offer-070" and "offer-353" share a 16-bit key (found among 500 offer ids; the key
+    // function is pinned, snapshots store its values), "offer-071" does not.
+    let policy = compile(
+        r#"
+        [[caps]]
+        topic = "offer-070"
+        limit = 1
+        window = "30d"
+
+        [[caps]]
+        topic = "offer-353"
+        limit = 1
+        window = "30d"
+
+        [[caps]]
+        topic = "offer-071"
+        limit = 1
+        window = "30d"
+    "#,
+    );
+    assert_eq!(policy.topic_collisions(), vec![("offer-070", "offer-353")]);
+    assert!(compile(ONE_EMAIL_A_WEEK).topic_collisions().is_empty());
+
+    // Fail closed: a send on one topic of the pair counts for the other's cap too, never less.
+    let ledger = MemoryLedger::new();
+    let ada = customer(1);
+    send(&ledger, &policy, &ada, EMAIL.with_topic("offer-353"), t0());
+    let later = t0() + Duration::days(1);
+    let twin = ledger
+        .check(&policy, &ada, EMAIL.with_topic("offer-070"), later)
+        .unwrap();
+    assert!(!twin.is_allowed(), "{twin}");
+    let other = ledger
+        .check(&policy, &ada, EMAIL.with_topic("offer-071"), later)
+        .unwrap();
+    assert!(other.is_allowed(), "{other}");
+}

@@ -100,6 +100,52 @@ impl CompiledPolicy {
     pub fn history_horizon_secs(&self) -> u32 {
         self.retention.horizon
     }
+
+    /// Pairs of this policy's topic names (those of its caps, spacing rules and offers; an
+    /// offer's topic is its id unless it names one) that share a stored key.
+    ///
+    /// The ledger stores a contact's topic as a 16-bit key, which keeps a contact at eight
+    /// bytes. Two names with the same key count together: more contacts counted, never fewer
+    /// (fail closed), so an offer's per-offer cap could hold it back after a send of the other.
+    /// Among 500 names, two or three such pairs are to be expected. Give one offer of a pair
+    /// its own `topic` to part them. Meant for a check when a policy is deployed, not for the
+    /// hot path: **O(t log t)** for `t` topics.
+    ///
+    /// ```
+    /// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
+    /// use cornershop::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"
+    ///     [[caps]]
+    ///     topic = "newsletter"
+    ///     limit = 1
+    ///     window = "7d"
+    /// "#)?.compile()?;
+    /// assert!(policy.topic_collisions().is_empty());
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn topic_collisions(&self) -> Vec<(&str, &str)> {
+        let rule_topics = self
+            .caps
+            .iter()
+            .map(|cap| &cap.scope)
+            .chain(self.spacings.iter().map(|spacing| &spacing.scope))
+            .filter_map(|scope| scope.topic_name.as_deref());
+        let offer_topics = self.offers.iter().map(|offer| &*offer.topic);
+        let mut keyed: Vec<(u16, &str)> = rule_topics
+            .chain(offer_topics)
+            .map(|name| (topic_hash(name), name))
+            .collect();
+        keyed.sort_unstable();
+        keyed.dedup();
+        let mut pairs = Vec::new();
+        for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+            let (first, others) = (group[0].1, &group[1..]);
+            pairs.extend(others.iter().map(|&(_, other)| (first, other)));
+        }
+        pairs
+    }
 }
 
 /// The caps and spacing rules of one topic, in policy order.
