@@ -329,6 +329,7 @@ fn is_needed(
 /// among those rules, or one a largest `reach` newer. Then no rule needs it. **O(n)**, and no
 /// table look-up when the contact is of the same kind and topic as `incoming`, whose rules
 /// are given: the usual case, a customer contacted the same way time after time.
+#[inline(always)]
 fn displaced(
     history: &[Contact],
     index: usize,
@@ -368,6 +369,7 @@ fn retain_flagged(history: &mut History, flags: &[bool]) {
 /// Drops the oldest settled contact of a full history and puts `contact` (newer than all) last,
 /// if no rule needs that contact once `contact` is in: the usual prune, cheap to confirm.
 /// `false`, with nothing dropped, when the full prune is needed.
+#[inline(always)]
 fn replace_oldest(
     contacts: &mut [Contact],
     (contact, rules): (Contact, Counting),
@@ -440,6 +442,7 @@ pub(crate) fn insert_pruned(
 /// sent: from then on they rank and age like committed contacts, which keeps a history bounded
 /// even for a host that never settles. A late `release` of one is refused. Returns the index of
 /// the oldest settled contact, if any.
+#[inline(always)]
 fn settle_stale_reservations(
     contacts: &mut [Contact],
     policy: &CompiledPolicy,

@@ -272,6 +272,34 @@ impl ContactLedger for MemoryLedger {
         let ShardState {
             customers, next_id, ..
         } = &mut *shard;
+        // The usual case first: an attempt allowed now for a customer whose contacts are inline.
+        let reserved = Contact::new(
+            now,
+            attempt.channel,
+            attempt.class,
+            topic,
+            *next_id,
+            ContactState::Reserved,
+        );
+        if floor <= now
+            && customers.try_reserve_inline(customer.id, policy, reserved, |history| {
+                judge.allows(history, now)
+            })
+        {
+            let id = *next_id;
+            *next_id = id.wrapping_add(1);
+            return Ok(Outcome {
+                verdict: Verdict::Allowed,
+                reservation: Some(Reservation {
+                    customer: customer.id,
+                    send_at: now,
+                    channel: attempt.channel,
+                    class: attempt.class,
+                    topic,
+                    id,
+                }),
+            });
+        }
         // One look-up for judging and reserving.
         let judged = customers.judge_and_insert(customer.id, policy, now, |history| {
             let verdict = judge.verdict(history, now, floor);

@@ -165,6 +165,26 @@ impl Table {
         })
     }
 
+    /// The usual reserve, made in place: `customer` is known, their contacts are inline,
+    /// `allows` passes them, and `contact` goes in as [`Record::try_append`] puts it. `false`
+    /// when any of that fails, with nothing changed that any judgment could tell (at most, stale
+    /// reservations taken as sent, as every insert does): then the general path runs.
+    #[inline]
+    pub(super) fn try_reserve_inline(
+        &mut self,
+        customer: CustomerId,
+        policy: &CompiledPolicy,
+        contact: Contact,
+        allows: impl FnOnce(&[Contact]) -> bool,
+    ) -> bool {
+        match self.records.get_mut(&customer) {
+            Some(record) if !record.overflowed() => {
+                allows(record.contacts()) && record.try_append(contact, policy, contact.at)
+            }
+            _ => false,
+        }
+    }
+
     /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
     /// and applies `change` to the contacts there, in place. `None` if the customer is unknown
     /// or `find` finds nothing. A customer left with no contacts is removed.

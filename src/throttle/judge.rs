@@ -159,6 +159,34 @@ impl<'a> Judge<'a> {
         reasons
     }
 
+    /// Whether a reason that no amount of waiting lifts applies: the yes-or-no of
+    /// [`Judge::permanent_reasons`], without building them.
+    #[inline]
+    fn permanently_blocked(&self) -> bool {
+        let customer = self.customer;
+        let blocked = match self.attempt.class {
+            MessageClass::Service => false,
+            MessageClass::Transactional => customer.do_not_contact,
+            MessageClass::Marketing => {
+                customer.do_not_contact
+                    || customer.consents.get(self.attempt.channel) != Consent::OptedIn
+                    || self
+                        .attempt
+                        .topic
+                        .is_some_and(|topic| customer.is_unsubscribed_from(topic))
+            }
+        };
+        debug_assert_eq!(blocked, !self.permanent_reasons().is_empty());
+        blocked
+    }
+
+    /// Whether the attempt is allowed at `now` on a ledger whose clock has not passed `now`:
+    /// the same answer as `verdict(..) == Verdict::Allowed` there, without building reasons.
+    #[inline]
+    pub(crate) fn allows(&self, history: &[Contact], now: Stamp) -> bool {
+        !self.permanently_blocked() && self.passes(history, now)
+    }
+
     /// Whether any rule that counts history applies: a cap, a spacing rule or a preference.
     fn counts_history(&self) -> bool {
         let covers = |check: &Check| self.covers(check);
@@ -435,12 +463,11 @@ impl<'a> Judge<'a> {
         } else {
             Stamp(0)
         };
-        let permanent = self.permanent_reasons();
         let start = now.max(floor);
-        if permanent.is_empty() && start == now && self.passes(history, now) {
+        if start == now && self.allows(history, now) {
             return Verdict::Allowed;
         }
-        let mut reasons = permanent;
+        let mut reasons = self.permanent_reasons();
         if floor > now {
             reasons.push(Reason::ClockBehind {
                 ledger_time: floor.to_utc(),
