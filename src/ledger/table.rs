@@ -188,6 +188,7 @@ impl Table {
     /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
     /// and applies `change` to the contacts there, in place. `None` if the customer is unknown
     /// or `find` finds nothing. A customer left with no contacts is removed.
+    #[inline]
     pub(super) fn settle<R>(
         &mut self,
         customer: CustomerId,
