@@ -3,8 +3,9 @@
 //! Messages read as sentences and name where the problem is: a policy error starts with the field
 //! path (`caps[2].window: must be greater than zero`).
 
-use crate::ledger::Reservation;
 use std::fmt;
+
+use crate::ledger::Reservation;
 
 /// A policy that cannot be compiled: the field path and what is wrong with it. A path-less
 /// error (a syntax error in the text, which names its line and column) reads as its problem.
