@@ -392,6 +392,49 @@ mod tests {
     }
 
     #[test]
+    fn the_in_place_reserve_takes_only_the_usual_case_and_otherwise_changes_nothing() {
+        // A policy that counts marketing emails, so that the contacts below are kept.
+        let policy = crate::Policy {
+            caps: vec![crate::policy::CapSpec {
+                name: None,
+                class: "marketing".to_owned(),
+                channel: Some("email".to_owned()),
+                topic: None,
+                limit: 2,
+                window: "1h".to_owned(),
+            }],
+            ..crate::Policy::default()
+        }
+        .compile()
+        .expect("a valid policy");
+        let mut table = Table::default();
+        let (known, unknown, long) = (CustomerId(1), CustomerId(2), CustomerId(3));
+        table.update(known, |h| h.extend([10, 20].map(contact)));
+        table.update(long, |h| h.extend((1..=6).map(contact)));
+        let allow = |_: &[Contact]| true;
+
+        // Not the usual case: unknown, overflowed, refused by the judgment, or older than the
+        // newest contact held. Nothing changes; the general path takes it from there.
+        assert!(!table.try_reserve_inline(unknown, &policy, contact(30), allow));
+        assert!(!table.try_reserve_inline(long, &policy, contact(30), allow));
+        assert!(!table.try_reserve_inline(known, &policy, contact(30), |_| false));
+        assert!(!table.try_reserve_inline(known, &policy, contact(15), allow));
+        assert_eq!(times(&table, known), vec![10, 20]);
+        assert!(!table.contains(unknown));
+        assert_eq!(times(&table, long), (1..=6).collect::<Vec<_>>());
+
+        // The usual case: judged on the contacts where they lie, appended in place.
+        let mut judged = Vec::new();
+        let taken = table.try_reserve_inline(known, &policy, contact(30), |history| {
+            judged = history.iter().map(|c| c.at.0).collect();
+            true
+        });
+        assert!(taken);
+        assert_eq!(judged, vec![10, 20]);
+        assert_eq!(times(&table, known), vec![10, 20, 30]);
+    }
+
+    #[test]
     fn retain_drops_emptied_and_refused_customers() {
         let mut table = Table::default();
         for id in 1..=3u64 {
