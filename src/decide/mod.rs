@@ -8,6 +8,7 @@
 //! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
 mod explain;
+mod record;
 mod trace;
 
 use std::cmp::Ordering;
@@ -24,11 +25,12 @@ use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
 use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
-use crate::score::{Features, Score, Scorer, WeightedScorer};
-use crate::throttle::{Attempt, IfBlocked};
+use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
+use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
+use record::{Code, Entry, Factors, Inputs, Recorded, Scored};
 
-pub use trace::{Candidate, Decision, Pick, Stop};
+pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
 /// What the application asks for: which channels it can use, how many picks, which class.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +117,9 @@ impl Request {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Engine {
-    policy: CompiledPolicy,
+    /// Shared with every decision's trace, which names offers, categories, rules and score
+    /// parts from it when read.
+    policy: Arc<CompiledPolicy>,
     scorer: Model,
 }
 
@@ -283,7 +287,8 @@ struct Context<'a> {
     consented: SmallVec<[Channel; Channel::COUNT]>,
     /// A bit per channel in `consented`.
     consented_mask: u8,
-    recent_contacts: u32,
+    /// The built-in scorer's per-decision inputs (the fatigue count among them).
+    factors: Factors,
 }
 
 impl Context<'_> {
@@ -305,7 +310,7 @@ impl Engine {
     pub fn new(policy: CompiledPolicy) -> Engine {
         let scorer = WeightedScorer::new(policy.scoring.spec.clone());
         Engine {
-            policy,
+            policy: Arc::new(policy),
             scorer: Model::Builtin(scorer),
         }
     }
@@ -316,7 +321,7 @@ impl Engine {
     /// which a boxed scorer cannot be.)
     pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
         Engine {
-            policy,
+            policy: Arc::new(policy),
             scorer: Model::Custom(Box::new(scorer)),
         }
     }
@@ -351,12 +356,13 @@ impl Engine {
     /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
     /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
     /// per candidate walked; it does not grow with the customer's history, which is read from
-    /// the running summary. With the built-in scorer nothing is allocated per scored offer: the
-    /// trace is one allocation holding every offer's entry and, inline, its score's
-    /// contributions (so an entry takes about 380 bytes whether or not the offer was scored).
-    /// Some stops carry data of their own (the channels without consent, the ledger's verdict
-    /// for a throttled offer), and walking more than 64 candidates or a second pick allocates
-    /// in selection.
+    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
+    /// is recorded as one allocation of a few dozen bytes per offer (what stopped it, the inputs
+    /// of its score) and the policy shared by reference; offer ids, stop details and the
+    /// score's named contributions are built when the trace is read ([`Trace`]). An
+    /// application's [`Scorer`] fills a [`Score`] per scored offer, kept beside the entries. A
+    /// throttled candidate keeps the ledger's verdict, and walking more than 64 candidates or
+    /// a second pick allocates in selection.
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -373,7 +379,7 @@ impl Engine {
             at: now,
             class: request.class,
             picks: Vec::new(),
-            trace: Vec::new(),
+            trace: Trace::default(),
             open_complaints: customer
                 .profile
                 .summary
@@ -395,48 +401,75 @@ impl Engine {
             smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
         let mut regular = Ranks::new();
         let mut fallback: SmallVec<[Rank; 4]> = SmallVec::new();
-        // One trace entry per offer, in policy order, filled here (selection only sets the
-        // stops of the scored ones). Each entry is made empty first and then filled, and
-        // scored, in its place: a score is a few hundred bytes (its contributions are inline),
-        // not worth copying around.
-        let mut trace: Vec<Candidate> = offers
-            .iter()
-            .map(|offer| Candidate {
-                offer: offer.id.clone(),
-                score: None,
-                stop: None,
-            })
-            .collect();
-        for (index, (offer, candidate)) in offers.iter().zip(&mut trace).enumerate() {
+        // One entry per offer, in policy order, recorded here (selection only sets the stops
+        // of the scored ones).
+        let mut outcome = Outcome {
+            picks: Vec::new(),
+            entries: Vec::with_capacity(offers.len()),
+            scores: Vec::new(),
+            verdicts: Vec::new(),
+        };
+        for (index, offer) in offers.iter().enumerate() {
             let verdict = if complaint {
-                Err(Stop::OpenComplaint)
+                Err(Code::OpenComplaint)
             } else {
-                self.screen(&context, request, offer)
+                self.screen(&context, offer)
             };
-            match verdict {
-                Err(stop) => candidate.stop = Some(stop),
+            let entry = match verdict {
+                Err(stop) => Entry {
+                    stop,
+                    scored: Scored::No,
+                    total: 0.0,
+                },
                 Ok(Screened { channels, feedback }) => {
-                    let score = candidate.score.insert(Score::default());
-                    self.score(&context, &mut sets, offer, channels, feedback, score);
-                    let rank = Rank::new(score.total, index, channels);
+                    let (scored, total) = self.score(
+                        &context,
+                        &mut sets,
+                        offer,
+                        channels,
+                        feedback,
+                        &mut outcome.scores,
+                    );
+                    let rank = Rank::new(total, index, channels);
                     if offer.fallback {
                         fallback.push(rank);
                     } else {
                         regular.push(rank);
                     }
+                    Entry {
+                        stop: Code::Picked,
+                        scored,
+                        total,
+                    }
+                }
+            };
+            outcome.entries.push(entry);
+        }
+        self.select(&context, ledger, request, now, &mut regular, &mut outcome)?;
+        if outcome.picks.is_empty() {
+            self.select(&context, ledger, request, now, &mut fallback, &mut outcome)?;
+        } else {
+            for rank in fallback {
+                if let Some(entry) = outcome.entries.get_mut(rank.index) {
+                    entry.stop = Code::FallbackNotNeeded;
                 }
             }
         }
-        decision.trace = trace;
-        self.select(&context, ledger, request, now, &mut regular, &mut decision)?;
-        if decision.picks.is_empty() {
-            self.select(&context, ledger, request, now, &mut fallback, &mut decision)?;
-        } else {
-            for rank in fallback {
-                // Ranks index the trace, which has an entry for every offer.
-                decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
+        let mut requested: SmallVec<[Channel; Channel::COUNT]> = SmallVec::new();
+        for &channel in &request.channels {
+            if !requested.contains(&channel) {
+                requested.push(channel);
             }
         }
+        decision.picks = outcome.picks;
+        decision.trace = Trace::recorded(Recorded {
+            policy: Arc::clone(&self.policy),
+            entries: outcome.entries,
+            factors: context.factors,
+            scores: outcome.scores,
+            verdicts: outcome.verdicts,
+            requested,
+        });
         Ok(decision)
     }
 
@@ -536,6 +569,7 @@ impl Engine {
                 consented[..=position].rotate_right(1);
             }
         }
+        let summary = &profile.summary;
         let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
         let recent_contacts = ledger.contacts_between(
             customer.id,
@@ -558,7 +592,11 @@ impl Engine {
             requested,
             consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
             consented,
-            recent_contacts,
+            factors: Factors {
+                preferred_channel: profile.preferred_channel,
+                recent_contacts,
+                ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
+            },
         })
     }
 
@@ -566,61 +604,44 @@ impl Engine {
     /// feedback on the offer (looked up once, for the cooldown and the score).
     // Called once per offer from one place: inlined, it shares the loop's registers.
     #[inline(always)]
-    fn screen<'c>(
-        &self,
-        context: &Context<'c>,
-        request: &Request,
-        offer: &Offer,
-    ) -> Result<Screened<'c>, Stop> {
+    fn screen<'c>(&self, context: &Context<'c>, offer: &Offer) -> Result<Screened<'c>, Code> {
         let customer = context.customer;
         let now = context.facts.now;
-        if let Some(from) = offer.valid_from.filter(|from| now < *from) {
-            return Err(Stop::NotYetValid {
-                from: from.to_utc(),
-            });
+        if offer.valid_from.is_some_and(|from| now < from) {
+            return Err(Code::NotYetValid);
         }
-        if let Some(until) = offer.valid_until.filter(|until| now > *until) {
-            return Err(Stop::Expired {
-                until: until.to_utc(),
-            });
+        if offer.valid_until.is_some_and(|until| now > until) {
+            return Err(Code::Expired);
         }
         let allowed = context.requested & offer.channels;
         if allowed == 0 {
-            return Err(Stop::NoChannel);
+            return Err(Code::NoChannel);
         }
         if customer.do_not_contact {
-            return Err(Stop::DoNotContact);
+            return Err(Code::DoNotContact);
         }
         let usable = allowed & context.consented_mask;
         if usable == 0 {
-            let mut channels: Vec<Channel> = Vec::new();
-            for &channel in &request.channels {
-                if allowed & channel_bit(channel) != 0 && !channels.contains(&channel) {
-                    channels.push(channel);
-                }
-            }
-            return Err(Stop::NoConsent { channels });
+            return Err(Code::NoConsent { allowed });
         }
         if customer.is_unsubscribed_from(&offer.topic) {
-            return Err(Stop::Unsubscribed {
-                topic: offer.topic.clone(),
-            });
+            return Err(Code::Unsubscribed);
         }
         if let Some(&id) = offer
             .category_ids
             .iter()
             .find(|&&id| context.categories[id].never)
         {
-            return Err(Stop::NeverCategory {
-                category: self.category_name(id),
+            return Err(Code::NeverCategory {
+                category: category_code(id),
             });
         }
         if let Some(rule) = &offer.eligibility {
-            // The failed rule is copied (two reference counts) only for the trace; rules that
-            // fail inside an `any` or a `not` are not.
+            // The trace keeps the failed rule's position in the condition, not a copy.
             rule.judge(&context.facts)
-                .map_err(|failed| Stop::Ineligible {
-                    rule: failed.clone(),
+                .map_err(|failed| Code::Ineligible {
+                    // Always found: `judge` returns one of the condition's own records.
+                    rule: rule.position_of(failed).unwrap_or(u32::MAX),
                 })?;
         }
         let summary = &customer.profile.summary;
@@ -631,19 +652,14 @@ impl Engine {
                 .product(product)
                 .filter(|at| *at <= now && now.0 - at.0 <= within)
             {
-                return Err(Stop::JustBought {
-                    product: product.clone(),
-                    at: bought.to_utc(),
-                });
+                return Err(Code::JustBought { at: bought });
             }
         }
         let feedback = summary.offer(&offer.id);
         if let Some(last) = feedback.and_then(|s| s.last_negative) {
             let until = last.plus(offer.cooldown);
             if now < until {
-                return Err(Stop::Cooldown {
-                    until: until.to_utc(),
-                });
+                return Err(Code::Cooldown { until });
             }
         }
         Ok(Screened {
@@ -652,18 +668,10 @@ impl Engine {
         })
     }
 
-    fn category_name(&self, id: usize) -> Arc<str> {
-        // Offers' category ids index the policy's category set, built from the same offers.
-        self.policy
-            .categories
-            .names
-            .get_index(id)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Scores `offer` on the best of its usable `channels` into `score` (empty), in place:
-    /// every built-in contribution fits inline, so nothing is allocated per scored offer.
+    /// Scores `offer` on the best of its usable `channels`: how it was scored, for the trace,
+    /// and the total. The built-in scorer's total is worked out without naming its parts
+    /// (nothing is written but the entry); an application's scorer fills a [`Score`], kept in
+    /// `scores`.
     fn score(
         &self,
         context: &Context<'_>,
@@ -671,8 +679,8 @@ impl Engine {
         offer: &Offer,
         channels: u8,
         feedback: Option<&OfferStats>,
-        score: &mut Score,
-    ) {
+        scores: &mut Vec<Score>,
+    ) -> (Scored, f64) {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
@@ -692,6 +700,21 @@ impl Engine {
             .as_deref()
             .and_then(|name| profile.moment(name))
             .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
+        let scorer = match &self.scorer {
+            Model::Builtin(_) => {
+                let own = Inputs {
+                    affinity: set.affinity,
+                    negative_feedback: negative,
+                    days_until_moment,
+                    favourite: set.favourite,
+                    channel,
+                };
+                let inputs = context.factors.inputs(&own, offer.value, offer.priority);
+                let total = Parts::new(&self.policy.scoring.spec, &inputs).total();
+                return (Scored::Builtin(own), total);
+            }
+            Model::Custom(scorer) => scorer,
+        };
         let features = Features {
             offer: &offer.id,
             categories: &offer.categories,
@@ -704,13 +727,16 @@ impl Engine {
             days_until_moment,
             preferred_channel: profile.preferred_channel == Some(channel),
             negative_feedback: negative,
-            recent_contacts: context.recent_contacts,
+            recent_contacts: context.factors.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        match &self.scorer {
-            Model::Builtin(scorer) => scorer.score_with_affinity(&features, set.affinity, score),
-            Model::Custom(scorer) => scorer.score(&features, score),
-        }
+        let mut score = Score::default();
+        scorer.score(&features, &mut score);
+        let total = score.total;
+        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
+        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
+        scores.push(score);
+        (Scored::Custom(slot), total)
     }
 
     /// What `offer`'s list of categories adds up to, worked out on first use.
@@ -755,12 +781,12 @@ impl Engine {
         request: &Request,
         now: DateTime<Utc>,
         candidates: &mut [Rank],
-        decision: &mut Decision,
+        outcome: &mut Outcome,
     ) -> Result<(), Error> {
         let mut candidates = BestFirst::new(candidates);
         // The offers picked here (selection starts with no picks), for the diversity rule.
-        let mut picked: SmallVec<[&Offer; 4]> = SmallVec::new();
-        while decision.picks.len() < request.picks {
+        let mut picked: SmallVec<[usize; 4]> = SmallVec::new();
+        while outcome.picks.len() < request.picks {
             let Some(rank) = candidates.next() else {
                 return Ok(());
             };
@@ -770,43 +796,43 @@ impl Engine {
                 .iter()
                 .find_map(|&id| self.category_full(&picked, id))
             {
-                Some(Stop::SameCategory { category, by })
+                Code::SameCategory { category, by }
             } else {
-                let stop = self.reserve(context, ledger, request, now, offer, rank, decision)?;
-                if stop.is_none() {
-                    picked.push(offer);
+                let stop = self.reserve(context, ledger, request, now, offer, rank, outcome)?;
+                if stop == Code::Picked {
+                    picked.push(rank.index);
                 }
                 stop
             };
-            if let Some(candidate) = decision.trace.get_mut(rank.index) {
-                candidate.stop = stop;
+            if let Some(entry) = outcome.entries.get_mut(rank.index) {
+                entry.stop = stop;
             }
         }
-        let by = decision
-            .picks
-            .last()
-            .and_then(|pick| pick.offer.clone())
-            .unwrap_or_default();
+        // The last pick (there is one: the loop ends with the picks filled).
+        let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
         for rank in candidates.rest() {
-            if let Some(candidate) = decision.trace.get_mut(rank.index) {
-                candidate.stop = Some(Stop::Outscored { by: by.clone() });
+            if let Some(entry) = outcome.entries.get_mut(rank.index) {
+                entry.stop = Code::Outscored { by };
             }
         }
         Ok(())
     }
 
-    /// If `picked` already holds `selection.max_per_category` offers in category `id`: the
-    /// category and the first of them.
-    fn category_full(&self, picked: &[&Offer], id: usize) -> Option<(Arc<str>, Arc<str>)> {
-        let mut holders = picked.iter().filter(|o| o.category_ids.contains(&id));
-        let first = holders.next()?;
+    /// If `picked` (offer indexes) already holds `selection.max_per_category` offers in
+    /// category `id`: the category and the first of them.
+    fn category_full(&self, picked: &[usize], id: usize) -> Option<(u32, u32)> {
+        let offers = &self.policy.offers;
+        let mut holders = picked
+            .iter()
+            .filter(|&&i| offers.get(i).is_some_and(|o| o.category_ids.contains(&id)));
+        let first = *holders.next()?;
         let count = 1 + holders.count();
         (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (self.category_name(id), first.id.clone()))
+            .then(|| (category_code(id), offer_code(first)))
     }
 
-    /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
-    /// what the ledger said on the first channel.
+    /// Tries each usable channel in turn; on success adds the pick and returns
+    /// [`Code::Picked`], otherwise what the ledger said on the first channel.
     #[allow(clippy::too_many_arguments)]
     fn reserve<L: ContactLedger + ?Sized>(
         &self,
@@ -816,8 +842,8 @@ impl Engine {
         now: DateTime<Utc>,
         offer: &Offer,
         candidate: Rank,
-        decision: &mut Decision,
-    ) -> Result<Option<Stop>, Error> {
+        outcome: &mut Outcome,
+    ) -> Result<Code, Error> {
         let if_blocked = match request.max_delay {
             None => IfBlocked::Drop,
             Some(delay) => {
@@ -837,10 +863,10 @@ impl Engine {
                 class: MessageClass::Marketing,
                 topic: Some(&*offer.topic),
             };
-            let outcome =
+            let reserved =
                 ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
-            if let Some(reservation) = outcome.reservation {
-                decision.picks.push(Pick {
+            if let Some(reservation) = reserved.reservation {
+                outcome.picks.push(Pick {
                     offer: Some(offer.id.clone()),
                     categories: offer.categories.clone(),
                     tags: offer.tags.clone(),
@@ -849,14 +875,16 @@ impl Engine {
                     send_at: reservation.send_at(),
                     reservation,
                 });
-                return Ok(None);
+                return Ok(Code::Picked);
             }
-            first_refusal.get_or_insert(Stop::Throttled {
-                channel,
-                verdict: outcome.verdict,
-            });
+            if first_refusal.is_none() {
+                // Fewer verdicts than offers (see `offer_code`).
+                let verdict = u32::try_from(outcome.verdicts.len()).unwrap_or(u32::MAX);
+                outcome.verdicts.push((channel, reserved.verdict));
+                first_refusal = Some(Code::Throttled { verdict });
+            }
         }
-        Ok(first_refusal)
+        Ok(first_refusal.unwrap_or(Code::NoChannel))
     }
 
     /// A service or transactional message: one pick, no offer.
@@ -920,4 +948,23 @@ impl Engine {
             .collect();
         Ok(())
     }
+}
+
+/// What selection fills in: the picks, and the trace's entries and side tables.
+struct Outcome {
+    picks: Vec<Pick>,
+    entries: Vec<Entry>,
+    scores: Vec<Score>,
+    verdicts: Vec<(Channel, Verdict)>,
+}
+
+/// A policy category id as the trace records it. Ids are below the policy's category count,
+/// which is far below `u32::MAX` (a policy is text in memory); `u32::MAX` reads as no name.
+fn category_code(id: usize) -> u32 {
+    u32::try_from(id).unwrap_or(u32::MAX)
+}
+
+/// An offer index as the trace records it (as [`category_code`]).
+fn offer_code(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }

@@ -539,6 +539,67 @@ impl Condition {
         }
     }
 
+    /// Calls `visit` with each node's failure record, a node before its children, until it
+    /// returns `true`; returns whether it did.
+    fn walk<'a>(&'a self, visit: &mut impl FnMut(&'a FailedRule) -> bool) -> bool {
+        if let Some(failed) = self.failed() {
+            if visit(failed) {
+                return true;
+            }
+        }
+        match self {
+            Condition::All(children) | Condition::Any { children, .. } => {
+                children.iter().any(|c| c.walk(visit))
+            }
+            Condition::Not { inner, .. } => inner.walk(visit),
+            _ => false,
+        }
+    }
+
+    /// The node's own failure record (`all` has none).
+    fn failed(&self) -> Option<&FailedRule> {
+        match self {
+            Condition::All(_) => None,
+            Condition::Any { failed, .. }
+            | Condition::Not { failed, .. }
+            | Condition::Attribute { failed, .. }
+            | Condition::Activity { failed, .. }
+            | Condition::Moment { failed, .. }
+            | Condition::LifetimeValue { failed, .. }
+            | Condition::Segment { failed, .. } => Some(failed),
+        }
+    }
+
+    /// Where `failed` (a record [`Condition::judge`] returned) is among this condition's
+    /// records, a node before its children: a decision keeps the number, not a copy of the
+    /// record. **O(nodes)**.
+    pub(crate) fn position_of(&self, failed: &FailedRule) -> Option<u32> {
+        let mut position = 0u32;
+        self.walk(&mut |record| {
+            let found = std::ptr::eq(record, failed);
+            if !found {
+                position += 1;
+            }
+            found
+        })
+        .then_some(position)
+    }
+
+    /// The record at `position` ([`Condition::position_of`]). **O(nodes)**.
+    pub(crate) fn record_at(&self, position: u32) -> Option<&FailedRule> {
+        let mut left = position;
+        let mut found = None;
+        self.walk(&mut |record| {
+            if left == 0 {
+                found = Some(record);
+                return true;
+            }
+            left -= 1;
+            false
+        });
+        found
+    }
+
     /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
     /// copied for the failures an `any` or a `not` absorbs).
     pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
