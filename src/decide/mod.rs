@@ -28,7 +28,7 @@ use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
 use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
-use record::{Code, Entry, Factors, Inputs, Recorded, Scored};
+use record::{Code, Entry, Factors, Recorded, Scored};
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
@@ -415,19 +415,20 @@ impl Engine {
             } else {
                 self.screen(&context, offer)
             };
-            let entry = match verdict {
-                Err(stop) => Entry {
-                    stop,
-                    scored: Scored::No,
-                    total: 0.0,
-                },
+            outcome.entries.push(Entry::UNSCORED);
+            let Some(entry) = outcome.entries.last_mut() else {
+                continue; // Not reached: just pushed.
+            };
+            match verdict {
+                Err(stop) => entry.stop = stop,
                 Ok(Screened { channels, feedback }) => {
-                    let (scored, total) = self.score(
+                    let total = self.score(
                         &context,
                         &mut sets,
                         offer,
                         channels,
                         feedback,
+                        entry,
                         &mut outcome.scores,
                     );
                     let rank = Rank::new(total, index, channels);
@@ -436,14 +437,8 @@ impl Engine {
                     } else {
                         regular.push(rank);
                     }
-                    Entry {
-                        stop: Code::Picked,
-                        scored,
-                        total,
-                    }
                 }
-            };
-            outcome.entries.push(entry);
+            }
         }
         self.select(&context, ledger, request, now, &mut regular, &mut outcome)?;
         if outcome.picks.is_empty() {
@@ -668,10 +663,13 @@ impl Engine {
         })
     }
 
-    /// Scores `offer` on the best of its usable `channels`: how it was scored, for the trace,
-    /// and the total. The built-in scorer's total is worked out without naming its parts
-    /// (nothing is written but the entry); an application's scorer fills a [`Score`], kept in
-    /// `scores`.
+    /// Scores `offer` on the best of its usable `channels`, recording how in its trace
+    /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
+    /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
+    /// kept in `scores`.
+    // Called once per scored offer from one place: inlined, its result is built in place
+    // rather than returned through memory and read back.
+    #[inline(always)]
     fn score(
         &self,
         context: &Context<'_>,
@@ -679,8 +677,9 @@ impl Engine {
         offer: &Offer,
         channels: u8,
         feedback: Option<&OfferStats>,
+        entry: &mut Entry,
         scores: &mut Vec<Score>,
-    ) -> (Scored, f64) {
+    ) -> f64 {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
@@ -702,19 +701,49 @@ impl Engine {
             .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
         let scorer = match &self.scorer {
             Model::Builtin(_) => {
-                let own = Inputs {
-                    affinity: set.affinity,
-                    negative_feedback: negative,
-                    days_until_moment,
-                    favourite: set.favourite,
-                    channel,
-                };
-                let inputs = context.factors.inputs(&own, offer.value, offer.priority);
-                let total = Parts::new(&self.policy.scoring.spec, &inputs).total();
-                return (Scored::Builtin(own), total);
+                entry.affinity = set.affinity;
+                entry.negative_feedback = negative;
+                entry.days_until_moment = days_until_moment;
+                entry.favourite = set.favourite;
+                entry.channel = channel;
+                entry.scored = Scored::Builtin;
+                let inputs = context.factors.inputs(entry, offer.value, offer.priority);
+                entry.total = Parts::new(&self.policy.scoring.spec, &inputs).total();
+                return entry.total;
             }
-            Model::Custom(scorer) => scorer,
+            Model::Custom(scorer) => scorer.as_ref(),
         };
+        let (slot, total) = self.score_custom(
+            scorer,
+            context,
+            set,
+            offer,
+            channel,
+            negative,
+            days_until_moment,
+            scores,
+        );
+        entry.scored = Scored::Custom;
+        entry.slot = slot;
+        entry.total = total;
+        total
+    }
+
+    /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn score_custom(
+        &self,
+        scorer: &dyn Scorer,
+        context: &Context<'_>,
+        set: SetFacts,
+        offer: &Offer,
+        channel: Channel,
+        negative: f64,
+        days_until_moment: Option<i64>,
+        scores: &mut Vec<Score>,
+    ) -> (u32, f64) {
+        let profile = &context.customer.profile;
         let features = Features {
             offer: &offer.id,
             categories: &offer.categories,
@@ -736,7 +765,7 @@ impl Engine {
         // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
         let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
         scores.push(score);
-        (Scored::Custom(slot), total)
+        (slot, total)
     }
 
     /// What `offer`'s list of categories adds up to, worked out on first use.

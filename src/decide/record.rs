@@ -64,33 +64,49 @@ pub(super) enum Code {
 }
 
 /// How an offer was scored.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scored {
     /// Not scored: screening stopped it.
     No,
-    /// By the built-in scorer: the inputs that vary per offer ([`Factors`] has the rest).
-    Builtin(Inputs),
-    /// By the application's scorer: an index into [`Recorded::scores`].
-    Custom(u32),
+    /// By the built-in scorer, from the entry's inputs and the decision's [`Factors`].
+    Builtin,
+    /// By the application's scorer: its score is [`Recorded::scores`]`[entry.slot]`.
+    Custom,
 }
 
-/// The built-in scorer's inputs that vary from offer to offer.
+/// One offer's trace entry as recorded: plain fields, each written in place in the entry by
+/// `decide` (a value built aside and copied in is read back with wider loads than it was
+/// written with, which stalls the processor).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Inputs {
+pub(super) struct Entry {
+    /// The score's total (0 if not scored).
+    pub(super) total: f64,
+    /// The built-in scorer's inputs that vary from offer to offer (with [`Scored::Builtin`]).
     pub(super) affinity: f64,
     pub(super) negative_feedback: f64,
     pub(super) days_until_moment: Option<i64>,
+    pub(super) stop: Code,
+    pub(super) scored: Scored,
+    /// With [`Scored::Custom`]: the index of the score in [`Recorded::scores`].
+    pub(super) slot: u32,
     pub(super) favourite: bool,
+    /// The channel scored on.
     pub(super) channel: Channel,
 }
 
-/// One offer's trace entry as recorded.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Entry {
-    pub(super) stop: Code,
-    pub(super) scored: Scored,
-    /// The score's total (0 if not scored).
-    pub(super) total: f64,
+impl Entry {
+    /// An entry not scored, and not stopped yet.
+    pub(super) const UNSCORED: Entry = Entry {
+        total: 0.0,
+        affinity: 0.0,
+        negative_feedback: 0.0,
+        days_until_moment: None,
+        stop: Code::Picked,
+        scored: Scored::No,
+        slot: 0,
+        favourite: false,
+        channel: Channel::Email,
+    };
 }
 
 /// The built-in scorer's inputs that are the same for every offer of a decision.
@@ -103,20 +119,20 @@ pub(super) struct Factors {
 }
 
 impl Factors {
-    /// The full inputs of an offer whose own are `own`, with the offer's `value` and
-    /// `priority`.
+    /// The built-in scorer's inputs for an offer recorded in `entry`, with the offer's `value`
+    /// and `priority`.
     #[inline]
-    pub(super) fn inputs(&self, own: &Inputs, value: f64, priority: f64) -> PartInputs {
+    pub(super) fn inputs(&self, entry: &Entry, value: f64, priority: f64) -> PartInputs {
         PartInputs {
-            affinity: own.affinity,
-            favourite: own.favourite,
+            affinity: entry.affinity,
+            favourite: entry.favourite,
             value,
             priority,
-            days_until_moment: own.days_until_moment,
-            preferred_channel: self.preferred_channel == Some(own.channel),
-            negative_feedback: own.negative_feedback,
+            days_until_moment: entry.days_until_moment,
+            preferred_channel: self.preferred_channel == Some(entry.channel),
+            negative_feedback: entry.negative_feedback,
             recent_contacts: self.recent_contacts,
-            ignored_streak: self.ignored_streak[own.channel.index()],
+            ignored_streak: self.ignored_streak[entry.channel.index()],
         }
     }
 }
@@ -147,11 +163,11 @@ impl Recorded {
     pub(super) fn candidate(&self, index: usize) -> Option<Candidate> {
         let entry = self.entries.get(index)?;
         let offer = self.policy.offers.get(index)?;
-        let score = match &entry.scored {
+        let score = match entry.scored {
             Scored::No => None,
-            Scored::Custom(slot) => self.scores.get(*slot as usize).cloned(),
-            Scored::Builtin(own) => {
-                let inputs = self.factors.inputs(own, offer.value, offer.priority);
+            Scored::Custom => self.scores.get(entry.slot as usize).cloned(),
+            Scored::Builtin => {
+                let inputs = self.factors.inputs(entry, offer.value, offer.priority);
                 let mut score = Score::default();
                 Parts::new(&self.policy.scoring.spec, &inputs).add_to(&mut score);
                 Some(score)

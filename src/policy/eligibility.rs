@@ -574,6 +574,10 @@ impl Condition {
     /// records, a node before its children: a decision keeps the number, not a copy of the
     /// record. **O(nodes)**.
     pub(crate) fn position_of(&self, failed: &FailedRule) -> Option<u32> {
+        // Most rules are one node, or fail as their root (`any`, `not`).
+        if self.failed().is_some_and(|own| std::ptr::eq(own, failed)) {
+            return Some(0);
+        }
         let mut position = 0u32;
         self.walk(&mut |record| {
             let found = std::ptr::eq(record, failed);
