@@ -8,11 +8,10 @@
 //! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
 mod explain;
+mod rank;
 mod record;
 mod trace;
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -28,6 +27,7 @@ use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
 use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
+use rank::{Picked, Pool, Rank};
 use record::{Code, Entry, Factors, Recorded, Scored};
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
@@ -139,104 +139,6 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
-
-/// A candidate that passed every absolute check, waiting for selection. Ordered best first:
-/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
-/// so the order is total and selection is deterministic.
-#[derive(Clone, Copy)]
-struct Rank {
-    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
-    key: i64,
-    score: f64,
-    index: usize,
-    /// A bit per usable channel (requested, allowed by the offer, consented).
-    channels: u8,
-}
-
-impl Ord for Rank {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key).then(other.index.cmp(&self.index))
-    }
-}
-
-impl Rank {
-    fn new(score: f64, index: usize, channels: u8) -> Rank {
-        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
-        // bits compare as signed integers in the same order.
-        let bits = score.to_bits() as i64;
-        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
-        Rank {
-            key,
-            score,
-            index,
-            channels,
-        }
-    }
-}
-
-impl PartialOrd for Rank {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Rank {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Rank {}
-
-/// Candidates handed out best first, ordered only as far as they are asked for: the first by
-/// one scan (**O(n)**; selection usually stops there), the rest through a binary heap built
-/// when a second one is asked for (**O(n)** once, then **O(log n)** each).
-struct BestFirst<'a> {
-    /// The candidates not handed out and not in the heap.
-    unordered: &'a mut [Rank],
-    heap: BinaryHeap<Rank>,
-    scanned: bool,
-}
-
-impl<'a> BestFirst<'a> {
-    fn new(candidates: &'a mut [Rank]) -> Self {
-        BestFirst {
-            unordered: candidates,
-            heap: BinaryHeap::new(),
-            scanned: false,
-        }
-    }
-
-    /// The best candidate not handed out yet.
-    fn next(&mut self) -> Option<Rank> {
-        if !self.scanned {
-            self.scanned = true;
-            let mut best = 0;
-            for (i, rank) in self.unordered.iter().enumerate().skip(1) {
-                if *rank > self.unordered[best] {
-                    best = i;
-                }
-            }
-            let last = self.unordered.len().checked_sub(1)?;
-            self.unordered.swap(best, last);
-            let (rank, rest) = std::mem::take(&mut self.unordered).split_last_mut()?;
-            self.unordered = rest;
-            return Some(*rank);
-        }
-        if !self.unordered.is_empty() {
-            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered).to_vec());
-        }
-        self.heap.pop()
-    }
-
-    /// The candidates not handed out, in no particular order.
-    fn rest(self) -> impl Iterator<Item = Rank> + 'a {
-        self.unordered.iter().copied().chain(self.heap.into_vec())
-    }
-}
-
-/// Candidates waiting for selection: as many as a policy usually has fit on the stack.
-type Ranks = SmallVec<[Rank; 64]>;
 
 /// The customer's value of each declared attribute, in declaration order.
 type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
@@ -399,8 +301,8 @@ impl Engine {
         let offers = &self.policy.offers;
         let mut sets: SmallVec<[SetFacts; 32]> =
             smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
-        let mut regular = Ranks::new();
-        let mut fallback: SmallVec<[Rank; 4]> = SmallVec::new();
+        let mut regular = Pool::new(false);
+        let mut fallback = Pool::new(true);
         // One entry per offer, in policy order, recorded here (selection only sets the stops
         // of the scored ones).
         let mut outcome = Outcome {
@@ -431,21 +333,23 @@ impl Engine {
                         entry,
                         &mut outcome.scores,
                     );
+                    entry.channels = channels;
+                    entry.fallback = offer.fallback;
                     let rank = Rank::new(total, index, channels);
                     if offer.fallback {
-                        fallback.push(rank);
+                        fallback.add(rank);
                     } else {
-                        regular.push(rank);
+                        regular.add(rank);
                     }
                 }
             }
         }
-        self.select(&context, ledger, request, now, &mut regular, &mut outcome)?;
+        self.select(&context, ledger, request, now, &regular, &mut outcome)?;
         if outcome.picks.is_empty() {
-            self.select(&context, ledger, request, now, &mut fallback, &mut outcome)?;
+            self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
         } else {
-            for rank in fallback {
-                if let Some(entry) = outcome.entries.get_mut(rank.index) {
+            for entry in &mut outcome.entries {
+                if entry.fallback && entry.scored != Scored::No {
                     entry.stop = Code::FallbackNotNeeded;
                 }
             }
@@ -809,14 +713,14 @@ impl Engine {
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidates: &mut [Rank],
+        candidates: &Pool,
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
-        let mut candidates = BestFirst::new(candidates);
+        let mut candidates = candidates.best_first();
         // The offers picked here (selection starts with no picks), for the diversity rule.
-        let mut picked: SmallVec<[usize; 4]> = SmallVec::new();
+        let mut picked = Picked::new();
         while outcome.picks.len() < request.picks {
-            let Some(rank) = candidates.next() else {
+            let Some(rank) = candidates.next(&outcome.entries, &picked) else {
                 return Ok(());
             };
             let offer = &self.policy.offers[rank.index];
@@ -839,11 +743,7 @@ impl Engine {
         }
         // The last pick (there is one: the loop ends with the picks filled).
         let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
-        for rank in candidates.rest() {
-            if let Some(entry) = outcome.entries.get_mut(rank.index) {
-                entry.stop = Code::Outscored { by };
-            }
-        }
+        candidates.outscored(&mut outcome.entries, &picked, by);
         Ok(())
     }
 

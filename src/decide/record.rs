@@ -92,6 +92,10 @@ pub(super) struct Entry {
     pub(super) favourite: bool,
     /// The channel scored on.
     pub(super) channel: Channel,
+    /// A bit per usable channel (with a score).
+    pub(super) channels: u8,
+    /// The offer is a fallback.
+    pub(super) fallback: bool,
 }
 
 impl Entry {
@@ -106,6 +110,8 @@ impl Entry {
         slot: 0,
         favourite: false,
         channel: Channel::Email,
+        channels: 0,
+        fallback: false,
     };
 }
 

@@ -556,6 +556,14 @@ impl Condition {
         }
     }
 
+    /// Whether the node has no children.
+    fn is_single(&self) -> bool {
+        !matches!(
+            self,
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. }
+        )
+    }
+
     /// The node's own failure record (`all` has none).
     fn failed(&self) -> Option<&FailedRule> {
         match self {
@@ -577,6 +585,17 @@ impl Condition {
         // Most rules are one node, or fail as their root (`any`, `not`).
         if self.failed().is_some_and(|own| std::ptr::eq(own, failed)) {
             return Some(0);
+        }
+        // An `all` of single nodes (the usual compound rule): each child is one record.
+        if let Condition::All(children) = self {
+            for (position, child) in (0u32..).zip(children) {
+                let Some(own) = child.failed().filter(|_| child.is_single()) else {
+                    break;
+                };
+                if std::ptr::eq(own, failed) {
+                    return Some(position);
+                }
+            }
         }
         let mut position = 0u32;
         self.walk(&mut |record| {
