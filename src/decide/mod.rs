@@ -323,13 +323,13 @@ impl Engine {
             };
             match verdict {
                 Err(stop) => entry.stop = stop,
-                Ok(Screened { channels, feedback }) => {
+                Ok(screened) => {
+                    let channels = screened.channels;
                     let total = self.score(
                         &context,
                         &mut sets,
                         offer,
-                        channels,
-                        feedback,
+                        screened,
                         entry,
                         &mut outcome.scores,
                     );
@@ -567,7 +567,7 @@ impl Engine {
         })
     }
 
-    /// Scores `offer` on the best of its usable `channels`, recording how in its trace
+    /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
     /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
     /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
     /// kept in `scores`.
@@ -579,8 +579,7 @@ impl Engine {
         context: &Context<'_>,
         sets: &mut [SetFacts],
         offer: &Offer,
-        channels: u8,
-        feedback: Option<&OfferStats>,
+        Screened { channels, feedback }: Screened<'_>,
         entry: &mut Entry,
         scores: &mut Vec<Score>,
     ) -> f64 {
