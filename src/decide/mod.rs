@@ -12,6 +12,7 @@ mod rank;
 mod record;
 mod trace;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -194,6 +195,16 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The best consented channel in `mask` (which has one: Email if not, not reached).
+    #[inline]
+    fn best_channel(&self, mask: u8) -> Channel {
+        self.consented
+            .iter()
+            .copied()
+            .find(|c| mask & channel_bit(*c) != 0)
+            .unwrap_or(Channel::Email)
+    }
+
     /// The consented channels in `mask`, best first.
     fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
         self.consented
@@ -486,6 +497,7 @@ impl Engine {
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
+                memo: smallvec::smallvec![Cell::new(0); self.policy.leaves],
             },
             categories,
             requested,
@@ -537,11 +549,8 @@ impl Engine {
         }
         if let Some(rule) = &offer.eligibility {
             // The trace keeps the failed rule's position in the condition, not a copy.
-            rule.judge(&context.facts)
-                .map_err(|failed| Code::Ineligible {
-                    // Always found: `judge` returns one of the condition's own records.
-                    rule: rule.position_of(failed).unwrap_or(u32::MAX),
-                })?;
+            rule.check(&context.facts)
+                .map_err(|rule| Code::Ineligible { rule })?;
         }
         let summary = &customer.profile.summary;
         if let (Some(product), Some(within)) =
@@ -586,7 +595,7 @@ impl Engine {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
-        let channel = context.channels(channels).next().unwrap_or(Channel::Email);
+        let channel = context.best_channel(channels);
         let set = self.set_facts(context, sets, offer);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
@@ -672,6 +681,8 @@ impl Engine {
     }
 
     /// What `offer`'s list of categories adds up to, worked out on first use.
+    // Inlined, its fields are read from the slot directly rather than copied out and back.
+    #[inline(always)]
     fn set_facts(&self, context: &Context<'_>, sets: &mut [SetFacts], offer: &Offer) -> SetFacts {
         let Some(slot) = sets.get_mut(offer.category_set) else {
             // Unreachable: set indexes are below the policy's set count. Work it out anyway.
@@ -684,6 +695,7 @@ impl Engine {
     }
 
     /// Sums `offer`'s categories' facts, in the offer's order, from zero.
+    #[inline(never)]
     fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
         let mut set = SetFacts {
             ready: true,

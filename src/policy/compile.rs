@@ -54,6 +54,9 @@ pub struct CompiledPolicy {
     pub(crate) offers: Vec<Offer>,
     /// Every category the offers name, and every list of them an offer has, once.
     pub(crate) categories: Categories,
+    /// How many distinct leaf tests the offers' eligibility rules have: a decision works each
+    /// out at most once.
+    pub(crate) leaves: usize,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }
@@ -385,6 +388,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let CompiledOffers {
         offers,
         caps: offer_caps,
+        leaves,
         categories,
     } = compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
     let caps = compile_caps(policy, &offer_caps)?;
@@ -471,6 +475,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         preference_scopes,
         offers,
         categories,
+        leaves,
         scoring,
         selection,
         source: policy.clone(),

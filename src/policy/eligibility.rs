@@ -3,6 +3,7 @@
 //! [`Policy::compile`](super::Policy::compile) against the declared attribute types, and judged
 //! per decision as a compiled [`Condition`] that names the rule that failed.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -132,6 +133,8 @@ pub(crate) enum Condition {
     Attribute {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
         index: usize,
         test: AttributeTest,
@@ -139,6 +142,8 @@ pub(crate) enum Condition {
     Activity {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         activity: Activity,
         category: String,
         /// The category's index in the policy's categories (`Facts::recent`).
@@ -148,21 +153,40 @@ pub(crate) enum Condition {
     Moment {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
         within_days: u32,
     },
     LifetimeValue {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         at_least: Option<f64>,
         at_most: Option<f64>,
     },
     Segment {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
     },
 }
+
+/// A leaf's id before numbering, or past [`MAX_LEAVES`].
+pub(crate) const NO_LEAF: u32 = u32::MAX;
+
+/// How many distinct leaf tests a policy's rules memoize per decision, at most.
+const MAX_LEAVES: usize = 1024;
+
+/// A memoized leaf test: not worked out yet (0), holds, fails.
+const HOLDS: u8 = 1;
+const FAILS: u8 = 2;
+
+/// Per distinct leaf test of the policy, what it gave for this decision (0 until worked out).
+pub(crate) type Memo = SmallVec<[Cell<u8>; 64]>;
 
 /// When the customer last bought and last looked in one category.
 #[derive(Debug, Clone, Copy, Default)]
@@ -182,6 +206,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) now: Stamp,
     /// The customer's local date.
     pub(crate) today: NaiveDate,
+    /// The leaf tests worked out so far, by leaf id.
+    pub(crate) memo: Memo,
 }
 
 /// The rule that failed: its path and what it asks.
@@ -441,6 +467,7 @@ pub(crate) fn compile_condition(
             };
             Condition::Attribute {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 name: attribute,
                 index,
                 test,
@@ -462,6 +489,7 @@ pub(crate) fn compile_condition(
             };
             Condition::Activity {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 activity,
                 category,
                 category_id,
@@ -470,6 +498,7 @@ pub(crate) fn compile_condition(
         }
         "moment" => Condition::Moment {
             failed: FailedRule::at(path),
+            leaf: NO_LEAF,
             name: name("moment", spec.moment.as_deref().unwrap_or_default())?,
             within_days: spec.within_days.ok_or_else(|| {
                 PolicyError::new(
@@ -480,6 +509,7 @@ pub(crate) fn compile_condition(
         },
         "segment" => Condition::Segment {
             failed: FailedRule::at(path),
+            leaf: NO_LEAF,
             name: name("segment", spec.segment.as_deref().unwrap_or_default())?,
         },
         _ => {
@@ -496,6 +526,7 @@ pub(crate) fn compile_condition(
             }
             Condition::LifetimeValue {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 at_least: spec.lifetime_value_at_least,
                 at_most: spec.lifetime_value_at_most,
             }
@@ -623,6 +654,72 @@ impl Condition {
         found
     }
 
+    /// `Ok` when the condition holds; otherwise the position of the rule that failed among the
+    /// condition's records ([`Condition::position_of`]). The usual shapes (one test; `all`,
+    /// `any` or `not` of tests) are judged in one loop, each test looked up in the decision's
+    /// memo; others by [`Condition::judge`].
+    #[inline]
+    pub(crate) fn check(&self, facts: &Facts<'_>) -> Result<(), u32> {
+        let fast = match self {
+            Condition::All(children) => 'all: {
+                for (position, child) in (0u32..).zip(children) {
+                    match child.leaf_holds(facts) {
+                        Some(true) => {}
+                        Some(false) => break 'all Some(Err(position)),
+                        None => break 'all None,
+                    }
+                }
+                Some(Ok(()))
+            }
+            Condition::Any { children, .. } => 'any: {
+                for child in children {
+                    match child.leaf_holds(facts) {
+                        Some(true) => break 'any Some(Ok(())),
+                        Some(false) => {}
+                        None => break 'any None,
+                    }
+                }
+                Some(Err(0))
+            }
+            Condition::Not { inner, .. } => {
+                inner
+                    .leaf_holds(facts)
+                    .map(|holds| if holds { Err(0) } else { Ok(()) })
+            }
+            leaf => leaf
+                .leaf_holds(facts)
+                .map(|holds| if holds { Ok(()) } else { Err(0) }),
+        };
+        match fast {
+            Some(verdict) => verdict,
+            None => self.check_nested(facts),
+        }
+    }
+
+    /// [`Condition::check`] for other shapes.
+    #[inline(never)]
+    fn check_nested(&self, facts: &Facts<'_>) -> Result<(), u32> {
+        self.judge(facts)
+            // Always found: `judge` returns one of the condition's own records.
+            .map_err(|failed| self.position_of(failed).unwrap_or(u32::MAX))
+    }
+
+    /// A numbered leaf test's result, from the decision's memo or worked out into it; `None`
+    /// for a node with children (or a test past the memo).
+    #[inline]
+    fn leaf_holds(&self, facts: &Facts<'_>) -> Option<bool> {
+        let memo = facts.memo.get(self.leaf()? as usize)?;
+        Some(match memo.get() {
+            HOLDS => true,
+            FAILS => false,
+            _ => {
+                let holds = self.holds(facts);
+                memo.set(if holds { HOLDS } else { FAILS });
+                holds
+            }
+        })
+    }
+
     /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
     /// copied for the failures an `any` or a `not` absorbs).
     pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
@@ -642,14 +739,38 @@ impl Condition {
                     Ok(())
                 }
             }
-            Condition::Attribute {
-                failed,
-                index,
-                test,
-                ..
-            } => {
+            leaf => {
+                let holds = leaf.leaf_holds(facts).unwrap_or_else(|| leaf.holds(facts));
+                match leaf.failed() {
+                    Some(failed) if !holds => Err(failed),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The leaf test's id among the policy's distinct leaf tests, if it has one.
+    fn leaf(&self) -> Option<u32> {
+        match self {
+            Condition::Attribute { leaf, .. }
+            | Condition::Activity { leaf, .. }
+            | Condition::Moment { leaf, .. }
+            | Condition::LifetimeValue { leaf, .. }
+            | Condition::Segment { leaf, .. } => Some(*leaf).filter(|id| *id != NO_LEAF),
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => None,
+        }
+    }
+
+    /// Whether the condition holds (a leaf's test, worked out).
+    #[inline(never)]
+    fn holds(&self, facts: &Facts<'_>) -> bool {
+        match self {
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => {
+                self.judge(facts).is_ok()
+            }
+            Condition::Attribute { index, test, .. } => {
                 let have = facts.attributes.get(*index).copied().flatten();
-                let holds = match (test, have) {
+                match (test, have) {
                     (AttributeTest::Exists(want), have) => have.is_some() == *want,
                     (_, None) => false,
                     (AttributeTest::Equals(want), Some(have)) => matches_value(have, want),
@@ -665,19 +786,14 @@ impl Condition {
                         });
                         above && below
                     }
-                };
-                if holds {
-                    Ok(())
-                } else {
-                    Err(failed)
                 }
             }
             Condition::Activity {
-                failed,
                 activity,
                 category,
                 category_id,
                 within,
+                ..
             } => {
                 let recent =
                     match facts.recent.get(*category_id) {
@@ -696,49 +812,123 @@ impl Condition {
                     Activity::Viewed => recent.view,
                 };
                 // Within the span: at most `within` seconds before now (and not in the future).
-                let recent =
-                    last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within);
-                if recent {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
+                last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within)
             }
             Condition::Moment {
-                failed,
-                name,
-                within_days,
-            } => {
-                let near = facts
-                    .profile
-                    .moment(name)
-                    .and_then(|m| days_until(facts.today, m.month, m.day))
-                    .is_some_and(|days| days <= i64::from(*within_days));
-                if near {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
-            }
+                name, within_days, ..
+            } => facts
+                .profile
+                .moment(name)
+                .and_then(|m| days_until(facts.today, m.month, m.day))
+                .is_some_and(|days| days <= i64::from(*within_days)),
             Condition::LifetimeValue {
-                failed,
-                at_least,
-                at_most,
+                at_least, at_most, ..
             } => {
                 let ltv = facts.profile.summary.lifetime_value();
-                if at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi) {
-                    Ok(())
-                } else {
-                    Err(failed)
+                at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi)
+            }
+            Condition::Segment { name, .. } => facts.profile.segments.iter().any(|s| s == name),
+        }
+    }
+
+    /// Numbers this condition's leaf tests among `distinct`, the distinct leaf tests of the
+    /// policy seen so far (adding the new ones, up to [`MAX_LEAVES`]; a test past them is
+    /// worked out each time). A decision works out each distinct test once, however many
+    /// offers' rules ask it. **O(leaves × distinct)**, once, at compile time.
+    pub(crate) fn number_leaves(&mut self, distinct: &mut Vec<Condition>) {
+        match self {
+            Condition::All(children) | Condition::Any { children, .. } => {
+                for child in children {
+                    child.number_leaves(distinct);
                 }
             }
-            Condition::Segment { failed, name } => {
-                if facts.profile.segments.iter().any(|s| s == name) {
-                    Ok(())
-                } else {
-                    Err(failed)
+            Condition::Not { inner, .. } => inner.number_leaves(distinct),
+            Condition::Attribute { .. }
+            | Condition::Activity { .. }
+            | Condition::Moment { .. }
+            | Condition::LifetimeValue { .. }
+            | Condition::Segment { .. } => {
+                let this = &*self;
+                let id = match distinct.iter().position(|d| d.same_test(this)) {
+                    Some(id) => id,
+                    None if distinct.len() < MAX_LEAVES => {
+                        distinct.push(this.clone());
+                        distinct.len() - 1
+                    }
+                    None => return,
+                };
+                if let Some(slot) = self.leaf_mut() {
+                    // Below MAX_LEAVES, which fits a u32.
+                    *slot = u32::try_from(id).unwrap_or(NO_LEAF);
                 }
             }
+        }
+    }
+
+    fn leaf_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            Condition::Attribute { leaf, .. }
+            | Condition::Activity { leaf, .. }
+            | Condition::Moment { leaf, .. }
+            | Condition::LifetimeValue { leaf, .. }
+            | Condition::Segment { leaf, .. } => Some(leaf),
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => None,
+        }
+    }
+
+    /// Whether two leaves test the same thing (their paths aside).
+    fn same_test(&self, other: &Condition) -> bool {
+        match (self, other) {
+            (
+                Condition::Attribute { index, test, .. },
+                Condition::Attribute {
+                    index: other_index,
+                    test: other_test,
+                    ..
+                },
+            ) => index == other_index && test == other_test,
+            (
+                Condition::Activity {
+                    activity,
+                    category_id,
+                    within,
+                    ..
+                },
+                Condition::Activity {
+                    activity: other_activity,
+                    category_id: other_category,
+                    within: other_within,
+                    ..
+                },
+            ) => {
+                activity == other_activity
+                    && category_id == other_category
+                    && within == other_within
+            }
+            (
+                Condition::Moment {
+                    name, within_days, ..
+                },
+                Condition::Moment {
+                    name: other_name,
+                    within_days: other_days,
+                    ..
+                },
+            ) => name == other_name && within_days == other_days,
+            (
+                Condition::LifetimeValue {
+                    at_least, at_most, ..
+                },
+                Condition::LifetimeValue {
+                    at_least: other_least,
+                    at_most: other_most,
+                    ..
+                },
+            ) => at_least == other_least && at_most == other_most,
+            (Condition::Segment { name, .. }, Condition::Segment { name: other, .. }) => {
+                name == other
+            }
+            _ => false,
         }
     }
 }

@@ -334,6 +334,8 @@ pub(crate) struct Categories {
 /// The validated offers, with what they bring to the rest of the policy.
 pub(crate) struct CompiledOffers {
     pub(crate) offers: Vec<Offer>,
+    /// How many distinct leaf tests the offers' eligibility rules have (numbered).
+    pub(crate) leaves: usize,
     /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
     pub(crate) caps: Vec<(String, CapSpec)>,
     pub(crate) categories: Categories,
@@ -444,9 +446,14 @@ pub(crate) fn compile_offers(
             fallback: spec.fallback,
         });
     }
+    let mut distinct = Vec::new();
+    for rule in offers.iter_mut().filter_map(|o| o.eligibility.as_mut()) {
+        rule.number_leaves(&mut distinct);
+    }
     Ok(CompiledOffers {
         offers,
         caps,
+        leaves: distinct.len(),
         categories: Categories {
             names: categories,
             sets: sets.len(),
