@@ -750,6 +750,7 @@ impl Condition {
     }
 
     /// The leaf test's id among the policy's distinct leaf tests, if it has one.
+    #[inline]
     fn leaf(&self) -> Option<u32> {
         match self {
             Condition::Attribute { leaf, .. }
