@@ -414,6 +414,40 @@ mod tests {
     }
 
     #[test]
+    fn the_parts_total_is_the_sum_score_add_reaches_to_the_bit() {
+        let odd = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE / 2.0,
+            0.1,
+            -0.1,
+            0.2,
+            1e300,
+            -3.75,
+        ];
+        // Every part from the odd values above, in many orders and mixes (cancellations,
+        // overflow, zeros and non-finite parts left out).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut parts = [0.0; 9];
+            for part in &mut parts {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *part = odd[(seed % odd.len() as u64) as usize];
+            }
+            let mut score = Score::default();
+            let parts = Parts(parts);
+            parts.add_to(&mut score);
+            assert_eq!(parts.total().to_bits(), score.total.to_bits(), "{parts:?}");
+        }
+    }
+
+    #[test]
     fn contributions_past_the_inline_nine_and_with_owned_names_read_clone_and_round_trip() {
         let mut score = Score::default();
         for i in 0..12 {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use cornershop::{
     Candidate, Channel, Consent, ContactLedger, Customer, CustomerId, Decision, Engine, Error,
     Event, Features, FeedbackTarget, InputError, MemoryLedger, MessageClass, Policy, Reason,
-    Request, Response, Score, Scorer, Stop, Verdict,
+    Request, Response, Score, Scorer, Stop, Trace, Verdict,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -1538,6 +1538,36 @@ fn a_candidate_round_trips_alone() -> TestResult {
         let back: Candidate = serde_json::from_str(&serde_json::to_string(&c)?)?;
         assert_eq!(back, c);
     }
+    Ok(())
+}
+
+#[test]
+fn a_recorded_trace_reads_as_the_list_it_stands_for() -> TestResult {
+    let decision = mixed_decision()?;
+    let trace = &decision.trace;
+    let list: Vec<Candidate> = trace.to_vec();
+    assert_eq!(list.len(), trace.len());
+    assert!(!trace.is_empty());
+    // Compares equal to the list, and to a trace built from it, both ways round.
+    assert_eq!(*trace, list);
+    assert_eq!(*trace, Trace::from(list.clone()));
+    assert_eq!(Trace::from(list.clone()), *trace);
+    assert_eq!(trace.clone(), *trace);
+    // The same JSON and the same debug text as the list.
+    assert_eq!(serde_json::to_string(trace)?, serde_json::to_string(&list)?);
+    assert_eq!(format!("{trace:?}"), format!("{list:?}"));
+    // Read by position, by offer, forwards and backwards.
+    let ids: Vec<&str> = trace.offers().collect();
+    for (i, entry) in list.iter().enumerate() {
+        assert_eq!(trace.get(i).as_ref(), Some(entry));
+        assert_eq!(&*entry.offer, ids[i]);
+        assert_eq!(trace.find(ids[i]).as_ref(), Some(entry));
+    }
+    assert_eq!(trace.get(list.len()), None);
+    assert_eq!(trace.find("no-such-offer"), None);
+    let backwards: Vec<Candidate> = trace.iter().rev().collect();
+    assert!(backwards.iter().eq(list.iter().rev()));
+    assert_eq!(Vec::<Candidate>::from(trace.clone()), list);
     Ok(())
 }
 
