@@ -12,7 +12,6 @@ mod rank;
 mod record;
 mod trace;
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -24,7 +23,7 @@ use crate::context::{CategoryStats, Decayed, OfferStats};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
+use crate::policy::{CompiledPolicy, Facts, Memo, Offer, Recent};
 use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
@@ -414,7 +413,7 @@ impl Engine {
     /// Works out what every offer's judgment shares: the customer's local date, their
     /// category facts, the channels in order, and their recent contact count.
     fn context<'c, L: ContactLedger + ?Sized>(
-        &self,
+        &'c self,
         customer: &'c Customer,
         attributes: &'c [Option<&'c Value>],
         request: &Request,
@@ -497,7 +496,7 @@ impl Engine {
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
-                memo: smallvec::smallvec![Cell::new(0); self.policy.leaves],
+                memo: Memo::new(&self.policy.leaf_tests),
             },
             categories,
             requested,
@@ -549,7 +548,9 @@ impl Engine {
         }
         if let Some(rule) = &offer.eligibility {
             // The trace keeps the failed rule's position in the condition, not a copy.
-            rule.check(&context.facts)
+            offer
+                .quick
+                .check(rule, &context.facts)
                 .map_err(|rule| Code::Ineligible { rule })?;
         }
         let summary = &customer.profile.summary;

@@ -3,7 +3,6 @@
 //! [`Policy::compile`](super::Policy::compile) against the declared attribute types, and judged
 //! per decision as a compiled [`Condition`] that names the rule that failed.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::leaves::{Memo, NO_LEAF};
 use super::offers::{duration, label, MAX_NAME_LEN};
 use crate::context::{days_until, Profile, Value, ValueKind};
 use crate::error::PolicyError;
@@ -175,19 +175,6 @@ pub(crate) enum Condition {
     },
 }
 
-/// A leaf's id before numbering, or past [`MAX_LEAVES`].
-pub(crate) const NO_LEAF: u32 = u32::MAX;
-
-/// How many distinct leaf tests a policy's rules memoize per decision, at most.
-const MAX_LEAVES: usize = 1024;
-
-/// A memoized leaf test: not worked out yet (0), holds, fails.
-const HOLDS: u8 = 1;
-const FAILS: u8 = 2;
-
-/// Per distinct leaf test of the policy, what it gave for this decision (0 until worked out).
-pub(crate) type Memo = SmallVec<[Cell<u8>; 64]>;
-
 /// When the customer last bought and last looked in one category.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Recent {
@@ -207,7 +194,7 @@ pub(crate) struct Facts<'a> {
     /// The customer's local date.
     pub(crate) today: NaiveDate,
     /// The leaf tests worked out so far, by leaf id.
-    pub(crate) memo: Memo,
+    pub(crate) memo: Memo<'a>,
 }
 
 /// The rule that failed: its path and what it asks.
@@ -596,7 +583,7 @@ impl Condition {
     }
 
     /// The node's own failure record (`all` has none).
-    fn failed(&self) -> Option<&FailedRule> {
+    pub(super) fn failed(&self) -> Option<&FailedRule> {
         match self {
             Condition::All(_) => None,
             Condition::Any { failed, .. }
@@ -654,72 +641,6 @@ impl Condition {
         found
     }
 
-    /// `Ok` when the condition holds; otherwise the position of the rule that failed among the
-    /// condition's records ([`Condition::position_of`]). The usual shapes (one test; `all`,
-    /// `any` or `not` of tests) are judged in one loop, each test looked up in the decision's
-    /// memo; others by [`Condition::judge`].
-    #[inline]
-    pub(crate) fn check(&self, facts: &Facts<'_>) -> Result<(), u32> {
-        let fast = match self {
-            Condition::All(children) => 'all: {
-                for (position, child) in (0u32..).zip(children) {
-                    match child.leaf_holds(facts) {
-                        Some(true) => {}
-                        Some(false) => break 'all Some(Err(position)),
-                        None => break 'all None,
-                    }
-                }
-                Some(Ok(()))
-            }
-            Condition::Any { children, .. } => 'any: {
-                for child in children {
-                    match child.leaf_holds(facts) {
-                        Some(true) => break 'any Some(Ok(())),
-                        Some(false) => {}
-                        None => break 'any None,
-                    }
-                }
-                Some(Err(0))
-            }
-            Condition::Not { inner, .. } => {
-                inner
-                    .leaf_holds(facts)
-                    .map(|holds| if holds { Err(0) } else { Ok(()) })
-            }
-            leaf => leaf
-                .leaf_holds(facts)
-                .map(|holds| if holds { Ok(()) } else { Err(0) }),
-        };
-        match fast {
-            Some(verdict) => verdict,
-            None => self.check_nested(facts),
-        }
-    }
-
-    /// [`Condition::check`] for other shapes.
-    #[inline(never)]
-    fn check_nested(&self, facts: &Facts<'_>) -> Result<(), u32> {
-        self.judge(facts)
-            // Always found: `judge` returns one of the condition's own records.
-            .map_err(|failed| self.position_of(failed).unwrap_or(u32::MAX))
-    }
-
-    /// A numbered leaf test's result, from the decision's memo or worked out into it; `None`
-    /// for a node with children (or a test past the memo).
-    #[inline]
-    fn leaf_holds(&self, facts: &Facts<'_>) -> Option<bool> {
-        let memo = facts.memo.get(self.leaf()? as usize)?;
-        Some(match memo.get() {
-            HOLDS => true,
-            FAILS => false,
-            _ => {
-                let holds = self.holds(facts);
-                memo.set(if holds { HOLDS } else { FAILS });
-                holds
-            }
-        })
-    }
-
     /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
     /// copied for the failures an `any` or a `not` absorbs).
     pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
@@ -740,7 +661,7 @@ impl Condition {
                 }
             }
             leaf => {
-                let holds = leaf.leaf_holds(facts).unwrap_or_else(|| leaf.holds(facts));
+                let holds = facts.memo.holds(leaf, facts);
                 match leaf.failed() {
                     Some(failed) if !holds => Err(failed),
                     _ => Ok(()),
@@ -751,7 +672,7 @@ impl Condition {
 
     /// The leaf test's id among the policy's distinct leaf tests, if it has one.
     #[inline]
-    fn leaf(&self) -> Option<u32> {
+    pub(super) fn leaf(&self) -> Option<u32> {
         match self {
             Condition::Attribute { leaf, .. }
             | Condition::Activity { leaf, .. }
@@ -764,7 +685,7 @@ impl Condition {
 
     /// Whether the condition holds (a leaf's test, worked out).
     #[inline(never)]
-    fn holds(&self, facts: &Facts<'_>) -> bool {
+    pub(super) fn holds(&self, facts: &Facts<'_>) -> bool {
         match self {
             Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => {
                 self.judge(facts).is_ok()
@@ -829,107 +750,6 @@ impl Condition {
                 at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi)
             }
             Condition::Segment { name, .. } => facts.profile.segments.iter().any(|s| s == name),
-        }
-    }
-
-    /// Numbers this condition's leaf tests among `distinct`, the distinct leaf tests of the
-    /// policy seen so far (adding the new ones, up to [`MAX_LEAVES`]; a test past them is
-    /// worked out each time). A decision works out each distinct test once, however many
-    /// offers' rules ask it. **O(leaves × distinct)**, once, at compile time.
-    pub(crate) fn number_leaves(&mut self, distinct: &mut Vec<Condition>) {
-        match self {
-            Condition::All(children) | Condition::Any { children, .. } => {
-                for child in children {
-                    child.number_leaves(distinct);
-                }
-            }
-            Condition::Not { inner, .. } => inner.number_leaves(distinct),
-            Condition::Attribute { .. }
-            | Condition::Activity { .. }
-            | Condition::Moment { .. }
-            | Condition::LifetimeValue { .. }
-            | Condition::Segment { .. } => {
-                let this = &*self;
-                let id = match distinct.iter().position(|d| d.same_test(this)) {
-                    Some(id) => id,
-                    None if distinct.len() < MAX_LEAVES => {
-                        distinct.push(this.clone());
-                        distinct.len() - 1
-                    }
-                    None => return,
-                };
-                if let Some(slot) = self.leaf_mut() {
-                    // Below MAX_LEAVES, which fits a u32.
-                    *slot = u32::try_from(id).unwrap_or(NO_LEAF);
-                }
-            }
-        }
-    }
-
-    fn leaf_mut(&mut self) -> Option<&mut u32> {
-        match self {
-            Condition::Attribute { leaf, .. }
-            | Condition::Activity { leaf, .. }
-            | Condition::Moment { leaf, .. }
-            | Condition::LifetimeValue { leaf, .. }
-            | Condition::Segment { leaf, .. } => Some(leaf),
-            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => None,
-        }
-    }
-
-    /// Whether two leaves test the same thing (their paths aside).
-    fn same_test(&self, other: &Condition) -> bool {
-        match (self, other) {
-            (
-                Condition::Attribute { index, test, .. },
-                Condition::Attribute {
-                    index: other_index,
-                    test: other_test,
-                    ..
-                },
-            ) => index == other_index && test == other_test,
-            (
-                Condition::Activity {
-                    activity,
-                    category_id,
-                    within,
-                    ..
-                },
-                Condition::Activity {
-                    activity: other_activity,
-                    category_id: other_category,
-                    within: other_within,
-                    ..
-                },
-            ) => {
-                activity == other_activity
-                    && category_id == other_category
-                    && within == other_within
-            }
-            (
-                Condition::Moment {
-                    name, within_days, ..
-                },
-                Condition::Moment {
-                    name: other_name,
-                    within_days: other_days,
-                    ..
-                },
-            ) => name == other_name && within_days == other_days,
-            (
-                Condition::LifetimeValue {
-                    at_least, at_most, ..
-                },
-                Condition::LifetimeValue {
-                    at_least: other_least,
-                    at_most: other_most,
-                    ..
-                },
-            ) => at_least == other_least && at_most == other_most,
-            (Condition::Segment { name, .. }, Condition::Segment { name: other, .. }) => {
-                name == other
-            }
-            _ => false,
         }
     }
 }

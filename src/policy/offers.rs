@@ -7,6 +7,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::{compile_condition, Condition, ConditionSpec};
+use super::leaves::Quick;
 use super::window::{parse_duration, MAX_WINDOW_SECS};
 use super::CapSpec;
 use crate::channel::Channel;
@@ -211,6 +212,8 @@ pub(crate) struct Offer {
     pub(crate) moment: Option<String>,
     pub(crate) topic: Arc<str>,
     pub(crate) eligibility: Option<Condition>,
+    /// The shape of `eligibility` a decision checks fastest.
+    pub(crate) quick: Quick,
     pub(crate) cooldown: u32,
     pub(crate) fallback: bool,
 }
@@ -334,8 +337,9 @@ pub(crate) struct Categories {
 /// The validated offers, with what they bring to the rest of the policy.
 pub(crate) struct CompiledOffers {
     pub(crate) offers: Vec<Offer>,
-    /// How many distinct leaf tests the offers' eligibility rules have (numbered).
-    pub(crate) leaves: usize,
+    /// The distinct leaf tests of the offers' eligibility rules, by the id they are numbered
+    /// with.
+    pub(crate) leaf_tests: Vec<Condition>,
     /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
     pub(crate) caps: Vec<(String, CapSpec)>,
     pub(crate) categories: Categories,
@@ -442,18 +446,22 @@ pub(crate) fn compile_offers(
             moment: spec.moment.clone(),
             topic: topic.into(),
             eligibility,
+            quick: Quick::Nested,
             cooldown,
             fallback: spec.fallback,
         });
     }
-    let mut distinct = Vec::new();
-    for rule in offers.iter_mut().filter_map(|o| o.eligibility.as_mut()) {
-        rule.number_leaves(&mut distinct);
+    let mut leaf_tests = Vec::new();
+    for offer in &mut offers {
+        if let Some(rule) = &mut offer.eligibility {
+            rule.number_leaves(&mut leaf_tests);
+            offer.quick = Quick::of(rule);
+        }
     }
     Ok(CompiledOffers {
         offers,
         caps,
-        leaves: distinct.len(),
+        leaf_tests,
         categories: Categories {
             names: categories,
             sets: sets.len(),
