@@ -191,6 +191,31 @@ struct Context<'a> {
     consented_mask: u8,
     /// The built-in scorer's per-decision inputs (the fatigue count among them).
     factors: Factors,
+    /// The customer's never categories, as a mask of category ids.
+    never: NeverMask,
+}
+
+/// A set of policy category ids: a bit for each of the first 64, and whether there are others.
+#[derive(Debug, Clone, Copy, Default)]
+struct NeverMask {
+    low: u64,
+    beyond: bool,
+}
+
+impl NeverMask {
+    fn add(&mut self, id: usize) {
+        match u32::try_from(id).ok().and_then(|id| 1u64.checked_shl(id)) {
+            Some(bit) => self.low |= bit,
+            None => self.beyond = true,
+        }
+    }
+
+    /// Whether `offer` may have one of these categories (if not, it has none): one test
+    /// instead of a walk of its categories.
+    #[inline]
+    fn may_hold(&self, offer: &Offer) -> bool {
+        self.low & offer.category_mask != 0 || (self.beyond && !offer.categories_masked)
+    }
 }
 
 impl Context<'_> {
@@ -454,12 +479,14 @@ impl Engine {
                 facts.favourite = true;
             }
         }
+        let mut never = NeverMask::default();
         for name in &profile.never_categories {
-            if let Some(facts) = names
+            if let Some((id, facts)) = names
                 .get_index_of(name.as_str())
-                .and_then(|id| categories.get_mut(id))
+                .and_then(|id| Some((id, categories.get_mut(id)?)))
             {
                 facts.never = true;
+                never.add(id);
             }
         }
         let mut requested = 0u8;
@@ -502,6 +529,7 @@ impl Engine {
             requested,
             consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
             consented,
+            never,
             factors: Factors {
                 preferred_channel: profile.preferred_channel,
                 recent_contacts,
@@ -537,14 +565,16 @@ impl Engine {
         if customer.is_unsubscribed_from(&offer.topic) {
             return Err(Code::Unsubscribed);
         }
-        if let Some(&id) = offer
-            .category_ids
-            .iter()
-            .find(|&&id| context.categories[id].never)
-        {
-            return Err(Code::NeverCategory {
-                category: category_code(id),
-            });
+        if context.never.may_hold(offer) {
+            if let Some(&id) = offer
+                .category_ids
+                .iter()
+                .find(|&&id| context.categories[id].never)
+            {
+                return Err(Code::NeverCategory {
+                    category: category_code(id),
+                });
+            }
         }
         if let Some(rule) = &offer.eligibility {
             // The trace keeps the failed rule's position in the condition, not a copy.

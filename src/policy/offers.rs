@@ -201,6 +201,10 @@ pub(crate) struct Offer {
     pub(crate) category_ids: Vec<usize>,
     /// Which of the distinct category lists ([`Categories::sets`]) the offer has.
     pub(crate) category_set: usize,
+    /// A bit per category id below 64 among `category_ids`.
+    pub(crate) category_mask: u64,
+    /// Every category id is below 64 (in `category_mask`).
+    pub(crate) categories_masked: bool,
     pub(crate) tags: Arc<[String]>,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
@@ -431,11 +435,19 @@ pub(crate) fn compile_offers(
             })
             .collect();
         let category_set = sets.insert_full(category_ids.clone()).0;
+        let bit = |id: &usize| u32::try_from(*id).ok().and_then(|id| 1u64.checked_shl(id));
+        let category_mask = category_ids
+            .iter()
+            .filter_map(bit)
+            .fold(0, |mask, b| mask | b);
+        let categories_masked = category_ids.iter().all(|id| bit(id).is_some());
         offers.push(Offer {
             id: spec.id.as_str().into(),
             categories: spec.categories.as_slice().into(),
             category_ids,
             category_set,
+            category_mask,
+            categories_masked,
             tags: spec.tags.as_slice().into(),
             channels,
             value: finite(&field("value"), spec.value)?,
