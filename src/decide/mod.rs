@@ -627,7 +627,14 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let set = self.set_facts(context, sets, offer);
+        let mut spare = SetFacts::default();
+        let set = match self.set_facts(context, sets, offer) {
+            Some(set) => set,
+            None => {
+                self.sum_categories(context, offer, &mut spare);
+                &spare
+            }
+        };
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -659,7 +666,7 @@ impl Engine {
         let (slot, total) = self.score_custom(
             scorer,
             context,
-            set,
+            *set,
             offer,
             channel,
             negative,
@@ -712,37 +719,43 @@ impl Engine {
     }
 
     /// What `offer`'s list of categories adds up to, worked out on first use.
-    // Inlined, its fields are read from the slot directly rather than copied out and back.
+    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
+    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
+    /// the slot just written would be read back with wider loads than it was written with.
     #[inline(always)]
-    fn set_facts(&self, context: &Context<'_>, sets: &mut [SetFacts], offer: &Offer) -> SetFacts {
-        let Some(slot) = sets.get_mut(offer.category_set) else {
-            // Unreachable: set indexes are below the policy's set count. Work it out anyway.
-            return self.sum_categories(context, offer);
-        };
+    fn set_facts<'s>(
+        &self,
+        context: &Context<'_>,
+        sets: &'s mut [SetFacts],
+        offer: &Offer,
+    ) -> Option<&'s SetFacts> {
+        let slot = sets.get_mut(offer.category_set)?;
         if !slot.ready {
-            *slot = self.sum_categories(context, offer);
+            self.sum_categories(context, offer, slot);
         }
-        *slot
+        Some(slot)
     }
 
-    /// Sums `offer`'s categories' facts, in the offer's order, from zero.
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
     #[inline(never)]
-    fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
-        let mut set = SetFacts {
-            ready: true,
-            ..SetFacts::default()
-        };
+    fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
+        let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
         for &id in &offer.category_ids {
             let category = &context.categories[id];
-            set.purchases += category.purchases;
-            set.views += category.views;
-            set.negative += category.negative;
-            set.favourite |= category.favourite;
+            purchases += category.purchases;
+            views += category.views;
+            negative += category.negative;
+            favourite |= category.favourite;
         }
-        if let Model::Builtin(scorer) = &self.scorer {
-            set.affinity = scorer.affinity(set.purchases, set.views);
-        }
-        set
+        set.ready = true;
+        set.purchases = purchases;
+        set.views = views;
+        set.negative = negative;
+        set.favourite = favourite;
+        set.affinity = match &self.scorer {
+            Model::Builtin(scorer) => scorer.affinity(purchases, views),
+            Model::Custom(_) => 0.0,
+        };
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
