@@ -298,8 +298,8 @@ impl Engine {
     /// of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`] per scored offer, kept beside the entries. A
-    /// throttled candidate keeps the ledger's verdict, and walking more than 64 candidates or
-    /// a second pick allocates in selection.
+    /// throttled candidate keeps the ledger's verdict, and walking a second candidate builds a
+    /// heap of the rest (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
