@@ -53,7 +53,7 @@ impl<'a> Memo<'a> {
     }
 
     /// Whether test `id` holds (`None`: no such test).
-    #[inline]
+    #[inline(always)]
     fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
         let slot = self.results.get(id as usize)?;
         Some(match slot.get() {
@@ -139,7 +139,9 @@ impl Quick {
     /// `Ok` when `rule` (of this shape) holds; otherwise the position of the rule that failed
     /// among the condition's records ([`Condition::position_of`]). **O(tests)** for the quick
     /// shapes, each test read from the decision's memo or worked out into it.
-    #[inline]
+    // Called once per offer with a rule, from one place: inlined, it shares the screening
+    // loop's registers.
+    #[inline(always)]
     pub(crate) fn check(&self, rule: &Condition, facts: &Facts<'_>) -> Result<(), u32> {
         let test = |id: u32| facts.memo.test(id, facts);
         let term = |t: &Term| test(t.test).map(|holds| holds != t.negated);
