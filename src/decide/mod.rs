@@ -868,6 +868,7 @@ impl Engine {
                 first_refusal = Some(Code::Throttled { verdict });
             }
         }
+        // No refusal and no pick: no usable channel (not reached, a scored candidate has one).
         Ok(first_refusal.unwrap_or(Code::NoChannel))
     }
 

@@ -236,7 +236,7 @@ impl Trace {
     /// The offer id of each entry, in order, without building the entries. **O(1)** each.
     pub fn offers(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
         (0..self.len()).map(move |i| match &self.0 {
-            Repr::Listed(list) => &*list[i].offer,
+            Repr::Listed(list) => list.get(i).map_or("", |c| &*c.offer),
             Repr::Recorded(recorded) => recorded.offer_id(i),
         })
     }
