@@ -444,8 +444,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 deferred += 1;
             }
         }
-        for stop in decision.trace.iter().filter_map(|c| c.stop.as_ref()) {
-            *stops.entry(stop_kind(stop)).or_default() += 1;
+        for stop in decision.trace.iter().filter_map(|c| c.stop) {
+            *stops.entry(stop_kind(&stop)).or_default() += 1;
         }
         // Keep the first of the most telling decisions of each kind to explain below.
         let scored = decision.trace.iter().filter(|c| c.score.is_some()).count();
@@ -468,7 +468,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .picked_offers()
                 .next()
                 .and_then(|offer| decision.candidate(offer))
-                .and_then(|c| c.score.as_ref())
+                .and_then(|c| c.score)
                 .map_or(0, |score| score.contributions.len());
             let rank = scored.min(3) + parts.min(4);
             if got_one.as_ref().is_none_or(|(best, _)| rank > *best) {

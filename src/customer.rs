@@ -254,6 +254,7 @@ impl Customer {
     }
 
     /// Whether the customer unsubscribed from `topic`. **O(n)** in unsubscribed topics.
+    #[inline]
     pub fn is_unsubscribed_from(&self, topic: &str) -> bool {
         self.unsubscribed_topics.iter().any(|t| t == topic)
     }

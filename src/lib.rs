@@ -72,7 +72,7 @@ pub use channel::{Channel, MessageClass, UnknownName};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{Event, FeedbackTarget, Moment, Profile, Response, Summary, Value, ValueKind};
 pub use customer::{Consent, Consents, Customer, CustomerId, FrequencyPreference};
-pub use decide::{Candidate, Decision, Engine, Pick, Request, Stop};
+pub use decide::{Candidate, Decision, Engine, Pick, Request, Stop, Trace, TraceIter};
 pub use error::{Error, InputError, LedgerError, PolicyError, SnapshotError};
 pub use ledger::{
     ContactLedger, ContactSnapshot, ContactState, CustomerSnapshot, LedgerSnapshot, MemoryLedger,

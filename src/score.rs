@@ -208,12 +208,7 @@ impl Score {
     /// Adds a contribution (zero ones are left out). **O(1)**; allocates nothing for the first
     /// nine parts.
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
-        // `value != 0.0 && value.is_finite()` in one comparison: the magnitude bits, less one,
-        // are below those of infinity less one exactly when the value is neither zero (nor
-        // -0.0), nor infinite, nor NaN.
-        const INFINITY: u64 = 0x7ff0_0000_0000_0000;
-        let magnitude = value.to_bits() & !(1 << 63);
-        if magnitude.wrapping_sub(1) < INFINITY - 1 {
+        if kept(value) {
             self.total += value;
             self.contributions.push(Contribution {
                 name: name.into(),
@@ -221,6 +216,16 @@ impl Score {
             });
         }
     }
+}
+
+/// Whether [`Score::add`] keeps `value`: `value != 0.0 && value.is_finite()` in one
+/// comparison. The magnitude bits, less one, are below those of infinity less one exactly when
+/// the value is neither zero (nor -0.0), nor infinite, nor NaN.
+#[inline]
+fn kept(value: f64) -> bool {
+    const INFINITY: u64 = 0x7ff0_0000_0000_0000;
+    let magnitude = value.to_bits() & !(1 << 63);
+    magnitude.wrapping_sub(1) < INFINITY - 1
 }
 
 impl std::fmt::Display for Score {
@@ -277,38 +282,109 @@ impl WeightedScorer {
         let signal = w.purchase_signal * purchases + w.view_signal * views;
         w.affinity * signal.max(0.0).ln_1p()
     }
-
-    /// Adds every contribution to `score`, with `affinity` already worked out from
-    /// `f.purchases` and `f.views` by [`WeightedScorer::affinity`] (a decision works it out
-    /// once per list of categories, not once per offer).
-    pub(crate) fn score_with_affinity(&self, f: &Features<'_>, affinity: f64, score: &mut Score) {
-        let w = &self.weights;
-        score.add("affinity", affinity);
-        if f.favourite {
-            score.add("favourite category", w.favourite);
-        }
-        score.add("value", w.value * f.value);
-        score.add("priority", w.priority * f.priority);
-        if let Some(days) = f.days_until_moment {
-            let span = f64::from(w.moment_days) + 1.0;
-            let nearness = (1.0 - days as f64 / span).max(0.0);
-            score.add("moment", w.moment * nearness);
-        }
-        if f.preferred_channel {
-            score.add("preferred channel", w.preferred_channel);
-        }
-        score.add(
-            "negative feedback",
-            -w.negative_feedback * f.negative_feedback,
-        );
-        score.add("fatigue", -w.fatigue * f64::from(f.recent_contacts));
-        score.add("ignored", -w.ignored * f64::from(f.ignored_streak));
-    }
 }
 
 impl Scorer for WeightedScorer {
     fn score(&self, f: &Features<'_>, score: &mut Score) {
-        self.score_with_affinity(f, self.affinity(f.purchases, f.views), score);
+        let inputs = PartInputs {
+            affinity: self.affinity(f.purchases, f.views),
+            favourite: f.favourite,
+            value: f.value,
+            priority: f.priority,
+            days_until_moment: f.days_until_moment,
+            preferred_channel: f.preferred_channel,
+            negative_feedback: f.negative_feedback,
+            recent_contacts: f.recent_contacts,
+            ignored_streak: f.ignored_streak,
+        };
+        Parts::new(&self.weights, &inputs).add_to(score);
+    }
+}
+
+/// What the built-in scorer's parts are worked out from, for one offer on one channel.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartInputs {
+    /// The affinity contribution ([`WeightedScorer::affinity`]), worked out once per list of
+    /// categories.
+    pub(crate) affinity: f64,
+    pub(crate) favourite: bool,
+    pub(crate) value: f64,
+    pub(crate) priority: f64,
+    pub(crate) days_until_moment: Option<i64>,
+    pub(crate) preferred_channel: bool,
+    pub(crate) negative_feedback: f64,
+    pub(crate) recent_contacts: u32,
+    pub(crate) ignored_streak: u32,
+}
+
+/// The names of the built-in scorer's parts, in the order it gives them.
+const PART_NAMES: [&str; 9] = [
+    "affinity",
+    "favourite category",
+    "value",
+    "priority",
+    "moment",
+    "preferred channel",
+    "negative feedback",
+    "fatigue",
+    "ignored",
+];
+
+/// The built-in scorer's nine parts for one offer, in [`PART_NAMES`] order; a part that does
+/// not apply is zero, which [`Score::add`] leaves out as it leaves out any zero part.
+///
+/// The one place the formula is written: a decision works out the total from it without
+/// naming the parts, and names them (from the same inputs, so to the same bits) only when its
+/// trace is read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts([f64; 9]);
+
+impl Parts {
+    /// The parts for `inputs` under weights `w`.
+    #[inline]
+    pub(crate) fn new(w: &ScoringSpec, f: &PartInputs) -> Parts {
+        let favourite = if f.favourite { w.favourite } else { 0.0 };
+        let moment = match f.days_until_moment {
+            Some(days) => {
+                let span = f64::from(w.moment_days) + 1.0;
+                let nearness = (1.0 - days as f64 / span).max(0.0);
+                w.moment * nearness
+            }
+            None => 0.0,
+        };
+        let preferred = if f.preferred_channel {
+            w.preferred_channel
+        } else {
+            0.0
+        };
+        Parts([
+            f.affinity,
+            favourite,
+            w.value * f.value,
+            w.priority * f.priority,
+            moment,
+            preferred,
+            -w.negative_feedback * f.negative_feedback,
+            -w.fatigue * f64::from(f.recent_contacts),
+            -w.ignored * f64::from(f.ignored_streak),
+        ])
+    }
+
+    /// The total [`Score::add`] would reach adding the parts in order: **O(1)**, nothing
+    /// written but the sum.
+    #[inline]
+    pub(crate) fn total(&self) -> f64 {
+        self.0.iter().fold(
+            0.0,
+            |total, &part| if kept(part) { total + part } else { total },
+        )
+    }
+
+    /// Adds every part to `score`, named.
+    pub(crate) fn add_to(&self, score: &mut Score) {
+        for (name, value) in PART_NAMES.into_iter().zip(self.0) {
+            score.add(name, value);
+        }
     }
 }
 
@@ -335,6 +411,40 @@ mod tests {
         }
         let values: Vec<f64> = score.contributions.iter().map(|c| c.value).collect();
         assert_eq!(values, kept);
+    }
+
+    #[test]
+    fn the_parts_total_is_the_sum_score_add_reaches_to_the_bit() {
+        let odd = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE / 2.0,
+            0.1,
+            -0.1,
+            0.2,
+            1e300,
+            -3.75,
+        ];
+        // Every part from the odd values above, in many orders and mixes (cancellations,
+        // overflow, zeros and non-finite parts left out).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..20_000 {
+            let mut parts = [0.0; 9];
+            for part in &mut parts {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *part = odd[(seed % odd.len() as u64) as usize];
+            }
+            let mut score = Score::default();
+            let parts = Parts(parts);
+            parts.add_to(&mut score);
+            assert_eq!(parts.total().to_bits(), score.total.to_bits(), "{parts:?}");
+        }
     }
 
     #[test]

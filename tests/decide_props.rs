@@ -1289,7 +1289,7 @@ fn check_marketing(
     let chans = &request.channels;
 
     // The trace: every offer once, in policy order.
-    let traced: Vec<&str> = d.trace.iter().map(|c| &*c.offer).collect();
+    let traced: Vec<&str> = d.trace.offers().collect();
     prop_assert_eq!(&traced, &ids, "trace order:\n{}", d);
     prop_assert!(!d.no_channel);
     let text = d.to_string();
@@ -1367,9 +1367,9 @@ fn check_marketing(
         prop_assert_eq!(p.reservation.channel(), p.channel);
         prop_assert_eq!(p.reservation.class(), MessageClass::Marketing);
         prop_assert_eq!(p.reservation.customer(), CustomerId(7));
-        let score = d.trace[i].score.as_ref();
+        let score = d.trace.get(i).and_then(|c| c.score);
         prop_assert!(
-            score.is_some_and(|s| close(s.total, p.score)),
+            score.as_ref().is_some_and(|s| close(s.total, p.score)),
             "pick score:\n{}",
             d
         );

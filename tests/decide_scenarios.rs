@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use cornershop::{
     Candidate, Channel, Consent, ContactLedger, Customer, CustomerId, Decision, Engine, Error,
     Event, Features, FeedbackTarget, InputError, MemoryLedger, MessageClass, Policy, Reason,
-    Request, Response, Score, Scorer, Stop, Verdict,
+    Request, Response, Score, Scorer, Stop, Trace, Verdict,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -44,18 +44,17 @@ fn purchase(at: DateTime<Utc>, category: &str, amount: f64) -> Event {
     }
 }
 
-fn stop_of<'d>(decision: &'d Decision, offer: &str) -> Option<&'d Stop> {
+fn stop_of(decision: &Decision, offer: &str) -> Option<Stop> {
     decision
         .candidate(offer)
         .unwrap_or_else(|| panic!("{offer} is missing from the trace:\n{decision}"))
         .stop
-        .as_ref()
 }
 
 fn score_of(decision: &Decision, offer: &str) -> Score {
     decision
         .candidate(offer)
-        .and_then(|c| c.score.clone())
+        .and_then(|c| c.score)
         .unwrap_or_else(|| panic!("{offer} has no score:\n{decision}"))
 }
 
@@ -72,7 +71,7 @@ fn picked(decision: &Decision) -> Vec<&str> {
 }
 
 fn trace_ids(decision: &Decision) -> Vec<&str> {
-    decision.trace.iter().map(|c| &*c.offer).collect()
+    decision.trace.offers().collect()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -86,9 +85,10 @@ fn assert_consistent(decision: &Decision, offers: &[&str]) {
     assert_eq!(trace_ids(decision), offers, "trace order:\n{decision}");
     let mut unstopped: Vec<&str> = decision
         .trace
-        .iter()
-        .filter(|c| c.stop.is_none())
-        .map(|c| &*c.offer)
+        .offers()
+        .zip(&decision.trace)
+        .filter(|(_, c)| c.stop.is_none())
+        .map(|(offer, _)| offer)
         .collect();
     let mut picks = picked(decision);
     unstopped.sort_unstable();
@@ -181,7 +181,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     assert!(cake.total > bread.total);
     // The other bakery offer lost to the cake within its category; the hose was outscored.
     // With one pick, the bread lost to the cake: in its category, or for the only slot.
-    let lost = stop_of(&decision, "bread-of-the-week").cloned();
+    let lost = stop_of(&decision, "bread-of-the-week");
     assert!(
         matches!(&lost, Some(Stop::SameCategory { category, by }) if &**category == "bakery" && &**by == "birthday-cake")
             || lost
@@ -192,7 +192,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     );
     assert_eq!(
         stop_of(&decision, "garden-hose"),
-        Some(&Stop::Outscored {
+        Some(Stop::Outscored {
             by: "birthday-cake".into()
         })
     );
@@ -207,7 +207,7 @@ fn a_loyal_customer_near_their_birthday_gets_the_birthday_offer() -> TestResult 
     );
     assert_eq!(
         stop_of(&decision, "bread-of-the-week"),
-        Some(&Stop::SameCategory {
+        Some(Stop::SameCategory {
             category: "bakery".into(),
             by: "birthday-cake".into()
         })
@@ -565,7 +565,7 @@ fn a_customer_who_said_never_footwear_never_gets_footwear() -> TestResult {
         for shoe in ["winter-boots", "sale-sneakers"] {
             assert_eq!(
                 stop_of(&decision, shoe),
-                Some(&Stop::NeverCategory {
+                Some(Stop::NeverCategory {
                     category: "footwear".into()
                 }),
                 "{decision}"
@@ -800,8 +800,9 @@ fn a_service_reply_that_cannot_go_out_names_each_channel_tried_in_the_trace() ->
         decision.trace.iter().all(|c| c.stop.is_some()),
         "{decision}"
     );
-    assert!(decision.trace[0].offer.contains("email"), "{decision}");
-    assert!(decision.trace[1].offer.contains("sms"), "{decision}");
+    let offers: Vec<&str> = decision.trace.offers().collect();
+    assert!(offers[0].contains("email"), "{decision}");
+    assert!(offers[1].contains("sms"), "{decision}");
     Ok(())
 }
 
@@ -861,7 +862,7 @@ fn an_offer_with_a_monthly_cap_is_not_picked_again_within_30_days() -> TestResul
         assert_eq!(picked(&decision), ["tea-sampler"], "{decision}");
         match stop_of(&decision, "coffee-club") {
             Some(Stop::Throttled { channel, verdict }) => {
-                assert_eq!(*channel, Channel::Email);
+                assert_eq!(channel, Channel::Email);
                 assert!(!verdict.is_allowed());
                 let frees = verdict.reasons().iter().find_map(|r| match r {
                     Reason::CapReached { rule, frees_at, .. } => {
@@ -992,13 +993,13 @@ fn a_dismissed_offer_rests_for_its_cooldown() -> TestResult {
     // The policy's default cooldown is 14 days; tea-sampler says 3.
     assert_eq!(
         stop_of(&decision, "coffee-club"),
-        Some(&Stop::Cooldown {
+        Some(Stop::Cooldown {
             until: dismissed + Duration::days(14)
         })
     );
     assert_eq!(
         stop_of(&decision, "tea-sampler"),
-        Some(&Stop::Cooldown {
+        Some(Stop::Cooldown {
             until: dismissed + Duration::days(3)
         })
     );
@@ -1122,7 +1123,7 @@ fn diversity_allows_one_offer_per_category_unless_the_policy_says_more() -> Test
     assert_eq!(picked(&decision), ["espresso", "green-tea"], "{decision}");
     assert_eq!(
         stop_of(&decision, "filter"),
-        Some(&Stop::SameCategory {
+        Some(Stop::SameCategory {
             category: "coffee".into(),
             by: "espresso".into()
         })
@@ -1138,7 +1139,7 @@ fn diversity_allows_one_offer_per_category_unless_the_policy_says_more() -> Test
     assert_eq!(picked(&decision), ["espresso", "filter"], "{decision}");
     assert_eq!(
         stop_of(&decision, "green-tea"),
-        Some(&Stop::Outscored {
+        Some(Stop::Outscored {
             by: "filter".into()
         })
     );
@@ -1164,7 +1165,7 @@ fn ties_go_to_the_offer_written_first() -> TestResult {
     assert_eq!(picked(&decision), ["first"]);
     assert_eq!(
         stop_of(&decision, "second"),
-        Some(&Stop::Outscored { by: "first".into() })
+        Some(Stop::Outscored { by: "first".into() })
     );
     Ok(())
 }
@@ -1195,7 +1196,7 @@ fn the_fallback_offer_is_used_only_when_nothing_else_qualifies() -> TestResult {
     assert_eq!(picked(&decision), ["gold-gift"], "{decision}");
     assert_eq!(
         stop_of(&decision, "newsletter"),
-        Some(&Stop::FallbackNotNeeded)
+        Some(Stop::FallbackNotNeeded)
     );
 
     let plain = emailable(74).with_attribute("tier", "bronze");
@@ -1257,7 +1258,7 @@ fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
         match stop_of(&decision, offer) {
             Some(Stop::Throttled { verdict, .. }) => {
                 assert!(
-                    matches!(verdict, Verdict::Deferred { until, .. } if *until == at(2026, 11, 25, 8, 0))
+                    matches!(&verdict, Verdict::Deferred { until, .. } if *until == at(2026, 11, 25, 8, 0))
                 );
                 assert!(verdict
                     .reasons()
@@ -1307,7 +1308,7 @@ fn no_offer_is_deferred_past_its_validity() -> TestResult {
     );
     assert_eq!(
         stop_of(&decision, "later"),
-        Some(&Stop::NotYetValid {
+        Some(Stop::NotYetValid {
             from: at(2026, 11, 25, 0, 0)
         })
     );
@@ -1317,7 +1318,7 @@ fn no_offer_is_deferred_past_its_validity() -> TestResult {
     let decision = engine.decide(&emailable(85), &ledger, &email(3), at(2026, 11, 26, 10, 0))?;
     assert_eq!(
         stop_of(&decision, "tonight-only"),
-        Some(&Stop::Expired {
+        Some(Stop::Expired {
             until: at(2026, 11, 25, 6, 0)
         })
     );
@@ -1353,16 +1354,16 @@ fn consent_channels_and_topics_stop_offers_with_their_own_reasons() -> TestResul
     let request = Request::marketing([Channel::Email, Channel::Push], 3);
     let decision = engine.decide(&quinn, &ledger, &request, now())?;
     assert_consistent(&decision, &offers);
-    assert_eq!(stop_of(&decision, "sms-only"), Some(&Stop::NoChannel));
+    assert_eq!(stop_of(&decision, "sms-only"), Some(Stop::NoChannel));
     assert_eq!(
         stop_of(&decision, "by-email"),
-        Some(&Stop::NoConsent {
+        Some(Stop::NoConsent {
             channels: vec![Channel::Email]
         })
     );
     assert_eq!(
         stop_of(&decision, "newsletter"),
-        Some(&Stop::Unsubscribed {
+        Some(Stop::Unsubscribed {
             topic: "weekly".into()
         })
     );
@@ -1370,8 +1371,8 @@ fn consent_channels_and_topics_stop_offers_with_their_own_reasons() -> TestResul
 
     let rae = emailable(91).with_do_not_contact(true);
     let decision = engine.decide(&rae, &ledger, &email(3), now())?;
-    assert_eq!(stop_of(&decision, "by-email"), Some(&Stop::DoNotContact));
-    assert_eq!(stop_of(&decision, "newsletter"), Some(&Stop::DoNotContact));
+    assert_eq!(stop_of(&decision, "by-email"), Some(Stop::DoNotContact));
+    assert_eq!(stop_of(&decision, "newsletter"), Some(Stop::DoNotContact));
 
     // Consent on a later channel: the pick goes out there.
     let sam = Customer::new(92).with_consent(Channel::Push, Consent::OptedIn);
@@ -1410,7 +1411,7 @@ fn no_offer_for_a_product_just_bought() -> TestResult {
     let decision = engine.decide(&tom, &ledger, &email(2), now())?;
     assert_eq!(
         stop_of(&decision, "kettle-deal"),
-        Some(&Stop::JustBought {
+        Some(Stop::JustBought {
             product: "kettle".into(),
             at: bought
         })
@@ -1534,9 +1535,39 @@ fn scores_round_trip_exactly_through_json() -> TestResult {
 fn a_candidate_round_trips_alone() -> TestResult {
     let decision = mixed_decision()?;
     for c in &decision.trace {
-        let back: Candidate = serde_json::from_str(&serde_json::to_string(c)?)?;
-        assert_eq!(&back, c);
+        let back: Candidate = serde_json::from_str(&serde_json::to_string(&c)?)?;
+        assert_eq!(back, c);
     }
+    Ok(())
+}
+
+#[test]
+fn a_recorded_trace_reads_as_the_list_it_stands_for() -> TestResult {
+    let decision = mixed_decision()?;
+    let trace = &decision.trace;
+    let list: Vec<Candidate> = trace.to_vec();
+    assert_eq!(list.len(), trace.len());
+    assert!(!trace.is_empty());
+    // Compares equal to the list, and to a trace built from it, both ways round.
+    assert_eq!(*trace, list);
+    assert_eq!(*trace, Trace::from(list.clone()));
+    assert_eq!(Trace::from(list.clone()), *trace);
+    assert_eq!(trace.clone(), *trace);
+    // The same JSON and the same debug text as the list.
+    assert_eq!(serde_json::to_string(trace)?, serde_json::to_string(&list)?);
+    assert_eq!(format!("{trace:?}"), format!("{list:?}"));
+    // Read by position, by offer, forwards and backwards.
+    let ids: Vec<&str> = trace.offers().collect();
+    for (i, entry) in list.iter().enumerate() {
+        assert_eq!(trace.get(i).as_ref(), Some(entry));
+        assert_eq!(&*entry.offer, ids[i]);
+        assert_eq!(trace.find(ids[i]).as_ref(), Some(entry));
+    }
+    assert_eq!(trace.get(list.len()), None);
+    assert_eq!(trace.find("no-such-offer"), None);
+    let backwards: Vec<Candidate> = trace.iter().rev().collect();
+    assert!(backwards.iter().eq(list.iter().rev()));
+    assert_eq!(Vec::<Candidate>::from(trace.clone()), list);
     Ok(())
 }
 

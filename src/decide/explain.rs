@@ -65,7 +65,7 @@ fn write_pick(f: &mut fmt::Formatter<'_>, pick: &Pick, decision: &Decision) -> f
         .offer
         .as_deref()
         .and_then(|id| decision.candidate(id))
-        .and_then(|c| c.score.as_ref());
+        .and_then(|c| c.score);
     if let Some(score) = score {
         write!(f, ", score {score}")?;
     }
@@ -113,7 +113,7 @@ impl fmt::Display for Decision {
         if self.trace.iter().any(|c| c.stop.is_some()) {
             writeln!(f, "  not sent:")?;
             for candidate in &self.trace {
-                write_candidate(f, candidate)?;
+                write_candidate(f, &candidate)?;
             }
         }
         for note in &self.notes {

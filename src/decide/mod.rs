@@ -8,10 +8,10 @@
 //! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
 mod explain;
+mod rank;
+mod record;
 mod trace;
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -23,12 +23,14 @@ use crate::context::{CategoryStats, Decayed, OfferStats};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Offer, Recent};
-use crate::score::{Features, Score, Scorer, WeightedScorer};
-use crate::throttle::{Attempt, IfBlocked};
+use crate::policy::{CompiledPolicy, Facts, Memo, Offer, Recent};
+use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
+use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
+use rank::{Picked, Pool, Rank};
+use record::{Code, Entry, Factors, Recorded, Scored};
 
-pub use trace::{Candidate, Decision, Pick, Stop};
+pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
 /// What the application asks for: which channels it can use, how many picks, which class.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +117,9 @@ impl Request {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Engine {
-    policy: CompiledPolicy,
+    /// Shared with every decision's trace, which names offers, categories, rules and score
+    /// parts from it when read.
+    policy: Arc<CompiledPolicy>,
     scorer: Model,
 }
 
@@ -135,104 +139,6 @@ impl std::fmt::Debug for Engine {
             .finish_non_exhaustive()
     }
 }
-
-/// A candidate that passed every absolute check, waiting for selection. Ordered best first:
-/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
-/// so the order is total and selection is deterministic.
-#[derive(Clone, Copy)]
-struct Rank {
-    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
-    key: i64,
-    score: f64,
-    index: usize,
-    /// A bit per usable channel (requested, allowed by the offer, consented).
-    channels: u8,
-}
-
-impl Ord for Rank {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key).then(other.index.cmp(&self.index))
-    }
-}
-
-impl Rank {
-    fn new(score: f64, index: usize, channels: u8) -> Rank {
-        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
-        // bits compare as signed integers in the same order.
-        let bits = score.to_bits() as i64;
-        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
-        Rank {
-            key,
-            score,
-            index,
-            channels,
-        }
-    }
-}
-
-impl PartialOrd for Rank {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Rank {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Rank {}
-
-/// Candidates handed out best first, ordered only as far as they are asked for: the first by
-/// one scan (**O(n)**; selection usually stops there), the rest through a binary heap built
-/// when a second one is asked for (**O(n)** once, then **O(log n)** each).
-struct BestFirst<'a> {
-    /// The candidates not handed out and not in the heap.
-    unordered: &'a mut [Rank],
-    heap: BinaryHeap<Rank>,
-    scanned: bool,
-}
-
-impl<'a> BestFirst<'a> {
-    fn new(candidates: &'a mut [Rank]) -> Self {
-        BestFirst {
-            unordered: candidates,
-            heap: BinaryHeap::new(),
-            scanned: false,
-        }
-    }
-
-    /// The best candidate not handed out yet.
-    fn next(&mut self) -> Option<Rank> {
-        if !self.scanned {
-            self.scanned = true;
-            let mut best = 0;
-            for (i, rank) in self.unordered.iter().enumerate().skip(1) {
-                if *rank > self.unordered[best] {
-                    best = i;
-                }
-            }
-            let last = self.unordered.len().checked_sub(1)?;
-            self.unordered.swap(best, last);
-            let (rank, rest) = std::mem::take(&mut self.unordered).split_last_mut()?;
-            self.unordered = rest;
-            return Some(*rank);
-        }
-        if !self.unordered.is_empty() {
-            self.heap = BinaryHeap::from(std::mem::take(&mut self.unordered).to_vec());
-        }
-        self.heap.pop()
-    }
-
-    /// The candidates not handed out, in no particular order.
-    fn rest(self) -> impl Iterator<Item = Rank> + 'a {
-        self.unordered.iter().copied().chain(self.heap.into_vec())
-    }
-}
-
-/// Candidates waiting for selection: as many as a policy usually has fit on the stack.
-type Ranks = SmallVec<[Rank; 64]>;
 
 /// The customer's value of each declared attribute, in declaration order.
 type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
@@ -283,10 +189,46 @@ struct Context<'a> {
     consented: SmallVec<[Channel; Channel::COUNT]>,
     /// A bit per channel in `consented`.
     consented_mask: u8,
-    recent_contacts: u32,
+    /// The built-in scorer's per-decision inputs (the fatigue count among them).
+    factors: Factors,
+    /// The customer's never categories, as a mask of category ids.
+    never: NeverMask,
+}
+
+/// A set of policy category ids: a bit for each of the first 64, and whether there are others.
+#[derive(Debug, Clone, Copy, Default)]
+struct NeverMask {
+    low: u64,
+    beyond: bool,
+}
+
+impl NeverMask {
+    fn add(&mut self, id: usize) {
+        match u32::try_from(id).ok().and_then(|id| 1u64.checked_shl(id)) {
+            Some(bit) => self.low |= bit,
+            None => self.beyond = true,
+        }
+    }
+
+    /// Whether `offer` may have one of these categories (if not, it has none): one test
+    /// instead of a walk of its categories.
+    #[inline]
+    fn may_hold(&self, offer: &Offer) -> bool {
+        self.low & offer.category_mask != 0 || (self.beyond && !offer.categories_masked)
+    }
 }
 
 impl Context<'_> {
+    /// The best consented channel in `mask` (which has one: Email if not, not reached).
+    #[inline]
+    fn best_channel(&self, mask: u8) -> Channel {
+        self.consented
+            .iter()
+            .copied()
+            .find(|c| mask & channel_bit(*c) != 0)
+            .unwrap_or(Channel::Email)
+    }
+
     /// The consented channels in `mask`, best first.
     fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
         self.consented
@@ -305,7 +247,7 @@ impl Engine {
     pub fn new(policy: CompiledPolicy) -> Engine {
         let scorer = WeightedScorer::new(policy.scoring.spec.clone());
         Engine {
-            policy,
+            policy: Arc::new(policy),
             scorer: Model::Builtin(scorer),
         }
     }
@@ -316,7 +258,7 @@ impl Engine {
     /// which a boxed scorer cannot be.)
     pub fn with_scorer(policy: CompiledPolicy, scorer: impl Scorer + 'static) -> Engine {
         Engine {
-            policy,
+            policy: Arc::new(policy),
             scorer: Model::Custom(Box::new(scorer)),
         }
     }
@@ -351,12 +293,13 @@ impl Engine {
     /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
     /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
     /// per candidate walked; it does not grow with the customer's history, which is read from
-    /// the running summary. With the built-in scorer nothing is allocated per scored offer: the
-    /// trace is one allocation holding every offer's entry and, inline, its score's
-    /// contributions (so an entry takes about 380 bytes whether or not the offer was scored).
-    /// Some stops carry data of their own (the channels without consent, the ledger's verdict
-    /// for a throttled offer), and walking more than 64 candidates or a second pick allocates
-    /// in selection.
+    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
+    /// is recorded as one allocation of a few dozen bytes per offer (what stopped it, the inputs
+    /// of its score) and the policy shared by reference; offer ids, stop details and the
+    /// score's named contributions are built when the trace is read ([`Trace`]). An
+    /// application's [`Scorer`] fills a [`Score`] per scored offer, kept beside the entries. A
+    /// throttled candidate keeps the ledger's verdict, and walking a second candidate builds a
+    /// heap of the rest (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -373,7 +316,7 @@ impl Engine {
             at: now,
             class: request.class,
             picks: Vec::new(),
-            trace: Vec::new(),
+            trace: Trace::default(),
             open_complaints: customer
                 .profile
                 .summary
@@ -393,50 +336,74 @@ impl Engine {
         let offers = &self.policy.offers;
         let mut sets: SmallVec<[SetFacts; 32]> =
             smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
-        let mut regular = Ranks::new();
-        let mut fallback: SmallVec<[Rank; 4]> = SmallVec::new();
-        // One trace entry per offer, in policy order, filled here (selection only sets the
-        // stops of the scored ones). Each entry is made empty first and then filled, and
-        // scored, in its place: a score is a few hundred bytes (its contributions are inline),
-        // not worth copying around.
-        let mut trace: Vec<Candidate> = offers
-            .iter()
-            .map(|offer| Candidate {
-                offer: offer.id.clone(),
-                score: None,
-                stop: None,
-            })
-            .collect();
-        for (index, (offer, candidate)) in offers.iter().zip(&mut trace).enumerate() {
+        let mut regular = Pool::new(false);
+        let mut fallback = Pool::new(true);
+        // One entry per offer, in policy order, recorded here (selection only sets the stops
+        // of the scored ones).
+        let mut outcome = Outcome {
+            picks: Vec::new(),
+            entries: Vec::with_capacity(offers.len()),
+            scores: Vec::new(),
+            verdicts: Vec::new(),
+        };
+        for (index, offer) in offers.iter().enumerate() {
             let verdict = if complaint {
-                Err(Stop::OpenComplaint)
+                Err(Code::OpenComplaint)
             } else {
-                self.screen(&context, request, offer)
+                self.screen(&context, offer)
+            };
+            outcome.entries.push(Entry::UNSCORED);
+            let Some(entry) = outcome.entries.last_mut() else {
+                continue; // Not reached: just pushed.
             };
             match verdict {
-                Err(stop) => candidate.stop = Some(stop),
-                Ok(Screened { channels, feedback }) => {
-                    let score = candidate.score.insert(Score::default());
-                    self.score(&context, &mut sets, offer, channels, feedback, score);
-                    let rank = Rank::new(score.total, index, channels);
+                Err(stop) => entry.stop = stop,
+                Ok(screened) => {
+                    let channels = screened.channels;
+                    let total = self.score(
+                        &context,
+                        &mut sets,
+                        offer,
+                        screened,
+                        entry,
+                        &mut outcome.scores,
+                    );
+                    entry.channels = channels;
+                    entry.fallback = offer.fallback;
+                    let rank = Rank::new(total, index, channels);
                     if offer.fallback {
-                        fallback.push(rank);
+                        fallback.add(rank);
                     } else {
-                        regular.push(rank);
+                        regular.add(rank);
                     }
                 }
             }
         }
-        decision.trace = trace;
-        self.select(&context, ledger, request, now, &mut regular, &mut decision)?;
-        if decision.picks.is_empty() {
-            self.select(&context, ledger, request, now, &mut fallback, &mut decision)?;
+        self.select(&context, ledger, request, now, &regular, &mut outcome)?;
+        if outcome.picks.is_empty() {
+            self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
         } else {
-            for rank in fallback {
-                // Ranks index the trace, which has an entry for every offer.
-                decision.trace[rank.index].stop = Some(Stop::FallbackNotNeeded);
+            for entry in &mut outcome.entries {
+                if entry.fallback && entry.scored != Scored::No {
+                    entry.stop = Code::FallbackNotNeeded;
+                }
             }
         }
+        let mut requested: SmallVec<[Channel; Channel::COUNT]> = SmallVec::new();
+        for &channel in &request.channels {
+            if !requested.contains(&channel) {
+                requested.push(channel);
+            }
+        }
+        decision.picks = outcome.picks;
+        decision.trace = Trace::recorded(Recorded {
+            policy: Arc::clone(&self.policy),
+            entries: outcome.entries,
+            factors: context.factors,
+            scores: outcome.scores,
+            verdicts: outcome.verdicts,
+            requested,
+        });
         Ok(decision)
     }
 
@@ -471,7 +438,7 @@ impl Engine {
     /// Works out what every offer's judgment shares: the customer's local date, their
     /// category facts, the channels in order, and their recent contact count.
     fn context<'c, L: ContactLedger + ?Sized>(
-        &self,
+        &'c self,
         customer: &'c Customer,
         attributes: &'c [Option<&'c Value>],
         request: &Request,
@@ -512,12 +479,14 @@ impl Engine {
                 facts.favourite = true;
             }
         }
+        let mut never = NeverMask::default();
         for name in &profile.never_categories {
-            if let Some(facts) = names
+            if let Some((id, facts)) = names
                 .get_index_of(name.as_str())
-                .and_then(|id| categories.get_mut(id))
+                .and_then(|id| Some((id, categories.get_mut(id)?)))
             {
                 facts.never = true;
+                never.add(id);
             }
         }
         let mut requested = 0u8;
@@ -536,6 +505,7 @@ impl Engine {
                 consented[..=position].rotate_right(1);
             }
         }
+        let summary = &profile.summary;
         let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
         let recent_contacts = ledger.contacts_between(
             customer.id,
@@ -553,12 +523,18 @@ impl Engine {
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
+                memo: Memo::new(&self.policy.leaf_tests),
             },
             categories,
             requested,
             consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
             consented,
-            recent_contacts,
+            never,
+            factors: Factors {
+                preferred_channel: profile.preferred_channel,
+                recent_contacts,
+                ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
+            },
         })
     }
 
@@ -566,62 +542,46 @@ impl Engine {
     /// feedback on the offer (looked up once, for the cooldown and the score).
     // Called once per offer from one place: inlined, it shares the loop's registers.
     #[inline(always)]
-    fn screen<'c>(
-        &self,
-        context: &Context<'c>,
-        request: &Request,
-        offer: &Offer,
-    ) -> Result<Screened<'c>, Stop> {
+    fn screen<'c>(&self, context: &Context<'c>, offer: &Offer) -> Result<Screened<'c>, Code> {
         let customer = context.customer;
         let now = context.facts.now;
-        if let Some(from) = offer.valid_from.filter(|from| now < *from) {
-            return Err(Stop::NotYetValid {
-                from: from.to_utc(),
-            });
+        if offer.valid_from.is_some_and(|from| now < from) {
+            return Err(Code::NotYetValid);
         }
-        if let Some(until) = offer.valid_until.filter(|until| now > *until) {
-            return Err(Stop::Expired {
-                until: until.to_utc(),
-            });
+        if offer.valid_until.is_some_and(|until| now > until) {
+            return Err(Code::Expired);
         }
         let allowed = context.requested & offer.channels;
         if allowed == 0 {
-            return Err(Stop::NoChannel);
+            return Err(Code::NoChannel);
         }
         if customer.do_not_contact {
-            return Err(Stop::DoNotContact);
+            return Err(Code::DoNotContact);
         }
         let usable = allowed & context.consented_mask;
         if usable == 0 {
-            let mut channels: Vec<Channel> = Vec::new();
-            for &channel in &request.channels {
-                if allowed & channel_bit(channel) != 0 && !channels.contains(&channel) {
-                    channels.push(channel);
-                }
-            }
-            return Err(Stop::NoConsent { channels });
+            return Err(Code::NoConsent { allowed });
         }
         if customer.is_unsubscribed_from(&offer.topic) {
-            return Err(Stop::Unsubscribed {
-                topic: offer.topic.clone(),
-            });
+            return Err(Code::Unsubscribed);
         }
-        if let Some(&id) = offer
-            .category_ids
-            .iter()
-            .find(|&&id| context.categories[id].never)
-        {
-            return Err(Stop::NeverCategory {
-                category: self.category_name(id),
-            });
+        if context.never.may_hold(offer) {
+            if let Some(&id) = offer
+                .category_ids
+                .iter()
+                .find(|&&id| context.categories[id].never)
+            {
+                return Err(Code::NeverCategory {
+                    category: category_code(id),
+                });
+            }
         }
         if let Some(rule) = &offer.eligibility {
-            // The failed rule is copied (two reference counts) only for the trace; rules that
-            // fail inside an `any` or a `not` are not.
-            rule.judge(&context.facts)
-                .map_err(|failed| Stop::Ineligible {
-                    rule: failed.clone(),
-                })?;
+            // The trace keeps the failed rule's position in the condition, not a copy.
+            offer
+                .quick
+                .check(rule, &context.facts)
+                .map_err(|rule| Code::Ineligible { rule })?;
         }
         let summary = &customer.profile.summary;
         if let (Some(product), Some(within)) =
@@ -631,19 +591,14 @@ impl Engine {
                 .product(product)
                 .filter(|at| *at <= now && now.0 - at.0 <= within)
             {
-                return Err(Stop::JustBought {
-                    product: product.clone(),
-                    at: bought.to_utc(),
-                });
+                return Err(Code::JustBought { at: bought });
             }
         }
         let feedback = summary.offer(&offer.id);
         if let Some(last) = feedback.and_then(|s| s.last_negative) {
             let until = last.plus(offer.cooldown);
             if now < until {
-                return Err(Stop::Cooldown {
-                    until: until.to_utc(),
-                });
+                return Err(Code::Cooldown { until });
             }
         }
         Ok(Screened {
@@ -652,32 +607,34 @@ impl Engine {
         })
     }
 
-    fn category_name(&self, id: usize) -> Arc<str> {
-        // Offers' category ids index the policy's category set, built from the same offers.
-        self.policy
-            .categories
-            .names
-            .get_index(id)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Scores `offer` on the best of its usable `channels` into `score` (empty), in place:
-    /// every built-in contribution fits inline, so nothing is allocated per scored offer.
+    /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
+    /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
+    /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
+    /// kept in `scores`.
+    // Called once per scored offer from one place: inlined, its result is built in place
+    // rather than returned through memory and read back.
+    #[inline(always)]
     fn score(
         &self,
         context: &Context<'_>,
         sets: &mut [SetFacts],
         offer: &Offer,
-        channels: u8,
-        feedback: Option<&OfferStats>,
-        score: &mut Score,
-    ) {
+        Screened { channels, feedback }: Screened<'_>,
+        entry: &mut Entry,
+        scores: &mut Vec<Score>,
+    ) -> f64 {
         let profile = &context.customer.profile;
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
-        let channel = context.channels(channels).next().unwrap_or(Channel::Email);
-        let set = self.set_facts(context, sets, offer);
+        let channel = context.best_channel(channels);
+        let mut spare = SetFacts::default();
+        let set = match self.set_facts(context, sets, offer) {
+            Some(set) => set,
+            None => {
+                self.sum_categories(context, offer, &mut spare);
+                &spare
+            }
+        };
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -692,6 +649,51 @@ impl Engine {
             .as_deref()
             .and_then(|name| profile.moment(name))
             .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
+        let scorer = match &self.scorer {
+            Model::Builtin(_) => {
+                entry.affinity = set.affinity;
+                entry.negative_feedback = negative;
+                entry.days_until_moment = days_until_moment;
+                entry.favourite = set.favourite;
+                entry.channel = channel;
+                entry.scored = Scored::Builtin;
+                let inputs = context.factors.inputs(entry, offer.value, offer.priority);
+                entry.total = Parts::new(&self.policy.scoring.spec, &inputs).total();
+                return entry.total;
+            }
+            Model::Custom(scorer) => scorer.as_ref(),
+        };
+        let (slot, total) = self.score_custom(
+            scorer,
+            context,
+            *set,
+            offer,
+            channel,
+            negative,
+            days_until_moment,
+            scores,
+        );
+        entry.scored = Scored::Custom;
+        entry.slot = slot;
+        entry.total = total;
+        total
+    }
+
+    /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn score_custom(
+        &self,
+        scorer: &dyn Scorer,
+        context: &Context<'_>,
+        set: SetFacts,
+        offer: &Offer,
+        channel: Channel,
+        negative: f64,
+        days_until_moment: Option<i64>,
+        scores: &mut Vec<Score>,
+    ) -> (u32, f64) {
+        let profile = &context.customer.profile;
         let features = Features {
             offer: &offer.id,
             categories: &offer.categories,
@@ -704,44 +706,56 @@ impl Engine {
             days_until_moment,
             preferred_channel: profile.preferred_channel == Some(channel),
             negative_feedback: negative,
-            recent_contacts: context.recent_contacts,
+            recent_contacts: context.factors.recent_contacts,
             ignored_streak: profile.summary.ignored_streak(channel),
         };
-        match &self.scorer {
-            Model::Builtin(scorer) => scorer.score_with_affinity(&features, set.affinity, score),
-            Model::Custom(scorer) => scorer.score(&features, score),
-        }
+        let mut score = Score::default();
+        scorer.score(&features, &mut score);
+        let total = score.total;
+        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
+        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
+        scores.push(score);
+        (slot, total)
     }
 
     /// What `offer`'s list of categories adds up to, worked out on first use.
-    fn set_facts(&self, context: &Context<'_>, sets: &mut [SetFacts], offer: &Offer) -> SetFacts {
-        let Some(slot) = sets.get_mut(offer.category_set) else {
-            // Unreachable: set indexes are below the policy's set count. Work it out anyway.
-            return self.sum_categories(context, offer);
-        };
+    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
+    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
+    /// the slot just written would be read back with wider loads than it was written with.
+    #[inline(always)]
+    fn set_facts<'s>(
+        &self,
+        context: &Context<'_>,
+        sets: &'s mut [SetFacts],
+        offer: &Offer,
+    ) -> Option<&'s SetFacts> {
+        let slot = sets.get_mut(offer.category_set)?;
         if !slot.ready {
-            *slot = self.sum_categories(context, offer);
+            self.sum_categories(context, offer, slot);
         }
-        *slot
+        Some(slot)
     }
 
-    /// Sums `offer`'s categories' facts, in the offer's order, from zero.
-    fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
-        let mut set = SetFacts {
-            ready: true,
-            ..SetFacts::default()
-        };
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
+    #[inline(never)]
+    fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
+        let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
         for &id in &offer.category_ids {
             let category = &context.categories[id];
-            set.purchases += category.purchases;
-            set.views += category.views;
-            set.negative += category.negative;
-            set.favourite |= category.favourite;
+            purchases += category.purchases;
+            views += category.views;
+            negative += category.negative;
+            favourite |= category.favourite;
         }
-        if let Model::Builtin(scorer) = &self.scorer {
-            set.affinity = scorer.affinity(set.purchases, set.views);
-        }
-        set
+        set.ready = true;
+        set.purchases = purchases;
+        set.views = views;
+        set.negative = negative;
+        set.favourite = favourite;
+        set.affinity = match &self.scorer {
+            Model::Builtin(scorer) => scorer.affinity(purchases, views),
+            Model::Custom(_) => 0.0,
+        };
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
@@ -754,14 +768,14 @@ impl Engine {
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
-        candidates: &mut [Rank],
-        decision: &mut Decision,
+        candidates: &Pool,
+        outcome: &mut Outcome,
     ) -> Result<(), Error> {
-        let mut candidates = BestFirst::new(candidates);
+        let mut candidates = candidates.best_first();
         // The offers picked here (selection starts with no picks), for the diversity rule.
-        let mut picked: SmallVec<[&Offer; 4]> = SmallVec::new();
-        while decision.picks.len() < request.picks {
-            let Some(rank) = candidates.next() else {
+        let mut picked = Picked::new();
+        while outcome.picks.len() < request.picks {
+            let Some(rank) = candidates.next(&outcome.entries, &picked) else {
                 return Ok(());
             };
             let offer = &self.policy.offers[rank.index];
@@ -770,43 +784,39 @@ impl Engine {
                 .iter()
                 .find_map(|&id| self.category_full(&picked, id))
             {
-                Some(Stop::SameCategory { category, by })
+                Code::SameCategory { category, by }
             } else {
-                let stop = self.reserve(context, ledger, request, now, offer, rank, decision)?;
-                if stop.is_none() {
-                    picked.push(offer);
+                let stop = self.reserve(context, ledger, request, now, offer, rank, outcome)?;
+                if stop == Code::Picked {
+                    picked.push(rank.index);
                 }
                 stop
             };
-            if let Some(candidate) = decision.trace.get_mut(rank.index) {
-                candidate.stop = stop;
+            if let Some(entry) = outcome.entries.get_mut(rank.index) {
+                entry.stop = stop;
             }
         }
-        let by = decision
-            .picks
-            .last()
-            .and_then(|pick| pick.offer.clone())
-            .unwrap_or_default();
-        for rank in candidates.rest() {
-            if let Some(candidate) = decision.trace.get_mut(rank.index) {
-                candidate.stop = Some(Stop::Outscored { by: by.clone() });
-            }
-        }
+        // The last pick (there is one: the loop ends with the picks filled).
+        let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
+        candidates.outscored(&mut outcome.entries, &picked, by);
         Ok(())
     }
 
-    /// If `picked` already holds `selection.max_per_category` offers in category `id`: the
-    /// category and the first of them.
-    fn category_full(&self, picked: &[&Offer], id: usize) -> Option<(Arc<str>, Arc<str>)> {
-        let mut holders = picked.iter().filter(|o| o.category_ids.contains(&id));
-        let first = holders.next()?;
+    /// If `picked` (offer indexes) already holds `selection.max_per_category` offers in
+    /// category `id`: the category and the first of them.
+    fn category_full(&self, picked: &[usize], id: usize) -> Option<(u32, u32)> {
+        let offers = &self.policy.offers;
+        let mut holders = picked
+            .iter()
+            .filter(|&&i| offers.get(i).is_some_and(|o| o.category_ids.contains(&id)));
+        let first = *holders.next()?;
         let count = 1 + holders.count();
         (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (self.category_name(id), first.id.clone()))
+            .then(|| (category_code(id), offer_code(first)))
     }
 
-    /// Tries each usable channel in turn; on success adds the pick and returns `None`, otherwise
-    /// what the ledger said on the first channel.
+    /// Tries each usable channel in turn; on success adds the pick and returns
+    /// [`Code::Picked`], otherwise what the ledger said on the first channel.
     #[allow(clippy::too_many_arguments)]
     fn reserve<L: ContactLedger + ?Sized>(
         &self,
@@ -816,8 +826,8 @@ impl Engine {
         now: DateTime<Utc>,
         offer: &Offer,
         candidate: Rank,
-        decision: &mut Decision,
-    ) -> Result<Option<Stop>, Error> {
+        outcome: &mut Outcome,
+    ) -> Result<Code, Error> {
         let if_blocked = match request.max_delay {
             None => IfBlocked::Drop,
             Some(delay) => {
@@ -837,10 +847,10 @@ impl Engine {
                 class: MessageClass::Marketing,
                 topic: Some(&*offer.topic),
             };
-            let outcome =
+            let reserved =
                 ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
-            if let Some(reservation) = outcome.reservation {
-                decision.picks.push(Pick {
+            if let Some(reservation) = reserved.reservation {
+                outcome.picks.push(Pick {
                     offer: Some(offer.id.clone()),
                     categories: offer.categories.clone(),
                     tags: offer.tags.clone(),
@@ -849,14 +859,17 @@ impl Engine {
                     send_at: reservation.send_at(),
                     reservation,
                 });
-                return Ok(None);
+                return Ok(Code::Picked);
             }
-            first_refusal.get_or_insert(Stop::Throttled {
-                channel,
-                verdict: outcome.verdict,
-            });
+            if first_refusal.is_none() {
+                // Fewer verdicts than offers (see `offer_code`).
+                let verdict = u32::try_from(outcome.verdicts.len()).unwrap_or(u32::MAX);
+                outcome.verdicts.push((channel, reserved.verdict));
+                first_refusal = Some(Code::Throttled { verdict });
+            }
         }
-        Ok(first_refusal)
+        // No refusal and no pick: no usable channel (not reached, a scored candidate has one).
+        Ok(first_refusal.unwrap_or(Code::NoChannel))
     }
 
     /// A service or transactional message: one pick, no offer.
@@ -920,4 +933,23 @@ impl Engine {
             .collect();
         Ok(())
     }
+}
+
+/// What selection fills in: the picks, and the trace's entries and side tables.
+struct Outcome {
+    picks: Vec<Pick>,
+    entries: Vec<Entry>,
+    scores: Vec<Score>,
+    verdicts: Vec<(Channel, Verdict)>,
+}
+
+/// A policy category id as the trace records it. Ids are below the policy's category count,
+/// which is far below `u32::MAX` (a policy is text in memory); `u32::MAX` reads as no name.
+fn category_code(id: usize) -> u32 {
+    u32::try_from(id).unwrap_or(u32::MAX)
+}
+
+/// An offer index as the trace records it (as [`category_code`]).
+fn offer_code(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }

@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use chrono::Weekday;
 use chrono_tz::Tz;
 
+use super::eligibility::Condition;
 use super::offers::{
     compile_offers, compile_scoring, compile_selection, label, Categories, CompiledOffers,
     MAX_NAME_LEN,
@@ -54,6 +55,9 @@ pub struct CompiledPolicy {
     pub(crate) offers: Vec<Offer>,
     /// Every category the offers name, and every list of them an offer has, once.
     pub(crate) categories: Categories,
+    /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
+    /// out at most once.
+    pub(crate) leaf_tests: Vec<Condition>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }
@@ -441,6 +445,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let CompiledOffers {
         offers,
         caps: offer_caps,
+        leaf_tests,
         categories,
     } = compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
     let caps = compile_caps(policy, &offer_caps)?;
@@ -527,6 +532,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         preference_scopes,
         offers,
         categories,
+        leaf_tests,
         scoring,
         selection,
         source: policy.clone(),

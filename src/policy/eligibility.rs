@@ -11,6 +11,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use super::leaves::{Memo, NO_LEAF};
 use super::offers::{duration, label, MAX_NAME_LEN};
 use crate::context::{days_until, Profile, Value, ValueKind};
 use crate::error::PolicyError;
@@ -132,6 +133,8 @@ pub(crate) enum Condition {
     Attribute {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
         index: usize,
         test: AttributeTest,
@@ -139,6 +142,8 @@ pub(crate) enum Condition {
     Activity {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         activity: Activity,
         category: String,
         /// The category's index in the policy's categories (`Facts::recent`).
@@ -148,18 +153,24 @@ pub(crate) enum Condition {
     Moment {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
         within_days: u32,
     },
     LifetimeValue {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         at_least: Option<f64>,
         at_most: Option<f64>,
     },
     Segment {
         /// Where the node is written, and what it asks in words (built once, at compile time).
         failed: FailedRule,
+        /// The test's id among the policy's distinct leaf tests (`NO_LEAF`: none).
+        leaf: u32,
         name: String,
     },
 }
@@ -182,6 +193,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) now: Stamp,
     /// The customer's local date.
     pub(crate) today: NaiveDate,
+    /// The leaf tests worked out so far, by leaf id.
+    pub(crate) memo: Memo<'a>,
 }
 
 /// The rule that failed: its path and what it asks.
@@ -441,6 +454,7 @@ pub(crate) fn compile_condition(
             };
             Condition::Attribute {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 name: attribute,
                 index,
                 test,
@@ -462,6 +476,7 @@ pub(crate) fn compile_condition(
             };
             Condition::Activity {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 activity,
                 category,
                 category_id,
@@ -470,6 +485,7 @@ pub(crate) fn compile_condition(
         }
         "moment" => Condition::Moment {
             failed: FailedRule::at(path),
+            leaf: NO_LEAF,
             name: name("moment", spec.moment.as_deref().unwrap_or_default())?,
             within_days: spec.within_days.ok_or_else(|| {
                 PolicyError::new(
@@ -480,6 +496,7 @@ pub(crate) fn compile_condition(
         },
         "segment" => Condition::Segment {
             failed: FailedRule::at(path),
+            leaf: NO_LEAF,
             name: name("segment", spec.segment.as_deref().unwrap_or_default())?,
         },
         _ => {
@@ -496,6 +513,7 @@ pub(crate) fn compile_condition(
             }
             Condition::LifetimeValue {
                 failed: FailedRule::at(path),
+                leaf: NO_LEAF,
                 at_least: spec.lifetime_value_at_least,
                 at_most: spec.lifetime_value_at_most,
             }
@@ -539,6 +557,90 @@ impl Condition {
         }
     }
 
+    /// Calls `visit` with each node's failure record, a node before its children, until it
+    /// returns `true`; returns whether it did.
+    fn walk<'a>(&'a self, visit: &mut impl FnMut(&'a FailedRule) -> bool) -> bool {
+        if let Some(failed) = self.failed() {
+            if visit(failed) {
+                return true;
+            }
+        }
+        match self {
+            Condition::All(children) | Condition::Any { children, .. } => {
+                children.iter().any(|c| c.walk(visit))
+            }
+            Condition::Not { inner, .. } => inner.walk(visit),
+            _ => false,
+        }
+    }
+
+    /// Whether the node has no children.
+    fn is_single(&self) -> bool {
+        !matches!(
+            self,
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. }
+        )
+    }
+
+    /// The node's own failure record (`all` has none).
+    pub(super) fn failed(&self) -> Option<&FailedRule> {
+        match self {
+            Condition::All(_) => None,
+            Condition::Any { failed, .. }
+            | Condition::Not { failed, .. }
+            | Condition::Attribute { failed, .. }
+            | Condition::Activity { failed, .. }
+            | Condition::Moment { failed, .. }
+            | Condition::LifetimeValue { failed, .. }
+            | Condition::Segment { failed, .. } => Some(failed),
+        }
+    }
+
+    /// Where `failed` (a record [`Condition::judge`] returned) is among this condition's
+    /// records, a node before its children: a decision keeps the number, not a copy of the
+    /// record. **O(nodes)**.
+    pub(crate) fn position_of(&self, failed: &FailedRule) -> Option<u32> {
+        // Most rules are one node, or fail as their root (`any`, `not`).
+        if self.failed().is_some_and(|own| std::ptr::eq(own, failed)) {
+            return Some(0);
+        }
+        // An `all` of single nodes (the usual compound rule): each child is one record.
+        if let Condition::All(children) = self {
+            for (position, child) in (0u32..).zip(children) {
+                let Some(own) = child.failed().filter(|_| child.is_single()) else {
+                    break;
+                };
+                if std::ptr::eq(own, failed) {
+                    return Some(position);
+                }
+            }
+        }
+        let mut position = 0u32;
+        self.walk(&mut |record| {
+            let found = std::ptr::eq(record, failed);
+            if !found {
+                position += 1;
+            }
+            found
+        })
+        .then_some(position)
+    }
+
+    /// The record at `position` ([`Condition::position_of`]). **O(nodes)**.
+    pub(crate) fn record_at(&self, position: u32) -> Option<&FailedRule> {
+        let mut left = position;
+        let mut found = None;
+        self.walk(&mut |record| {
+            if left == 0 {
+                found = Some(record);
+                return true;
+            }
+            left -= 1;
+            false
+        });
+        found
+    }
+
     /// `Ok` when the condition holds; otherwise the rule that failed (borrowed: nothing is
     /// copied for the failures an `any` or a `not` absorbs).
     pub(crate) fn judge(&self, facts: &Facts<'_>) -> Result<(), &FailedRule> {
@@ -558,14 +660,39 @@ impl Condition {
                     Ok(())
                 }
             }
-            Condition::Attribute {
-                failed,
-                index,
-                test,
-                ..
-            } => {
+            leaf => {
+                let holds = facts.memo.holds(leaf, facts);
+                match leaf.failed() {
+                    Some(failed) if !holds => Err(failed),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The leaf test's id among the policy's distinct leaf tests, if it has one.
+    #[inline]
+    pub(super) fn leaf(&self) -> Option<u32> {
+        match self {
+            Condition::Attribute { leaf, .. }
+            | Condition::Activity { leaf, .. }
+            | Condition::Moment { leaf, .. }
+            | Condition::LifetimeValue { leaf, .. }
+            | Condition::Segment { leaf, .. } => Some(*leaf).filter(|id| *id != NO_LEAF),
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => None,
+        }
+    }
+
+    /// Whether the condition holds (a leaf's test, worked out).
+    #[inline(never)]
+    pub(super) fn holds(&self, facts: &Facts<'_>) -> bool {
+        match self {
+            Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => {
+                self.judge(facts).is_ok()
+            }
+            Condition::Attribute { index, test, .. } => {
                 let have = facts.attributes.get(*index).copied().flatten();
-                let holds = match (test, have) {
+                match (test, have) {
                     (AttributeTest::Exists(want), have) => have.is_some() == *want,
                     (_, None) => false,
                     (AttributeTest::Equals(want), Some(have)) => matches_value(have, want),
@@ -581,19 +708,14 @@ impl Condition {
                         });
                         above && below
                     }
-                };
-                if holds {
-                    Ok(())
-                } else {
-                    Err(failed)
                 }
             }
             Condition::Activity {
-                failed,
                 activity,
                 category,
                 category_id,
                 within,
+                ..
             } => {
                 let recent =
                     match facts.recent.get(*category_id) {
@@ -612,49 +734,22 @@ impl Condition {
                     Activity::Viewed => recent.view,
                 };
                 // Within the span: at most `within` seconds before now (and not in the future).
-                let recent =
-                    last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within);
-                if recent {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
+                last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within)
             }
             Condition::Moment {
-                failed,
-                name,
-                within_days,
-            } => {
-                let near = facts
-                    .profile
-                    .moment(name)
-                    .and_then(|m| days_until(facts.today, m.month, m.day))
-                    .is_some_and(|days| days <= i64::from(*within_days));
-                if near {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
-            }
+                name, within_days, ..
+            } => facts
+                .profile
+                .moment(name)
+                .and_then(|m| days_until(facts.today, m.month, m.day))
+                .is_some_and(|days| days <= i64::from(*within_days)),
             Condition::LifetimeValue {
-                failed,
-                at_least,
-                at_most,
+                at_least, at_most, ..
             } => {
                 let ltv = facts.profile.summary.lifetime_value();
-                if at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi) {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
+                at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi)
             }
-            Condition::Segment { failed, name } => {
-                if facts.profile.segments.iter().any(|s| s == name) {
-                    Ok(())
-                } else {
-                    Err(failed)
-                }
-            }
+            Condition::Segment { name, .. } => facts.profile.segments.iter().any(|s| s == name),
         }
     }
 }

@@ -7,6 +7,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::{compile_condition, Condition, ConditionSpec};
+use super::leaves::Quick;
 use super::window::{parse_duration, MAX_WINDOW_SECS};
 use super::CapSpec;
 use crate::channel::Channel;
@@ -200,6 +201,10 @@ pub(crate) struct Offer {
     pub(crate) category_ids: Vec<usize>,
     /// Which of the distinct category lists ([`Categories::sets`]) the offer has.
     pub(crate) category_set: usize,
+    /// A bit per category id below 64 among `category_ids`.
+    pub(crate) category_mask: u64,
+    /// Every category id is below 64 (in `category_mask`).
+    pub(crate) categories_masked: bool,
     pub(crate) tags: Arc<[String]>,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
@@ -211,6 +216,8 @@ pub(crate) struct Offer {
     pub(crate) moment: Option<String>,
     pub(crate) topic: Arc<str>,
     pub(crate) eligibility: Option<Condition>,
+    /// The shape of `eligibility` a decision checks fastest.
+    pub(crate) quick: Quick,
     pub(crate) cooldown: u32,
     pub(crate) fallback: bool,
 }
@@ -334,6 +341,9 @@ pub(crate) struct Categories {
 /// The validated offers, with what they bring to the rest of the policy.
 pub(crate) struct CompiledOffers {
     pub(crate) offers: Vec<Offer>,
+    /// The distinct leaf tests of the offers' eligibility rules, by the id they are numbered
+    /// with.
+    pub(crate) leaf_tests: Vec<Condition>,
     /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
     pub(crate) caps: Vec<(String, CapSpec)>,
     pub(crate) categories: Categories,
@@ -425,11 +435,19 @@ pub(crate) fn compile_offers(
             })
             .collect();
         let category_set = sets.insert_full(category_ids.clone()).0;
+        let bit = |id: &usize| u32::try_from(*id).ok().and_then(|id| 1u64.checked_shl(id));
+        let category_mask = category_ids
+            .iter()
+            .filter_map(bit)
+            .fold(0, |mask, b| mask | b);
+        let categories_masked = category_ids.iter().all(|id| bit(id).is_some());
         offers.push(Offer {
             id: spec.id.as_str().into(),
             categories: spec.categories.as_slice().into(),
             category_ids,
             category_set,
+            category_mask,
+            categories_masked,
             tags: spec.tags.as_slice().into(),
             channels,
             value: finite(&field("value"), spec.value)?,
@@ -440,13 +458,22 @@ pub(crate) fn compile_offers(
             moment: spec.moment.clone(),
             topic: topic.into(),
             eligibility,
+            quick: Quick::Nested,
             cooldown,
             fallback: spec.fallback,
         });
     }
+    let mut leaf_tests = Vec::new();
+    for offer in &mut offers {
+        if let Some(rule) = &mut offer.eligibility {
+            rule.number_leaves(&mut leaf_tests);
+            offer.quick = Quick::of(rule);
+        }
+    }
     Ok(CompiledOffers {
         offers,
         caps,
+        leaf_tests,
         categories: Categories {
             names: categories,
             sets: sets.len(),

@@ -1,0 +1,160 @@
+//! The order of selection: candidates best first, read from the trace entries themselves (no
+//! list of candidates is built while screening; only the best so far is remembered).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use smallvec::SmallVec;
+
+use super::record::{Code, Entry, Scored};
+
+/// A candidate that passed every absolute check, waiting for selection. Ordered best first:
+/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
+/// so the order is total and selection is deterministic.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rank {
+    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
+    key: i64,
+    pub(super) score: f64,
+    pub(super) index: usize,
+    /// A bit per usable channel (requested, allowed by the offer, consented).
+    pub(super) channels: u8,
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key.cmp(&other.key).then(other.index.cmp(&self.index))
+    }
+}
+
+impl Rank {
+    pub(super) fn new(score: f64, index: usize, channels: u8) -> Rank {
+        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
+        // bits compare as signed integers in the same order.
+        let bits = score.to_bits() as i64;
+        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
+        Rank {
+            key,
+            score,
+            index,
+            channels,
+        }
+    }
+
+    /// The rank of scored entry `index`.
+    fn of(entry: &Entry, index: usize) -> Rank {
+        Rank::new(entry.total, index, entry.channels)
+    }
+}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Rank {}
+
+/// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
+/// its offers, and the best of them, kept as they are scored (one comparison each).
+pub(super) struct Pool {
+    fallback: bool,
+    best: Option<Rank>,
+}
+
+impl Pool {
+    /// The regular offers (`fallback` false) or the fallbacks.
+    pub(super) fn new(fallback: bool) -> Pool {
+        Pool {
+            fallback,
+            best: None,
+        }
+    }
+
+    /// Counts a scored candidate in.
+    #[inline]
+    pub(super) fn add(&mut self, rank: Rank) {
+        if self.best.is_none_or(|best| rank > best) {
+            self.best = Some(rank);
+        }
+    }
+
+    /// Whether entry `index` is a candidate of this pool still waiting: scored, not stopped,
+    /// and not `picked`.
+    #[inline]
+    fn waiting(&self, entry: &Entry, index: usize, picked: &[usize]) -> bool {
+        entry.scored != Scored::No
+            && entry.fallback == self.fallback
+            && matches!(entry.stop, Code::Picked)
+            && !picked.contains(&index)
+    }
+
+    /// The candidates, best first.
+    pub(super) fn best_first(&self) -> BestFirst<'_> {
+        BestFirst {
+            pool: self,
+            first: true,
+            heap: None,
+        }
+    }
+}
+
+/// A pool's candidates handed out best first, ordered only as far as they are asked for: the
+/// first is known ([`Pool`]; selection usually stops there), the rest come through a binary
+/// heap built when a second one is asked for (**O(n)** once, then **O(log n)** each).
+pub(super) struct BestFirst<'a> {
+    pool: &'a Pool,
+    first: bool,
+    heap: Option<BinaryHeap<Rank>>,
+}
+
+impl BestFirst<'_> {
+    /// The best candidate not handed out yet. `entries` are the trace's, one per offer;
+    /// `picked` the indexes picked so far by this selection (every other candidate handed out
+    /// has a stop by now).
+    pub(super) fn next(&mut self, entries: &[Entry], picked: &[usize]) -> Option<Rank> {
+        if self.first {
+            self.first = false;
+            return self.pool.best;
+        }
+        let pool = self.pool;
+        self.heap
+            .get_or_insert_with(|| {
+                entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, entry)| pool.waiting(entry, *i, picked))
+                    .map(|(i, entry)| Rank::of(entry, i))
+                    .collect()
+            })
+            .pop()
+    }
+
+    /// Marks every candidate not handed out as outscored by offer `by`.
+    pub(super) fn outscored(self, entries: &mut [Entry], picked: &[usize], by: u32) {
+        let fallback = self.pool.fallback;
+        for entry in entries.iter_mut() {
+            if entry.scored != Scored::No
+                && entry.fallback == fallback
+                && matches!(entry.stop, Code::Picked)
+            {
+                entry.stop = Code::Outscored { by };
+            }
+        }
+        // The picks were not outscored (their entries were waiting, like the candidates').
+        for &index in picked {
+            if let Some(entry) = entries.get_mut(index) {
+                entry.stop = Code::Picked;
+            }
+        }
+    }
+}
+
+/// Offer indexes picked by one selection: as many as a request usually asks for.
+pub(super) type Picked = SmallVec<[usize; 4]>;
