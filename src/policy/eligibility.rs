@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -322,7 +322,7 @@ pub(crate) fn compile_condition(
     path: &str,
     spec: &ConditionSpec,
     attributes: &IndexMap<String, ValueKind>,
-    categories: &mut IndexSet<Arc<str>>,
+    categories: &mut super::offers::CategoryNames,
 ) -> Result<Condition, PolicyError> {
     let found = forms(spec);
     let form = match found.as_slice() {

@@ -325,6 +325,11 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
+/// The policy's category names, numbered in insertion order. Hashed with foldhash, not std's
+/// SipHash: a decision looks up the customer's favourite and never categories in it, and the
+/// names come from the policy's own author.
+pub(crate) type CategoryNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
+
 /// Every category the offers and their `bought` / `viewed` rules name, and every distinct list
 /// of categories an offer has, once: a decision looks each category up in the customer's
 /// summary once, and sums each list once, not once per offer or rule.
@@ -332,7 +337,7 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
 pub(crate) struct Categories {
     /// The categories, in the order the offers and rules first name them (`Offer::category_ids`,
     /// and the rules' own indexes).
-    pub(crate) names: IndexSet<Arc<str>>,
+    pub(crate) names: CategoryNames,
     /// How many distinct category lists (same categories in the same order) the offers have;
     /// `Offer::category_set` is below it.
     pub(crate) sets: usize,
@@ -357,7 +362,7 @@ pub(crate) fn compile_offers(
 ) -> Result<CompiledOffers, PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
-    let mut categories: IndexSet<Arc<str>> = IndexSet::new();
+    let mut categories = CategoryNames::default();
     let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
