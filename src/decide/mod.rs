@@ -12,6 +12,7 @@ mod rank;
 mod record;
 mod trace;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -181,17 +182,29 @@ struct Context<'a> {
     facts: Facts<'a>,
     /// Per policy category, in the policy's category order: indexed directly by the offers'
     /// category ids, which the same compiled policy numbered.
-    categories: SmallVec<[CategoryFacts; 16]>,
+    categories: &'a [CategoryFacts],
     /// A bit per requested channel.
     requested: u8,
     /// Requested channels with marketing consent: the preferred one first, then the caller's
-    /// order, each once.
-    consented: SmallVec<[Channel; Channel::COUNT]>,
+    /// order, each once; the first `consented_len` of these.
+    consented: [Channel; Channel::COUNT],
+    consented_len: usize,
     /// A bit per channel in `consented`.
     consented_mask: u8,
     /// The built-in scorer's per-decision inputs (the fatigue count among them).
     factors: Factors,
     /// The customer's never categories, as a mask of category ids.
+    never: NeverMask,
+}
+
+/// What a decision reads from the customer's profile and summary per declared attribute and
+/// per policy category: filled in place on `decide`'s stack, then borrowed by the [`Context`]
+/// as slices (neither moved nor asked whether it spilled on every read).
+#[derive(Default)]
+struct Tables<'c> {
+    attributes: Attributes<'c>,
+    categories: SmallVec<[CategoryFacts; 16]>,
+    recent: SmallVec<[Recent; 16]>,
     never: NeverMask,
 }
 
@@ -222,16 +235,23 @@ impl Context<'_> {
     /// The best consented channel in `mask` (which has one: Email if not, not reached).
     #[inline]
     fn best_channel(&self, mask: u8) -> Channel {
-        self.consented
+        self.consented()
             .iter()
             .copied()
             .find(|c| mask & channel_bit(*c) != 0)
             .unwrap_or(Channel::Email)
     }
 
+    /// The requested channels with marketing consent, best first.
+    #[inline]
+    fn consented(&self) -> &[Channel] {
+        // `consented_len` is at most `Channel::COUNT`: each channel is added once.
+        self.consented.get(..self.consented_len).unwrap_or(&[])
+    }
+
     /// The consented channels in `mask`, best first.
     fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
-        self.consented
+        self.consented()
             .iter()
             .copied()
             .filter(move |c| mask & channel_bit(*c) != 0)
@@ -311,31 +331,37 @@ impl Engine {
         if request.picks == 0 {
             return Err(InputError::BadRequest("picks must be at least 1".to_owned()).into());
         }
-        let mut decision = Decision {
+        let open_complaints: Vec<String> = customer
+            .profile
+            .summary
+            .open_complaints()
+            .map(str::to_owned)
+            .collect();
+        let decision = |picks, trace, open_complaints| Decision {
             customer: customer.id,
             at: now,
             class: request.class,
-            picks: Vec::new(),
-            trace: Trace::default(),
-            open_complaints: customer
-                .profile
-                .summary
-                .open_complaints()
-                .map(str::to_owned)
-                .collect(),
+            picks,
+            trace,
+            open_complaints,
             notes: customer.profile.notes.clone(),
             no_channel: false,
         };
         if request.class != MessageClass::Marketing {
+            let mut decision = decision(Vec::new(), Trace::default(), open_complaints);
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
-        let attributes = self.attributes(customer)?;
-        let context = self.context(customer, &attributes, request, at, now, ledger)?;
-        let complaint = !decision.open_complaints.is_empty();
+        let mut tables = Tables::default();
+        self.attributes(customer, &mut tables.attributes)?;
+        self.category_facts(customer, at, &mut tables);
+        let context = self.context(customer, &tables, request, at, now, ledger)?;
+        let complaint = !open_complaints.is_empty();
         let offers = &self.policy.offers;
-        let mut sets: SmallVec<[SetFacts; 32]> =
-            smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
+        // Grown in place (a `smallvec!` would be built, then moved here) and read as a slice.
+        let mut set_slots: SmallVec<[SetFacts; 32]> = SmallVec::new();
+        set_slots.resize(self.policy.categories.sets, SetFacts::default());
+        let sets = &mut set_slots[..];
         let mut regular = Pool::new(false);
         let mut fallback = Pool::new(true);
         // One entry per offer, in policy order, recorded here (selection only sets the stops
@@ -362,7 +388,7 @@ impl Engine {
                     let channels = screened.channels;
                     let total = self.score(
                         &context,
-                        &mut sets,
+                        sets,
                         offer,
                         screened,
                         entry,
@@ -395,8 +421,7 @@ impl Engine {
                 requested.push(channel);
             }
         }
-        decision.picks = outcome.picks;
-        decision.trace = Trace::recorded(Recorded {
+        let trace = Trace::recorded(Recorded {
             policy: Arc::clone(&self.policy),
             entries: outcome.entries,
             factors: context.factors,
@@ -404,11 +429,16 @@ impl Engine {
             verdicts: outcome.verdicts,
             requested,
         });
-        Ok(decision)
+        Ok(decision(outcome.picks, trace, open_complaints))
     }
 
-    /// The customer's value for each declared attribute, checked against its declared type.
-    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Attributes<'c>, Error> {
+    /// The customer's value for each declared attribute, checked against its declared type,
+    /// pushed onto `values` (empty) in declaration order.
+    fn attributes<'c>(
+        &self,
+        customer: &'c Customer,
+        values: &mut Attributes<'c>,
+    ) -> Result<(), Error> {
         let declared = &self.policy.source().attributes;
         let given = &customer.profile.attributes;
         // With a few attributes (the usual case), comparing names costs less than hashing
@@ -420,38 +450,36 @@ impl Engine {
                 given.get(name)
             }
         };
-        declared
-            .iter()
-            .map(|(name, kind)| match find(name) {
-                Some(value) if value.kind() != *kind => Err(InputError::AttributeType {
+        for (name, kind) in declared {
+            let value = find(name);
+            if let Some(value) = value.filter(|v| v.kind() != *kind) {
+                return Err(InputError::AttributeType {
                     customer: customer.id,
                     attribute: name.clone(),
                     expected: *kind,
                     found: value.kind(),
                 }
-                .into()),
-                value => Ok(value),
-            })
-            .collect()
+                .into());
+            }
+            values.push(value);
+        }
+        Ok(())
     }
 
-    /// Works out what every offer's judgment shares: the customer's local date, their
-    /// category facts, the channels in order, and their recent contact count.
-    fn context<'c, L: ContactLedger + ?Sized>(
-        &'c self,
-        customer: &'c Customer,
-        attributes: &'c [Option<&'c Value>],
-        request: &Request,
-        at: Stamp,
-        now: DateTime<Utc>,
-        ledger: &L,
-    ) -> Result<Context<'c>, Error> {
+    /// Fills `tables`' category facts (empty): per policy category, what the customer's
+    /// summary says of it at `at`, and whether it is one of their favourite or never ones.
+    fn category_facts(&self, customer: &Customer, at: Stamp, tables: &mut Tables<'_>) {
         let profile = &customer.profile;
-        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let half_life = self.policy.scoring.half_life;
         let names = &self.policy.categories.names;
-        let mut categories: SmallVec<[CategoryFacts; 16]> = SmallVec::with_capacity(names.len());
-        let mut recent = SmallVec::with_capacity(names.len());
+        let Tables {
+            categories,
+            recent,
+            never,
+            ..
+        } = tables;
+        categories.reserve(names.len());
+        recent.reserve(names.len());
         for name in names {
             let stats = profile.summary.category(name);
             let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
@@ -479,7 +507,6 @@ impl Engine {
                 facts.favourite = true;
             }
         }
-        let mut never = NeverMask::default();
         for name in &profile.never_categories {
             if let Some((id, facts)) = names
                 .get_index_of(name.as_str())
@@ -489,22 +516,54 @@ impl Engine {
                 never.add(id);
             }
         }
+    }
+
+    /// Works out what every offer's judgment shares: the customer's local date, the channels
+    /// in order, and their recent contact count; their attributes and category facts are in
+    /// `tables`.
+    fn context<'t, 'c: 't, L: ContactLedger + ?Sized>(
+        &'t self,
+        customer: &'t Customer,
+        tables: &'t Tables<'c>,
+        request: &Request,
+        at: Stamp,
+        now: DateTime<Utc>,
+        ledger: &L,
+    ) -> Result<Context<'t>, Error> {
+        let profile = &customer.profile;
+        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let mut requested = 0u8;
-        let mut consented = SmallVec::new();
+        let mut consented = [Channel::Email; Channel::COUNT];
+        let mut consented_len = 0;
         for &channel in &request.channels {
             if requested & channel_bit(channel) == 0
                 && customer.consents.get(channel) == Consent::OptedIn
             {
-                consented.push(channel);
+                // Room for each channel once.
+                if let Some(slot) = consented.get_mut(consented_len) {
+                    *slot = channel;
+                    consented_len += 1;
+                }
             }
             requested |= channel_bit(channel);
         }
-        // The preferred channel first, then the caller's order.
+        // The preferred channel first, then the caller's order: moved to the front, the
+        // channels before it each one place back.
         if let Some(preferred) = profile.preferred_channel {
-            if let Some(position) = consented.iter().position(|c| *c == preferred) {
-                consented[..=position].rotate_right(1);
+            if let Some(position) = consented
+                .iter()
+                .take(consented_len)
+                .position(|c| *c == preferred)
+            {
+                for i in (1..=position).rev() {
+                    consented.swap(i, i - 1);
+                }
             }
         }
+        let consented_mask = consented
+            .iter()
+            .take(consented_len)
+            .fold(0, |mask, c| mask | channel_bit(*c));
         let summary = &profile.summary;
         let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
         let recent_contacts = ledger.contacts_between(
@@ -517,19 +576,21 @@ impl Engine {
             customer,
             facts: Facts {
                 profile,
-                attributes,
-                recent,
+                attributes: &tables.attributes,
+                recent: &tables.recent,
                 now: at,
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
                 memo: Memo::new(&self.policy.leaf_tests),
+                moment_days: Cell::new(None),
             },
-            categories,
+            categories: &tables.categories,
             requested,
-            consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
+            consented_mask,
             consented,
-            never,
+            consented_len,
+            never: tables.never,
             factors: Factors {
                 preferred_channel: profile.preferred_channel,
                 recent_contacts,
@@ -648,7 +709,7 @@ impl Engine {
             .moment
             .as_deref()
             .and_then(|name| profile.moment(name))
-            .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
+            .and_then(|m| facts.days_until(m.month, m.day));
         let scorer = match &self.scorer {
             Model::Builtin(_) => {
                 entry.affinity = set.affinity;
