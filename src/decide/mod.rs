@@ -358,10 +358,17 @@ impl Engine {
         let context = self.context(customer, &tables, request, at, now, ledger)?;
         let complaint = !open_complaints.is_empty();
         let offers = &self.policy.offers;
-        // Grown in place (a `smallvec!` would be built, then moved here) and read as a slice.
-        let mut set_slots: SmallVec<[SetFacts; 32]> = SmallVec::new();
-        set_slots.resize(self.policy.categories.sets, SetFacts::default());
-        let sets = &mut set_slots[..];
+        // On the stack for up to 32 lists (zeroed in a few wide stores, where growing a
+        // `SmallVec` writes slot by slot), on the heap past them; read as a slice.
+        let mut inline = [SetFacts::default(); 32];
+        let mut spilled = Vec::new();
+        let sets = match inline.get_mut(..self.policy.categories.sets) {
+            Some(sets) => sets,
+            None => {
+                spilled.resize(self.policy.categories.sets, SetFacts::default());
+                &mut spilled[..]
+            }
+        };
         let mut regular = Pool::new(false);
         let mut fallback = Pool::new(true);
         // One entry per offer, in policy order, recorded here (selection only sets the stops
