@@ -24,7 +24,7 @@ use crate::context::{CategoryStats, Decayed, OfferStats};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Memo, Offer, Recent};
+use crate::policy::{CompiledPolicy, Facts, Memo, MemoSlots, Offer, Recent};
 use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
@@ -199,13 +199,27 @@ struct Context<'a> {
 
 /// What a decision reads from the customer's profile and summary per declared attribute and
 /// per policy category: filled in place on `decide`'s stack, then borrowed by the [`Context`]
-/// as slices (neither moved nor asked whether it spilled on every read).
-#[derive(Default)]
+/// as slices (neither moved nor asked whether it spilled on every read). With them, the
+/// eligibility memo's slots.
 struct Tables<'c> {
     attributes: Attributes<'c>,
     categories: SmallVec<[CategoryFacts; 16]>,
     recent: SmallVec<[Recent; 16]>,
     never: NeverMask,
+    memo: MemoSlots,
+}
+
+impl Tables<'_> {
+    /// Empty tables, and a memo slot for each of `policy`'s leaf tests.
+    fn new(policy: &CompiledPolicy) -> Self {
+        Tables {
+            attributes: SmallVec::new(),
+            categories: SmallVec::new(),
+            recent: SmallVec::new(),
+            never: NeverMask::default(),
+            memo: MemoSlots::new(policy.leaf_tests.len()),
+        }
+    }
 }
 
 /// A set of policy category ids: a bit for each of the first 64, and whether there are others.
@@ -352,7 +366,7 @@ impl Engine {
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
-        let mut tables = Tables::default();
+        let mut tables = Tables::new(&self.policy);
         self.attributes(customer, &mut tables.attributes)?;
         self.category_facts(customer, at, &mut tables);
         let context = self.context(customer, &tables, request, at, now, ledger)?;
@@ -589,7 +603,7 @@ impl Engine {
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
-                memo: Memo::new(&self.policy.leaf_tests),
+                memo: Memo::new(&self.policy.leaf_tests, &tables.memo),
                 moment_days: Cell::new(None),
             },
             categories: &tables.categories,
