@@ -430,9 +430,11 @@ impl Engine {
         if outcome.picks.is_empty() {
             self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
         } else {
-            for entry in &mut outcome.entries {
-                if entry.fallback && entry.scored != Scored::No {
-                    entry.stop = Code::FallbackNotNeeded;
+            for &index in &self.policy.fallbacks {
+                if let Some(entry) = outcome.entries.get_mut(index) {
+                    if entry.scored != Scored::No {
+                        entry.stop = Code::FallbackNotNeeded;
+                    }
                 }
             }
         }

@@ -58,6 +58,8 @@ pub struct CompiledPolicy {
     /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
     /// out at most once.
     pub(crate) leaf_tests: Vec<Condition>,
+    /// The indexes of the fallback offers, in policy order.
+    pub(crate) fallbacks: Vec<usize>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }
@@ -528,8 +530,14 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;
+    let fallbacks = offers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, offer)| offer.fallback.then_some(index))
+        .collect();
     Ok(CompiledPolicy {
         preference_scopes,
+        fallbacks,
         offers,
         categories,
         leaf_tests,
