@@ -25,7 +25,7 @@ use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
 use crate::policy::{CompiledPolicy, Facts, Memo, MemoSlots, Offer, Recent};
-use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
+use crate::score::{addend, Features, Parts, Score, Scorer, WeightedScorer};
 use crate::throttle::{Attempt, IfBlocked, Verdict};
 use crate::time::Stamp;
 use rank::{Picked, Pool, Rank};
@@ -173,6 +173,20 @@ struct SetFacts {
     favourite: bool,
     /// The built-in scorer's affinity contribution (0 with an application's scorer).
     affinity: f64,
+    /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
+    affinity_addend: f64,
+    favourite_addend: f64,
+}
+
+/// The built-in score's parts that are the same for every offer of a decision sent on the
+/// same channel, as its total adds them ([`addend`]): worked out once per decision.
+#[derive(Clone, Copy)]
+struct SharedParts {
+    /// By channel index.
+    preferred: [f64; Channel::COUNT],
+    fatigue: f64,
+    /// By channel index.
+    ignored: [f64; Channel::COUNT],
 }
 
 /// Everything about the customer and the request that does not depend on the offer, worked
@@ -193,6 +207,8 @@ struct Context<'a> {
     consented_mask: u8,
     /// The built-in scorer's per-decision inputs (the fatigue count among them).
     factors: Factors,
+    /// The built-in score's parts worked out from `factors`.
+    shared: SharedParts,
     /// The customer's never categories, as a mask of category ids.
     never: NeverMask,
 }
@@ -407,14 +423,8 @@ impl Engine {
                 Err(stop) => entry.stop = stop,
                 Ok(screened) => {
                     let channels = screened.channels;
-                    let total = self.score(
-                        &context,
-                        sets,
-                        offer,
-                        screened,
-                        entry,
-                        &mut outcome.scores,
-                    );
+                    let total =
+                        self.score(&context, sets, offer, screened, entry, &mut outcome.scores);
                     entry.channels = channels;
                     entry.fallback = offer.fallback;
                     let rank = Rank::new(total, index, channels);
@@ -595,6 +605,24 @@ impl Engine {
             now - fatigue_window,
             now,
         )?;
+        let factors = Factors {
+            preferred_channel: profile.preferred_channel,
+            recent_contacts,
+            ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
+        };
+        let w = &self.policy.scoring.spec;
+        let shared = SharedParts {
+            preferred: Channel::ALL.map(|channel| {
+                addend(Parts::preferred(
+                    w,
+                    factors.preferred_channel == Some(channel),
+                ))
+            }),
+            fatigue: addend(Parts::fatigue(w, factors.recent_contacts)),
+            ignored: factors
+                .ignored_streak
+                .map(|streak| addend(Parts::ignored(w, streak))),
+        };
         Ok(Context {
             customer,
             facts: Facts {
@@ -614,11 +642,8 @@ impl Engine {
             consented,
             consented_len,
             never: tables.never,
-            factors: Factors {
-                preferred_channel: profile.preferred_channel,
-                recent_contacts,
-                ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
-            },
+            factors,
+            shared,
         })
     }
 
@@ -741,8 +766,22 @@ impl Engine {
                 entry.favourite = set.favourite;
                 entry.channel = channel;
                 entry.scored = Scored::Builtin;
-                let inputs = context.factors.inputs(entry, offer.value, offer.priority);
-                entry.total = Parts::new(&self.policy.scoring.spec, &inputs).total();
+                // The parts of `Factors::inputs(entry, ..)` (as the trace names them), those
+                // of the decision and of the list of categories worked out once.
+                let w = &self.policy.scoring.spec;
+                let shared = &context.shared;
+                let on = channel.index();
+                entry.total = Parts::sum([
+                    set.affinity_addend,
+                    set.favourite_addend,
+                    addend(Parts::value(w, offer.value)),
+                    addend(Parts::priority(w, offer.priority)),
+                    addend(Parts::moment(w, days_until_moment)),
+                    shared.preferred[on],
+                    addend(Parts::negative(w, negative)),
+                    shared.fatigue,
+                    shared.ignored[on],
+                ]);
                 return entry.total;
             }
             Model::Custom(scorer) => scorer.as_ref(),
@@ -840,6 +879,8 @@ impl Engine {
             Model::Builtin(scorer) => scorer.affinity(purchases, views),
             Model::Custom(_) => 0.0,
         };
+        set.affinity_addend = addend(set.affinity);
+        set.favourite_addend = addend(Parts::favourite(&self.policy.scoring.spec, favourite));
     }
 
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
