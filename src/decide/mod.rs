@@ -163,7 +163,7 @@ struct CategoryFacts {
 
 /// What one list of categories (`Offer::category_set`) adds up to for this customer now:
 /// worked out for the first offer with that list that is scored, then reused.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct SetFacts {
     ready: bool,
     purchases: f64,
@@ -176,6 +176,21 @@ struct SetFacts {
     /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
     affinity_addend: f64,
     favourite_addend: f64,
+}
+
+impl SetFacts {
+    /// Not worked out yet: all zero bits, so that an array of them is filled as memory is
+    /// zeroed (a `Default` call per slot is not).
+    const EMPTY: SetFacts = SetFacts {
+        ready: false,
+        purchases: 0.0,
+        views: 0.0,
+        negative: 0.0,
+        favourite: false,
+        affinity: 0.0,
+        affinity_addend: 0.0,
+        favourite_addend: 0.0,
+    };
 }
 
 /// The built-in score's parts that are the same for every offer of a decision sent on the
@@ -390,12 +405,12 @@ impl Engine {
         let offers = &self.policy.offers;
         // On the stack for up to 32 lists (zeroed in a few wide stores, where growing a
         // `SmallVec` writes slot by slot), on the heap past them; read as a slice.
-        let mut inline = [SetFacts::default(); 32];
+        let mut inline = [SetFacts::EMPTY; 32];
         let mut spilled = Vec::new();
         let sets = match inline.get_mut(..self.policy.categories.sets) {
             Some(sets) => sets,
             None => {
-                spilled.resize(self.policy.categories.sets, SetFacts::default());
+                spilled.resize(self.policy.categories.sets, SetFacts::EMPTY);
                 &mut spilled[..]
             }
         };
@@ -736,10 +751,11 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let mut spare = SetFacts::default();
+        let mut spare;
         let set = match self.set_facts(context, sets, offer) {
             Some(set) => set,
             None => {
+                spare = SetFacts::EMPTY;
                 self.sum_categories(context, offer, &mut spare);
                 &spare
             }
