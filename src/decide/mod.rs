@@ -790,8 +790,8 @@ impl Engine {
                 entry.total = Parts::sum([
                     set.affinity_addend,
                     set.favourite_addend,
-                    addend(Parts::value(w, offer.value)),
-                    addend(Parts::priority(w, offer.priority)),
+                    offer.value_addend,
+                    offer.priority_addend,
                     addend(Parts::moment(w, days_until_moment)),
                     shared.preferred[on],
                     addend(Parts::negative(w, negative)),

@@ -210,6 +210,10 @@ pub(crate) struct Offer {
     pub(crate) channels: u8,
     pub(crate) value: f64,
     pub(crate) priority: f64,
+    /// The built-in score's value and priority parts under the policy's weights, as its total
+    /// adds them ([`crate::score::addend`]): set by `compile`, once the weights are known.
+    pub(crate) value_addend: f64,
+    pub(crate) priority_addend: f64,
     pub(crate) valid_from: Option<Stamp>,
     pub(crate) valid_until: Option<Stamp>,
     pub(crate) product: Option<Arc<str>>,
@@ -457,6 +461,8 @@ pub(crate) fn compile_offers(
             channels,
             value: finite(&field("value"), spec.value)?,
             priority: finite(&field("priority"), spec.priority)?,
+            value_addend: 0.0,
+            priority_addend: 0.0,
             valid_from,
             valid_until,
             product: spec.product.as_deref().map(Arc::from),
