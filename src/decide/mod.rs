@@ -12,6 +12,8 @@ mod explain;
 mod message;
 mod rank;
 mod record;
+mod scoring;
+mod select;
 mod trace;
 
 use std::sync::Arc;
@@ -25,12 +27,13 @@ use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
 use crate::policy::{CompiledPolicy, Offer};
-use crate::score::{addend, Features, Parts, Score, Scorer, WeightedScorer};
-use crate::throttle::{Attempt, IfBlocked, Verdict};
+use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
 use context::{Context, Tables};
-use rank::{Picked, Pool, Rank};
+use rank::{Pool, Rank};
 use record::{Code, Entry, Recorded, Scored};
+use scoring::SetFacts;
+use select::Outcome;
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
@@ -147,38 +150,6 @@ impl std::fmt::Debug for Engine {
 struct Screened<'c> {
     channels: u8,
     feedback: Option<&'c OfferStats>,
-}
-
-/// What one list of categories (`Offer::category_set`) adds up to for this customer now:
-/// worked out for the first offer with that list that is scored, then reused.
-#[derive(Clone, Copy)]
-struct SetFacts {
-    ready: bool,
-    purchases: f64,
-    views: f64,
-    /// Negative feedback on the categories (not on the offer itself).
-    negative: f64,
-    favourite: bool,
-    /// The built-in scorer's affinity contribution (0 with an application's scorer).
-    affinity: f64,
-    /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
-    affinity_addend: f64,
-    favourite_addend: f64,
-}
-
-impl SetFacts {
-    /// Not worked out yet: all zero bits, so that an array of them is filled as memory is
-    /// zeroed (a `Default` call per slot is not).
-    const EMPTY: SetFacts = SetFacts {
-        ready: false,
-        purchases: 0.0,
-        views: 0.0,
-        negative: 0.0,
-        favourite: false,
-        affinity: 0.0,
-        affinity_addend: 0.0,
-        favourite_addend: 0.0,
-    };
 }
 
 impl Engine {
@@ -422,296 +393,6 @@ impl Engine {
             feedback,
         })
     }
-
-    /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
-    /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
-    /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
-    /// kept in `scores`.
-    // Called once per scored offer from one place: inlined, its result is built in place
-    // rather than returned through memory and read back.
-    #[inline(always)]
-    fn score(
-        &self,
-        context: &Context<'_>,
-        sets: &mut [SetFacts],
-        offer: &Offer,
-        Screened { channels, feedback }: Screened<'_>,
-        entry: &mut Entry,
-        scores: &mut Vec<Score>,
-    ) -> f64 {
-        let profile = &context.customer.profile;
-        let facts = &context.facts;
-        // `channels` is never empty: screening returns at least one usable channel.
-        let channel = context.best_channel(channels);
-        let mut spare;
-        let set = match self.set_facts(context, sets, offer) {
-            Some(set) => set,
-            None => {
-                spare = SetFacts::EMPTY;
-                self.sum_categories(context, offer, &mut spare);
-                &spare
-            }
-        };
-        // Feedback on the offer itself comes first, then its categories' (in the same order as
-        // the categories' own sum, so that the total is the same to the bit).
-        let negative = match feedback {
-            None => set.negative,
-            Some(stats) => offer.category_ids.iter().fold(
-                stats.negative.at(facts.now, self.policy.scoring.half_life),
-                |sum, &id| sum + context.categories[id].negative,
-            ),
-        };
-        let days_until_moment = offer
-            .moment
-            .as_deref()
-            .and_then(|name| profile.moment(name))
-            .and_then(|m| facts.days_until(m.month, m.day));
-        let scorer = match &self.scorer {
-            Model::Builtin(_) => {
-                entry.affinity = set.affinity;
-                entry.negative_feedback = negative;
-                entry.days_until_moment = days_until_moment;
-                entry.favourite = set.favourite;
-                entry.channel = channel;
-                entry.scored = Scored::Builtin;
-                // The parts of `Factors::inputs(entry, ..)` (as the trace names them), those
-                // of the decision and of the list of categories worked out once.
-                let w = &self.policy.scoring.spec;
-                let shared = &context.shared;
-                let on = channel.index();
-                entry.total = Parts::sum([
-                    set.affinity_addend,
-                    set.favourite_addend,
-                    offer.value_addend,
-                    offer.priority_addend,
-                    addend(Parts::moment(w, days_until_moment)),
-                    shared.preferred[on],
-                    addend(Parts::negative(w, negative)),
-                    shared.fatigue,
-                    shared.ignored[on],
-                ]);
-                return entry.total;
-            }
-            Model::Custom(scorer) => scorer.as_ref(),
-        };
-        let (slot, total) = self.score_custom(
-            scorer,
-            context,
-            *set,
-            offer,
-            channel,
-            negative,
-            days_until_moment,
-            scores,
-        );
-        entry.scored = Scored::Custom;
-        entry.slot = slot;
-        entry.total = total;
-        total
-    }
-
-    /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(never)]
-    fn score_custom(
-        &self,
-        scorer: &dyn Scorer,
-        context: &Context<'_>,
-        set: SetFacts,
-        offer: &Offer,
-        channel: Channel,
-        negative: f64,
-        days_until_moment: Option<i64>,
-        scores: &mut Vec<Score>,
-    ) -> (u32, f64) {
-        let profile = &context.customer.profile;
-        let features = Features {
-            offer: &offer.id,
-            categories: &offer.categories,
-            channel,
-            purchases: set.purchases,
-            views: set.views,
-            favourite: set.favourite,
-            value: offer.value,
-            priority: offer.priority,
-            days_until_moment,
-            preferred_channel: profile.preferred_channel == Some(channel),
-            negative_feedback: negative,
-            recent_contacts: context.factors.recent_contacts,
-            ignored_streak: profile.summary.ignored_streak(channel),
-        };
-        let mut score = Score::default();
-        scorer.score(&features, &mut score);
-        let total = score.total;
-        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
-        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
-        scores.push(score);
-        (slot, total)
-    }
-
-    /// What `offer`'s list of categories adds up to, worked out on first use.
-    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
-    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
-    /// the slot just written would be read back with wider loads than it was written with.
-    #[inline(always)]
-    fn set_facts<'s>(
-        &self,
-        context: &Context<'_>,
-        sets: &'s mut [SetFacts],
-        offer: &Offer,
-    ) -> Option<&'s SetFacts> {
-        let slot = sets.get_mut(offer.category_set)?;
-        if !slot.ready {
-            self.sum_categories(context, offer, slot);
-        }
-        Some(slot)
-    }
-
-    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
-    #[inline(never)]
-    fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
-        let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
-        for &id in &offer.category_ids {
-            let category = &context.categories[id];
-            purchases += category.purchases;
-            views += category.views;
-            negative += category.negative;
-            favourite |= category.favourite;
-        }
-        set.ready = true;
-        set.purchases = purchases;
-        set.views = views;
-        set.negative = negative;
-        set.favourite = favourite;
-        set.affinity = match &self.scorer {
-            Model::Builtin(scorer) => scorer.affinity(purchases, views),
-            Model::Custom(_) => 0.0,
-        };
-        set.affinity_addend = addend(set.affinity);
-        set.favourite_addend = addend(Parts::favourite(&self.policy.scoring.spec, favourite));
-    }
-
-    /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
-    /// each usable channel, until the request's picks are filled; every candidate left then is
-    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]):
-    /// **O(n + k log n)** for n candidates of which k are walked, usually one.
-    fn select<L: ContactLedger + ?Sized>(
-        &self,
-        context: &Context<'_>,
-        ledger: &L,
-        request: &Request,
-        now: DateTime<Utc>,
-        candidates: &Pool,
-        outcome: &mut Outcome,
-    ) -> Result<(), Error> {
-        let mut candidates = candidates.best_first();
-        // The offers picked here (selection starts with no picks), for the diversity rule.
-        let mut picked = Picked::new();
-        while outcome.picks.len() < request.picks {
-            let Some(rank) = candidates.next(&outcome.entries, &picked) else {
-                return Ok(());
-            };
-            let offer = &self.policy.offers[rank.index];
-            let stop = if let Some((category, by)) = offer
-                .category_ids
-                .iter()
-                .find_map(|&id| self.category_full(&picked, id))
-            {
-                Code::SameCategory { category, by }
-            } else {
-                let stop = self.reserve(context, ledger, request, now, offer, rank, outcome)?;
-                if stop == Code::Picked {
-                    picked.push(rank.index);
-                }
-                stop
-            };
-            if let Some(entry) = outcome.entries.get_mut(rank.index) {
-                entry.stop = stop;
-            }
-        }
-        // The last pick (there is one: the loop ends with the picks filled).
-        let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
-        candidates.outscored(&mut outcome.entries, &picked, by);
-        Ok(())
-    }
-
-    /// If `picked` (offer indexes) already holds `selection.max_per_category` offers in
-    /// category `id`: the category and the first of them.
-    fn category_full(&self, picked: &[usize], id: usize) -> Option<(u32, u32)> {
-        let offers = &self.policy.offers;
-        let mut holders = picked
-            .iter()
-            .filter(|&&i| offers.get(i).is_some_and(|o| o.category_ids.contains(&id)));
-        let first = *holders.next()?;
-        let count = 1 + holders.count();
-        (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (category_code(id), offer_code(first)))
-    }
-
-    /// Tries each usable channel in turn; on success adds the pick and returns
-    /// [`Code::Picked`], otherwise what the ledger said on the first channel.
-    #[allow(clippy::too_many_arguments)]
-    fn reserve<L: ContactLedger + ?Sized>(
-        &self,
-        context: &Context<'_>,
-        ledger: &L,
-        request: &Request,
-        now: DateTime<Utc>,
-        offer: &Offer,
-        candidate: Rank,
-        outcome: &mut Outcome,
-    ) -> Result<Code, Error> {
-        let if_blocked = match request.max_delay {
-            None => IfBlocked::Drop,
-            Some(delay) => {
-                let latest = now + delay;
-                let expires = offer
-                    .valid_until
-                    .map_or(latest, |until| until.to_utc().min(latest));
-                IfBlocked::Defer {
-                    expires: Some(expires),
-                }
-            }
-        };
-        let mut first_refusal = None;
-        for channel in context.channels(candidate.channels) {
-            let attempt = Attempt {
-                channel,
-                class: MessageClass::Marketing,
-                topic: Some(&*offer.topic),
-            };
-            let reserved =
-                ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
-            if let Some(reservation) = reserved.reservation {
-                outcome.picks.push(Pick {
-                    offer: Some(offer.id.clone()),
-                    categories: offer.categories.clone(),
-                    tags: offer.tags.clone(),
-                    channel,
-                    score: candidate.score,
-                    send_at: reservation.send_at(),
-                    reservation,
-                });
-                return Ok(Code::Picked);
-            }
-            if first_refusal.is_none() {
-                // Fewer verdicts than offers (see `offer_code`).
-                let verdict = u32::try_from(outcome.verdicts.len()).unwrap_or(u32::MAX);
-                outcome.verdicts.push((channel, reserved.verdict));
-                first_refusal = Some(Code::Throttled { verdict });
-            }
-        }
-        // No refusal and no pick: no usable channel (not reached, a scored candidate has one).
-        Ok(first_refusal.unwrap_or(Code::NoChannel))
-    }
-}
-
-/// What selection fills in: the picks, and the trace's entries and side tables.
-struct Outcome {
-    picks: Vec<Pick>,
-    entries: Vec<Entry>,
-    scores: Vec<Score>,
-    verdicts: Vec<(Channel, Verdict)>,
 }
 
 /// A policy category id as the trace records it. Ids are below the policy's category count,
