@@ -207,9 +207,9 @@ impl Engine {
     /// is recorded as one allocation of a few dozen bytes per offer (what stopped it, the inputs
     /// of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
-    /// application's [`Scorer`] fills a [`Score`] per scored offer, kept beside the entries. A
-    /// throttled candidate keeps the ledger's verdict, and walking a second candidate builds a
-    /// heap of the rest (**O(n)** once).
+    /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
+    /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
+    /// candidate builds a heap of the rest (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
