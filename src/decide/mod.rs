@@ -264,7 +264,8 @@ impl Engine {
         // One entry per offer, in policy order, recorded here (selection only sets the stops
         // of the scored ones).
         let mut outcome = Outcome {
-            picks: Vec::new(),
+            // At most one pick per offer, so a huge `picks` reserves no more than the offers.
+            picks: Vec::with_capacity(request.picks.min(offers.len())),
             entries: Vec::with_capacity(offers.len()),
             scores: Vec::new(),
             verdicts: Vec::new(),
