@@ -228,6 +228,19 @@ fn kept(value: f64) -> bool {
     magnitude.wrapping_sub(1) < INFINITY - 1
 }
 
+/// `part` as a total adds it: itself if [`Score::add`] keeps it, else +0.0. Adding +0.0 to a
+/// total changes none of its bits unless it is -0.0, and a total that starts at +0.0 and adds
+/// only finite non-zero parts (and +0.0s) is never -0.0 (nor NaN): so summing the addends of
+/// the parts gives the total of [`Score::add`], to the bit.
+#[inline]
+pub(crate) fn addend(part: f64) -> f64 {
+    if kept(part) {
+        part
+    } else {
+        0.0
+    }
+}
+
 impl std::fmt::Display for Score {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:.2}", self.total)?;
@@ -343,41 +356,88 @@ impl Parts {
     /// The parts for `inputs` under weights `w`.
     #[inline]
     pub(crate) fn new(w: &ScoringSpec, f: &PartInputs) -> Parts {
-        let favourite = if f.favourite { w.favourite } else { 0.0 };
-        let moment = match f.days_until_moment {
+        Parts([
+            f.affinity,
+            Parts::favourite(w, f.favourite),
+            Parts::value(w, f.value),
+            Parts::priority(w, f.priority),
+            Parts::moment(w, f.days_until_moment),
+            Parts::preferred(w, f.preferred_channel),
+            Parts::negative(w, f.negative_feedback),
+            Parts::fatigue(w, f.recent_contacts),
+            Parts::ignored(w, f.ignored_streak),
+        ])
+    }
+
+    // Each part's formula, for `new` and for a decision that works some of them out once.
+    #[inline]
+    pub(crate) fn favourite(w: &ScoringSpec, favourite: bool) -> f64 {
+        if favourite {
+            w.favourite
+        } else {
+            0.0
+        }
+    }
+
+    #[inline]
+    pub(crate) fn value(w: &ScoringSpec, value: f64) -> f64 {
+        w.value * value
+    }
+
+    #[inline]
+    pub(crate) fn priority(w: &ScoringSpec, priority: f64) -> f64 {
+        w.priority * priority
+    }
+
+    #[inline]
+    pub(crate) fn moment(w: &ScoringSpec, days_until_moment: Option<i64>) -> f64 {
+        match days_until_moment {
             Some(days) => {
                 let span = f64::from(w.moment_days) + 1.0;
                 let nearness = (1.0 - days as f64 / span).max(0.0);
                 w.moment * nearness
             }
             None => 0.0,
-        };
-        let preferred = if f.preferred_channel {
+        }
+    }
+
+    #[inline]
+    pub(crate) fn preferred(w: &ScoringSpec, preferred_channel: bool) -> f64 {
+        if preferred_channel {
             w.preferred_channel
         } else {
             0.0
-        };
-        Parts([
-            f.affinity,
-            favourite,
-            w.value * f.value,
-            w.priority * f.priority,
-            moment,
-            preferred,
-            -w.negative_feedback * f.negative_feedback,
-            -w.fatigue * f64::from(f.recent_contacts),
-            -w.ignored * f64::from(f.ignored_streak),
-        ])
+        }
+    }
+
+    #[inline]
+    pub(crate) fn negative(w: &ScoringSpec, negative_feedback: f64) -> f64 {
+        -w.negative_feedback * negative_feedback
+    }
+
+    #[inline]
+    pub(crate) fn fatigue(w: &ScoringSpec, recent_contacts: u32) -> f64 {
+        -w.fatigue * f64::from(recent_contacts)
+    }
+
+    #[inline]
+    pub(crate) fn ignored(w: &ScoringSpec, ignored_streak: u32) -> f64 {
+        -w.ignored * f64::from(ignored_streak)
     }
 
     /// The total [`Score::add`] would reach adding the parts in order: **O(1)**, nothing
-    /// written but the sum.
-    #[inline]
+    /// written but the sum. (A decision sums the addends itself, some worked out once: this
+    /// is what the tests hold [`Parts::sum`] of [`addend`]s to.)
+    #[cfg(test)]
     pub(crate) fn total(&self) -> f64 {
-        self.0.iter().fold(
-            0.0,
-            |total, &part| if kept(part) { total + part } else { total },
-        )
+        Parts::sum(self.0.map(addend))
+    }
+
+    /// The sum of `addends` ([`addend`]s of the parts, in [`PART_NAMES`] order), from +0.0,
+    /// in order: the total [`Score::add`] reaches with those parts.
+    #[inline]
+    pub(crate) fn sum(addends: [f64; 9]) -> f64 {
+        addends.iter().fold(0.0, |total, &addend| total + addend)
     }
 
     /// Adds every part to `score`, named.

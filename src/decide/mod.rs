@@ -7,9 +7,13 @@
 //! `selection.max_per_category` per category, until the picks are filled) and *is it too much?*
 //! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
+mod context;
 mod explain;
+mod message;
 mod rank;
 mod record;
+mod scoring;
+mod select;
 mod trace;
 
 use std::sync::Arc;
@@ -18,17 +22,18 @@ use chrono::{DateTime, Duration, Utc};
 use smallvec::SmallVec;
 
 use crate::channel::{Channel, MessageClass};
-use crate::context::Value;
-use crate::context::{CategoryStats, Decayed, OfferStats};
+use crate::context::OfferStats;
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Memo, Offer, Recent};
-use crate::score::{Features, Parts, Score, Scorer, WeightedScorer};
-use crate::throttle::{Attempt, IfBlocked, Verdict};
+use crate::policy::{CompiledPolicy, Offer};
+use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
-use rank::{Picked, Pool, Rank};
-use record::{Code, Entry, Factors, Recorded, Scored};
+use context::{Context, Tables};
+use rank::{Pool, Rank};
+use record::{Code, Entry, Recorded, Scored};
+use scoring::SetFacts;
+use select::Outcome;
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
@@ -140,106 +145,11 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The customer's value of each declared attribute, in declaration order.
-type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
-
 /// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
 /// consented), and the customer's feedback on it.
 struct Screened<'c> {
     channels: u8,
     feedback: Option<&'c OfferStats>,
-}
-
-/// What one category means for this customer now, looked up once per decision.
-#[derive(Clone, Copy, Default)]
-struct CategoryFacts {
-    purchases: f64,
-    views: f64,
-    negative: f64,
-    favourite: bool,
-    never: bool,
-}
-
-/// What one list of categories (`Offer::category_set`) adds up to for this customer now:
-/// worked out for the first offer with that list that is scored, then reused.
-#[derive(Clone, Copy, Default)]
-struct SetFacts {
-    ready: bool,
-    purchases: f64,
-    views: f64,
-    /// Negative feedback on the categories (not on the offer itself).
-    negative: f64,
-    favourite: bool,
-    /// The built-in scorer's affinity contribution (0 with an application's scorer).
-    affinity: f64,
-}
-
-/// Everything about the customer and the request that does not depend on the offer, worked
-/// out once per decision.
-struct Context<'a> {
-    customer: &'a Customer,
-    facts: Facts<'a>,
-    /// Per policy category, in the policy's category order: indexed directly by the offers'
-    /// category ids, which the same compiled policy numbered.
-    categories: SmallVec<[CategoryFacts; 16]>,
-    /// A bit per requested channel.
-    requested: u8,
-    /// Requested channels with marketing consent: the preferred one first, then the caller's
-    /// order, each once.
-    consented: SmallVec<[Channel; Channel::COUNT]>,
-    /// A bit per channel in `consented`.
-    consented_mask: u8,
-    /// The built-in scorer's per-decision inputs (the fatigue count among them).
-    factors: Factors,
-    /// The customer's never categories, as a mask of category ids.
-    never: NeverMask,
-}
-
-/// A set of policy category ids: a bit for each of the first 64, and whether there are others.
-#[derive(Debug, Clone, Copy, Default)]
-struct NeverMask {
-    low: u64,
-    beyond: bool,
-}
-
-impl NeverMask {
-    fn add(&mut self, id: usize) {
-        match u32::try_from(id).ok().and_then(|id| 1u64.checked_shl(id)) {
-            Some(bit) => self.low |= bit,
-            None => self.beyond = true,
-        }
-    }
-
-    /// Whether `offer` may have one of these categories (if not, it has none): one test
-    /// instead of a walk of its categories.
-    #[inline]
-    fn may_hold(&self, offer: &Offer) -> bool {
-        self.low & offer.category_mask != 0 || (self.beyond && !offer.categories_masked)
-    }
-}
-
-impl Context<'_> {
-    /// The best consented channel in `mask` (which has one: Email if not, not reached).
-    #[inline]
-    fn best_channel(&self, mask: u8) -> Channel {
-        self.consented
-            .iter()
-            .copied()
-            .find(|c| mask & channel_bit(*c) != 0)
-            .unwrap_or(Channel::Email)
-    }
-
-    /// The consented channels in `mask`, best first.
-    fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
-        self.consented
-            .iter()
-            .copied()
-            .filter(move |c| mask & channel_bit(*c) != 0)
-    }
-}
-
-fn channel_bit(channel: Channel) -> u8 {
-    1 << channel.index()
 }
 
 impl Engine {
@@ -297,9 +207,9 @@ impl Engine {
     /// is recorded as one allocation of a few dozen bytes per offer (what stopped it, the inputs
     /// of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
-    /// application's [`Scorer`] fills a [`Score`] per scored offer, kept beside the entries. A
-    /// throttled candidate keeps the ledger's verdict, and walking a second candidate builds a
-    /// heap of the rest (**O(n)** once).
+    /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
+    /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
+    /// candidate builds a heap of the rest (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -311,37 +221,51 @@ impl Engine {
         if request.picks == 0 {
             return Err(InputError::BadRequest("picks must be at least 1".to_owned()).into());
         }
-        let mut decision = Decision {
+        let open_complaints: Vec<String> = customer
+            .profile
+            .summary
+            .open_complaints()
+            .map(str::to_owned)
+            .collect();
+        let decision = |picks, trace, open_complaints| Decision {
             customer: customer.id,
             at: now,
             class: request.class,
-            picks: Vec::new(),
-            trace: Trace::default(),
-            open_complaints: customer
-                .profile
-                .summary
-                .open_complaints()
-                .map(str::to_owned)
-                .collect(),
+            picks,
+            trace,
+            open_complaints,
             notes: customer.profile.notes.clone(),
             no_channel: false,
         };
         if request.class != MessageClass::Marketing {
+            let mut decision = decision(Vec::new(), Trace::default(), open_complaints);
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
-        let attributes = self.attributes(customer)?;
-        let context = self.context(customer, &attributes, request, at, now, ledger)?;
-        let complaint = !decision.open_complaints.is_empty();
+        let mut tables = Tables::new(&self.policy);
+        self.attributes(customer, &mut tables.attributes)?;
+        self.category_facts(customer, at, &mut tables);
+        let context = self.context(customer, &tables, request, at, now, ledger)?;
+        let complaint = !open_complaints.is_empty();
         let offers = &self.policy.offers;
-        let mut sets: SmallVec<[SetFacts; 32]> =
-            smallvec::smallvec![SetFacts::default(); self.policy.categories.sets];
+        // On the stack for up to 32 lists (zeroed in a few wide stores, where growing a
+        // `SmallVec` writes slot by slot), on the heap past them; read as a slice.
+        let mut inline = [SetFacts::EMPTY; 32];
+        let mut spilled = Vec::new();
+        let sets = match inline.get_mut(..self.policy.categories.sets) {
+            Some(sets) => sets,
+            None => {
+                spilled.resize(self.policy.categories.sets, SetFacts::EMPTY);
+                &mut spilled[..]
+            }
+        };
         let mut regular = Pool::new(false);
         let mut fallback = Pool::new(true);
         // One entry per offer, in policy order, recorded here (selection only sets the stops
         // of the scored ones).
         let mut outcome = Outcome {
-            picks: Vec::new(),
+            // At most one pick per offer, so a huge `picks` reserves no more than the offers.
+            picks: Vec::with_capacity(request.picks.min(offers.len())),
             entries: Vec::with_capacity(offers.len()),
             scores: Vec::new(),
             verdicts: Vec::new(),
@@ -360,14 +284,8 @@ impl Engine {
                 Err(stop) => entry.stop = stop,
                 Ok(screened) => {
                     let channels = screened.channels;
-                    let total = self.score(
-                        &context,
-                        &mut sets,
-                        offer,
-                        screened,
-                        entry,
-                        &mut outcome.scores,
-                    );
+                    let total =
+                        self.score(&context, sets, offer, screened, entry, &mut outcome.scores);
                     entry.channels = channels;
                     entry.fallback = offer.fallback;
                     let rank = Rank::new(total, index, channels);
@@ -383,9 +301,11 @@ impl Engine {
         if outcome.picks.is_empty() {
             self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
         } else {
-            for entry in &mut outcome.entries {
-                if entry.fallback && entry.scored != Scored::No {
-                    entry.stop = Code::FallbackNotNeeded;
+            for &index in &self.policy.fallbacks {
+                if let Some(entry) = outcome.entries.get_mut(index) {
+                    if entry.scored != Scored::No {
+                        entry.stop = Code::FallbackNotNeeded;
+                    }
                 }
             }
         }
@@ -395,8 +315,7 @@ impl Engine {
                 requested.push(channel);
             }
         }
-        decision.picks = outcome.picks;
-        decision.trace = Trace::recorded(Recorded {
+        let trace = Trace::recorded(Recorded {
             policy: Arc::clone(&self.policy),
             entries: outcome.entries,
             factors: context.factors,
@@ -404,138 +323,7 @@ impl Engine {
             verdicts: outcome.verdicts,
             requested,
         });
-        Ok(decision)
-    }
-
-    /// The customer's value for each declared attribute, checked against its declared type.
-    fn attributes<'c>(&self, customer: &'c Customer) -> Result<Attributes<'c>, Error> {
-        let declared = &self.policy.source().attributes;
-        let given = &customer.profile.attributes;
-        // With a few attributes (the usual case), comparing names costs less than hashing
-        // them (the profile's map hashes with std's SipHash). Names are unique either way.
-        let find = |name: &String| {
-            if given.len() <= 8 {
-                given.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-            } else {
-                given.get(name)
-            }
-        };
-        declared
-            .iter()
-            .map(|(name, kind)| match find(name) {
-                Some(value) if value.kind() != *kind => Err(InputError::AttributeType {
-                    customer: customer.id,
-                    attribute: name.clone(),
-                    expected: *kind,
-                    found: value.kind(),
-                }
-                .into()),
-                value => Ok(value),
-            })
-            .collect()
-    }
-
-    /// Works out what every offer's judgment shares: the customer's local date, their
-    /// category facts, the channels in order, and their recent contact count.
-    fn context<'c, L: ContactLedger + ?Sized>(
-        &'c self,
-        customer: &'c Customer,
-        attributes: &'c [Option<&'c Value>],
-        request: &Request,
-        at: Stamp,
-        now: DateTime<Utc>,
-        ledger: &L,
-    ) -> Result<Context<'c>, Error> {
-        let profile = &customer.profile;
-        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
-        let half_life = self.policy.scoring.half_life;
-        let names = &self.policy.categories.names;
-        let mut categories: SmallVec<[CategoryFacts; 16]> = SmallVec::with_capacity(names.len());
-        let mut recent = SmallVec::with_capacity(names.len());
-        for name in names {
-            let stats = profile.summary.category(name);
-            let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
-                stats.map_or(0.0, |s| pick(s).at(at, half_life))
-            };
-            categories.push(CategoryFacts {
-                purchases: decayed(|s| &s.purchases),
-                views: decayed(|s| &s.views),
-                negative: decayed(|s| &s.negative),
-                favourite: false,
-                never: false,
-            });
-            recent.push(stats.map_or_else(Recent::default, |s| Recent {
-                purchase: s.last_purchase,
-                view: s.last_view,
-            }));
-        }
-        // The customer's few favourite and never categories, each found in the policy's set
-        // (not every policy category compared against each of them).
-        for name in &profile.favourite_categories {
-            if let Some(facts) = names
-                .get_index_of(name.as_str())
-                .and_then(|id| categories.get_mut(id))
-            {
-                facts.favourite = true;
-            }
-        }
-        let mut never = NeverMask::default();
-        for name in &profile.never_categories {
-            if let Some((id, facts)) = names
-                .get_index_of(name.as_str())
-                .and_then(|id| Some((id, categories.get_mut(id)?)))
-            {
-                facts.never = true;
-                never.add(id);
-            }
-        }
-        let mut requested = 0u8;
-        let mut consented = SmallVec::new();
-        for &channel in &request.channels {
-            if requested & channel_bit(channel) == 0
-                && customer.consents.get(channel) == Consent::OptedIn
-            {
-                consented.push(channel);
-            }
-            requested |= channel_bit(channel);
-        }
-        // The preferred channel first, then the caller's order.
-        if let Some(preferred) = profile.preferred_channel {
-            if let Some(position) = consented.iter().position(|c| *c == preferred) {
-                consented[..=position].rotate_right(1);
-            }
-        }
-        let summary = &profile.summary;
-        let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
-        let recent_contacts = ledger.contacts_between(
-            customer.id,
-            MessageClass::Marketing,
-            now - fatigue_window,
-            now,
-        )?;
-        Ok(Context {
-            customer,
-            facts: Facts {
-                profile,
-                attributes,
-                recent,
-                now: at,
-                // Through the ledger's per-thread memo: the judgment of the pick asks for the
-                // same instant's local time.
-                today: crate::local::local(zone, at).date(),
-                memo: Memo::new(&self.policy.leaf_tests),
-            },
-            categories,
-            requested,
-            consented_mask: consented.iter().fold(0, |mask, c| mask | channel_bit(*c)),
-            consented,
-            never,
-            factors: Factors {
-                preferred_channel: profile.preferred_channel,
-                recent_contacts,
-                ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
-            },
-        })
+        Ok(decision(outcome.picks, trace, open_complaints))
     }
 
     /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
@@ -606,341 +394,6 @@ impl Engine {
             feedback,
         })
     }
-
-    /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
-    /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
-    /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
-    /// kept in `scores`.
-    // Called once per scored offer from one place: inlined, its result is built in place
-    // rather than returned through memory and read back.
-    #[inline(always)]
-    fn score(
-        &self,
-        context: &Context<'_>,
-        sets: &mut [SetFacts],
-        offer: &Offer,
-        Screened { channels, feedback }: Screened<'_>,
-        entry: &mut Entry,
-        scores: &mut Vec<Score>,
-    ) -> f64 {
-        let profile = &context.customer.profile;
-        let facts = &context.facts;
-        // `channels` is never empty: screening returns at least one usable channel.
-        let channel = context.best_channel(channels);
-        let mut spare = SetFacts::default();
-        let set = match self.set_facts(context, sets, offer) {
-            Some(set) => set,
-            None => {
-                self.sum_categories(context, offer, &mut spare);
-                &spare
-            }
-        };
-        // Feedback on the offer itself comes first, then its categories' (in the same order as
-        // the categories' own sum, so that the total is the same to the bit).
-        let negative = match feedback {
-            None => set.negative,
-            Some(stats) => offer.category_ids.iter().fold(
-                stats.negative.at(facts.now, self.policy.scoring.half_life),
-                |sum, &id| sum + context.categories[id].negative,
-            ),
-        };
-        let days_until_moment = offer
-            .moment
-            .as_deref()
-            .and_then(|name| profile.moment(name))
-            .and_then(|m| crate::context::days_until(facts.today, m.month, m.day));
-        let scorer = match &self.scorer {
-            Model::Builtin(_) => {
-                entry.affinity = set.affinity;
-                entry.negative_feedback = negative;
-                entry.days_until_moment = days_until_moment;
-                entry.favourite = set.favourite;
-                entry.channel = channel;
-                entry.scored = Scored::Builtin;
-                let inputs = context.factors.inputs(entry, offer.value, offer.priority);
-                entry.total = Parts::new(&self.policy.scoring.spec, &inputs).total();
-                return entry.total;
-            }
-            Model::Custom(scorer) => scorer.as_ref(),
-        };
-        let (slot, total) = self.score_custom(
-            scorer,
-            context,
-            *set,
-            offer,
-            channel,
-            negative,
-            days_until_moment,
-            scores,
-        );
-        entry.scored = Scored::Custom;
-        entry.slot = slot;
-        entry.total = total;
-        total
-    }
-
-    /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(never)]
-    fn score_custom(
-        &self,
-        scorer: &dyn Scorer,
-        context: &Context<'_>,
-        set: SetFacts,
-        offer: &Offer,
-        channel: Channel,
-        negative: f64,
-        days_until_moment: Option<i64>,
-        scores: &mut Vec<Score>,
-    ) -> (u32, f64) {
-        let profile = &context.customer.profile;
-        let features = Features {
-            offer: &offer.id,
-            categories: &offer.categories,
-            channel,
-            purchases: set.purchases,
-            views: set.views,
-            favourite: set.favourite,
-            value: offer.value,
-            priority: offer.priority,
-            days_until_moment,
-            preferred_channel: profile.preferred_channel == Some(channel),
-            negative_feedback: negative,
-            recent_contacts: context.factors.recent_contacts,
-            ignored_streak: profile.summary.ignored_streak(channel),
-        };
-        let mut score = Score::default();
-        scorer.score(&features, &mut score);
-        let total = score.total;
-        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
-        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
-        scores.push(score);
-        (slot, total)
-    }
-
-    /// What `offer`'s list of categories adds up to, worked out on first use.
-    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
-    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
-    /// the slot just written would be read back with wider loads than it was written with.
-    #[inline(always)]
-    fn set_facts<'s>(
-        &self,
-        context: &Context<'_>,
-        sets: &'s mut [SetFacts],
-        offer: &Offer,
-    ) -> Option<&'s SetFacts> {
-        let slot = sets.get_mut(offer.category_set)?;
-        if !slot.ready {
-            self.sum_categories(context, offer, slot);
-        }
-        Some(slot)
-    }
-
-    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
-    #[inline(never)]
-    fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
-        let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
-        for &id in &offer.category_ids {
-            let category = &context.categories[id];
-            purchases += category.purchases;
-            views += category.views;
-            negative += category.negative;
-            favourite |= category.favourite;
-        }
-        set.ready = true;
-        set.purchases = purchases;
-        set.views = views;
-        set.negative = negative;
-        set.favourite = favourite;
-        set.affinity = match &self.scorer {
-            Model::Builtin(scorer) => scorer.affinity(purchases, views),
-            Model::Custom(_) => 0.0,
-        };
-    }
-
-    /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
-    /// each usable channel, until the request's picks are filled; every candidate left then is
-    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]):
-    /// **O(n + k log n)** for n candidates of which k are walked, usually one.
-    fn select<L: ContactLedger + ?Sized>(
-        &self,
-        context: &Context<'_>,
-        ledger: &L,
-        request: &Request,
-        now: DateTime<Utc>,
-        candidates: &Pool,
-        outcome: &mut Outcome,
-    ) -> Result<(), Error> {
-        let mut candidates = candidates.best_first();
-        // The offers picked here (selection starts with no picks), for the diversity rule.
-        let mut picked = Picked::new();
-        while outcome.picks.len() < request.picks {
-            let Some(rank) = candidates.next(&outcome.entries, &picked) else {
-                return Ok(());
-            };
-            let offer = &self.policy.offers[rank.index];
-            let stop = if let Some((category, by)) = offer
-                .category_ids
-                .iter()
-                .find_map(|&id| self.category_full(&picked, id))
-            {
-                Code::SameCategory { category, by }
-            } else {
-                let stop = self.reserve(context, ledger, request, now, offer, rank, outcome)?;
-                if stop == Code::Picked {
-                    picked.push(rank.index);
-                }
-                stop
-            };
-            if let Some(entry) = outcome.entries.get_mut(rank.index) {
-                entry.stop = stop;
-            }
-        }
-        // The last pick (there is one: the loop ends with the picks filled).
-        let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
-        candidates.outscored(&mut outcome.entries, &picked, by);
-        Ok(())
-    }
-
-    /// If `picked` (offer indexes) already holds `selection.max_per_category` offers in
-    /// category `id`: the category and the first of them.
-    fn category_full(&self, picked: &[usize], id: usize) -> Option<(u32, u32)> {
-        let offers = &self.policy.offers;
-        let mut holders = picked
-            .iter()
-            .filter(|&&i| offers.get(i).is_some_and(|o| o.category_ids.contains(&id)));
-        let first = *holders.next()?;
-        let count = 1 + holders.count();
-        (count >= self.policy.selection.max_per_category as usize)
-            .then(|| (category_code(id), offer_code(first)))
-    }
-
-    /// Tries each usable channel in turn; on success adds the pick and returns
-    /// [`Code::Picked`], otherwise what the ledger said on the first channel.
-    #[allow(clippy::too_many_arguments)]
-    fn reserve<L: ContactLedger + ?Sized>(
-        &self,
-        context: &Context<'_>,
-        ledger: &L,
-        request: &Request,
-        now: DateTime<Utc>,
-        offer: &Offer,
-        candidate: Rank,
-        outcome: &mut Outcome,
-    ) -> Result<Code, Error> {
-        let if_blocked = match request.max_delay {
-            None => IfBlocked::Drop,
-            Some(delay) => {
-                let latest = now + delay;
-                let expires = offer
-                    .valid_until
-                    .map_or(latest, |until| until.to_utc().min(latest));
-                IfBlocked::Defer {
-                    expires: Some(expires),
-                }
-            }
-        };
-        let mut first_refusal = None;
-        for channel in context.channels(candidate.channels) {
-            let attempt = Attempt {
-                channel,
-                class: MessageClass::Marketing,
-                topic: Some(&*offer.topic),
-            };
-            let reserved =
-                ledger.reserve(&self.policy, context.customer, attempt, if_blocked, now)?;
-            if let Some(reservation) = reserved.reservation {
-                outcome.picks.push(Pick {
-                    offer: Some(offer.id.clone()),
-                    categories: offer.categories.clone(),
-                    tags: offer.tags.clone(),
-                    channel,
-                    score: candidate.score,
-                    send_at: reservation.send_at(),
-                    reservation,
-                });
-                return Ok(Code::Picked);
-            }
-            if first_refusal.is_none() {
-                // Fewer verdicts than offers (see `offer_code`).
-                let verdict = u32::try_from(outcome.verdicts.len()).unwrap_or(u32::MAX);
-                outcome.verdicts.push((channel, reserved.verdict));
-                first_refusal = Some(Code::Throttled { verdict });
-            }
-        }
-        // No refusal and no pick: no usable channel (not reached, a scored candidate has one).
-        Ok(first_refusal.unwrap_or(Code::NoChannel))
-    }
-
-    /// A service or transactional message: one pick, no offer.
-    fn message<L: ContactLedger + ?Sized>(
-        &self,
-        customer: &Customer,
-        ledger: &L,
-        request: &Request,
-        now: DateTime<Utc>,
-        decision: &mut Decision,
-    ) -> Result<(), Error> {
-        // A reply to the customer's own question goes out on any channel they have not
-        // explicitly opted out of.
-        let mut refused = Vec::new();
-        for &channel in &request.channels {
-            if request.class == MessageClass::Service
-                && customer.consents.get(channel) == Consent::OptedOut
-            {
-                let stop = Stop::NoConsent {
-                    channels: vec![channel],
-                };
-                refused.push((channel, stop));
-                continue;
-            }
-            let attempt = Attempt {
-                channel,
-                class: request.class,
-                topic: None,
-            };
-            let outcome = ledger.reserve(&self.policy, customer, attempt, IfBlocked::Drop, now)?;
-            match outcome.reservation {
-                Some(reservation) => {
-                    decision.picks.push(Pick {
-                        offer: None,
-                        categories: Arc::default(),
-                        tags: Arc::default(),
-                        channel,
-                        score: 0.0,
-                        send_at: reservation.send_at(),
-                        reservation,
-                    });
-                    return Ok(());
-                }
-                None => {
-                    let verdict = outcome.verdict;
-                    refused.push((channel, Stop::Throttled { channel, verdict }));
-                }
-            }
-        }
-        // No channel at all, or only ones the customer opted out of.
-        decision.no_channel = refused
-            .iter()
-            .all(|(_, stop)| !matches!(stop, Stop::Throttled { .. }));
-        decision.trace = refused
-            .into_iter()
-            .map(|(channel, stop)| Candidate {
-                offer: format!("{} on {channel}", request.class).into(),
-                score: None,
-                stop: Some(stop),
-            })
-            .collect();
-        Ok(())
-    }
-}
-
-/// What selection fills in: the picks, and the trace's entries and side tables.
-struct Outcome {
-    picks: Vec<Pick>,
-    entries: Vec<Entry>,
-    scores: Vec<Score>,
-    verdicts: Vec<(Channel, Verdict)>,
 }
 
 /// A policy category id as the trace records it. Ids are below the policy's category count,

@@ -18,6 +18,7 @@ use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{CapSpec, Offer, Policy, PreferenceBounds, QuietHoursSpec, Scoring, Selection};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
 use crate::error::{InputError, PolicyError};
+use crate::score::{addend, Parts};
 
 /// The largest cap limit: the ledger keeps up to this many contacts per scope and customer.
 const MAX_LIMIT: u32 = 1000;
@@ -58,6 +59,8 @@ pub struct CompiledPolicy {
     /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
     /// out at most once.
     pub(crate) leaf_tests: Vec<Condition>,
+    /// The indexes of the fallback offers, in policy order.
+    pub(crate) fallbacks: Vec<usize>,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }
@@ -443,11 +446,15 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         label(&format!("attributes.{name:?}"), name, MAX_NAME_LEN)?;
     }
     let CompiledOffers {
-        offers,
+        mut offers,
         caps: offer_caps,
         leaf_tests,
         categories,
     } = compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
+    for offer in &mut offers {
+        offer.value_addend = addend(Parts::value(&scoring.spec, offer.value));
+        offer.priority_addend = addend(Parts::priority(&scoring.spec, offer.priority));
+    }
     let caps = compile_caps(policy, &offer_caps)?;
     let spacings = compile_spacings(policy)?;
     if caps.len() + spacings.len() > usize::from(u16::MAX) {
@@ -528,8 +535,14 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .map(|scope| (scope, preference_max_limit, preference_max_reach))
         .filter(|_| preference_max_limit > 0);
     let retention = RetentionTable::new(needs.chain(preference_needs))?;
+    let fallbacks = offers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, offer)| offer.fallback.then_some(index))
+        .collect();
     Ok(CompiledPolicy {
         preference_scopes,
+        fallbacks,
         offers,
         categories,
         leaf_tests,

@@ -3,13 +3,13 @@
 //! [`Policy::compile`](super::Policy::compile) against the declared attribute types, and judged
 //! per decision as a compiled [`Condition`] that names the rule that failed.
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use smallvec::SmallVec;
 
 use super::leaves::{Memo, NO_LEAF};
 use super::offers::{duration, label, MAX_NAME_LEN};
@@ -189,12 +189,30 @@ pub(crate) struct Facts<'a> {
     pub(crate) attributes: &'a [Option<&'a Value>],
     /// Per policy category, in the policy's order: looked up in the customer's summary once
     /// per decision, not once per `bought` / `viewed` rule judged.
-    pub(crate) recent: SmallVec<[Recent; 16]>,
+    pub(crate) recent: &'a [Recent],
     pub(crate) now: Stamp,
     /// The customer's local date.
     pub(crate) today: NaiveDate,
     /// The leaf tests worked out so far, by leaf id.
     pub(crate) memo: Memo<'a>,
+    /// The last date asked about in [`Facts::days_until`] (month, day) and its answer: a moment
+    /// offer's rule and its score ask about the same one.
+    pub(crate) moment_days: Cell<Option<(u32, u32, Option<i64>)>>,
+}
+
+impl Facts<'_> {
+    /// The days from `today` until the next `month`/`day` ([`days_until`]), remembering the
+    /// last answer. **O(1)**.
+    pub(crate) fn days_until(&self, month: u32, day: u32) -> Option<i64> {
+        if let Some((m, d, days)) = self.moment_days.get() {
+            if (m, d) == (month, day) {
+                return days;
+            }
+        }
+        let days = days_until(self.today, month, day);
+        self.moment_days.set(Some((month, day, days)));
+        days
+    }
 }
 
 /// The rule that failed: its path and what it asks.
@@ -322,7 +340,7 @@ pub(crate) fn compile_condition(
     path: &str,
     spec: &ConditionSpec,
     attributes: &IndexMap<String, ValueKind>,
-    categories: &mut IndexSet<Arc<str>>,
+    categories: &mut super::offers::CategoryNames,
 ) -> Result<Condition, PolicyError> {
     let found = forms(spec);
     let form = match found.as_slice() {
@@ -741,7 +759,7 @@ impl Condition {
             } => facts
                 .profile
                 .moment(name)
-                .and_then(|m| days_until(facts.today, m.month, m.day))
+                .and_then(|m| facts.days_until(m.month, m.day))
                 .is_some_and(|days| days <= i64::from(*within_days)),
             Condition::LifetimeValue {
                 at_least, at_most, ..

@@ -5,8 +5,6 @@
 
 use std::cell::Cell;
 
-use smallvec::SmallVec;
-
 use super::eligibility::{Condition, Facts};
 
 /// A leaf's id before numbering, or past [`MAX_LEAVES`].
@@ -19,19 +17,46 @@ const MAX_LEAVES: usize = 1024;
 const HOLDS: u8 = 1;
 const FAILS: u8 = 2;
 
+/// How many leaf tests a [`MemoSlots`] holds without allocating.
+const INLINE_SLOTS: usize = 64;
+
+/// Where one decision's [`Memo`] keeps its results: on the decision's stack for up to 64
+/// tests, on the heap past them. The memo borrows them as a slice, so that a look-up is one
+/// bounds check.
+pub(crate) struct MemoSlots {
+    inline: [Cell<u8>; INLINE_SLOTS],
+    heap: Vec<Cell<u8>>,
+}
+
+impl MemoSlots {
+    /// Room for `tests` results, none worked out yet. Allocates only past 64 tests.
+    pub(crate) fn new(tests: usize) -> Self {
+        MemoSlots {
+            inline: [const { Cell::new(0) }; INLINE_SLOTS],
+            heap: if tests > INLINE_SLOTS {
+                (0..tests).map(|_| Cell::new(0)).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 /// What each distinct leaf test of the policy gave for one decision, worked out on first use.
 pub(crate) struct Memo<'a> {
     /// The policy's distinct leaf tests, by id.
     tests: &'a [Condition],
-    results: SmallVec<[Cell<u8>; 64]>,
+    /// One per test.
+    results: &'a [Cell<u8>],
 }
 
 impl<'a> Memo<'a> {
-    /// Nothing worked out yet, for the policy's `tests`.
-    pub(crate) fn new(tests: &'a [Condition]) -> Self {
+    /// Nothing worked out yet, for the policy's `tests`, in `slots` (made for as many tests,
+    /// and not used by another memo).
+    pub(crate) fn new(tests: &'a [Condition], slots: &'a MemoSlots) -> Self {
         Memo {
             tests,
-            results: smallvec::smallvec![Cell::new(0); tests.len()],
+            results: slots.inline.get(..tests.len()).unwrap_or(&slots.heap),
         }
     }
 

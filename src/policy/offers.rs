@@ -210,6 +210,10 @@ pub(crate) struct Offer {
     pub(crate) channels: u8,
     pub(crate) value: f64,
     pub(crate) priority: f64,
+    /// The built-in score's value and priority parts under the policy's weights, as its total
+    /// adds them ([`crate::score::addend`]): set by `compile`, once the weights are known.
+    pub(crate) value_addend: f64,
+    pub(crate) priority_addend: f64,
     pub(crate) valid_from: Option<Stamp>,
     pub(crate) valid_until: Option<Stamp>,
     pub(crate) product: Option<Arc<str>>,
@@ -325,6 +329,11 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
+/// The policy's category names, numbered in insertion order. Hashed with foldhash, not std's
+/// SipHash: a decision looks up the customer's favourite and never categories in it, and the
+/// names come from the policy's own author.
+pub(crate) type CategoryNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
+
 /// Every category the offers and their `bought` / `viewed` rules name, and every distinct list
 /// of categories an offer has, once: a decision looks each category up in the customer's
 /// summary once, and sums each list once, not once per offer or rule.
@@ -332,7 +341,7 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
 pub(crate) struct Categories {
     /// The categories, in the order the offers and rules first name them (`Offer::category_ids`,
     /// and the rules' own indexes).
-    pub(crate) names: IndexSet<Arc<str>>,
+    pub(crate) names: CategoryNames,
     /// How many distinct category lists (same categories in the same order) the offers have;
     /// `Offer::category_set` is below it.
     pub(crate) sets: usize,
@@ -357,7 +366,7 @@ pub(crate) fn compile_offers(
 ) -> Result<CompiledOffers, PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
-    let mut categories: IndexSet<Arc<str>> = IndexSet::new();
+    let mut categories = CategoryNames::default();
     let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
@@ -452,6 +461,8 @@ pub(crate) fn compile_offers(
             channels,
             value: finite(&field("value"), spec.value)?,
             priority: finite(&field("priority"), spec.priority)?,
+            value_addend: 0.0,
+            priority_addend: 0.0,
             valid_from,
             valid_until,
             product: spec.product.as_deref().map(Arc::from),

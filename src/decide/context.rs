@@ -1,0 +1,330 @@
+//! What every offer's judgment in one decision shares, worked out once before the offers are
+//! looked at: the customer's attributes in declaration order, what each policy category means
+//! for them now, the channels in order, and the score's parts that do not depend on the offer.
+
+use std::cell::Cell;
+
+use chrono::{DateTime, Duration, Utc};
+use smallvec::SmallVec;
+
+use super::record::Factors;
+use super::{Engine, Request};
+use crate::channel::{Channel, MessageClass};
+use crate::context::{CategoryStats, Decayed, Value};
+use crate::customer::{Consent, Customer};
+use crate::error::{Error, InputError};
+use crate::ledger::ContactLedger;
+use crate::policy::{CompiledPolicy, Facts, Memo, MemoSlots, Offer, Recent};
+use crate::score::{addend, Parts};
+use crate::time::Stamp;
+
+/// The customer's value of each declared attribute, in declaration order.
+pub(super) type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
+
+/// What one category means for this customer now, looked up once per decision.
+#[derive(Clone, Copy, Default)]
+pub(super) struct CategoryFacts {
+    pub(super) purchases: f64,
+    pub(super) views: f64,
+    pub(super) negative: f64,
+    pub(super) favourite: bool,
+    pub(super) never: bool,
+}
+
+/// The built-in score's parts that are the same for every offer of a decision sent on the
+/// same channel, as its total adds them ([`addend`]): worked out once per decision.
+#[derive(Clone, Copy)]
+pub(super) struct SharedParts {
+    /// By channel index.
+    pub(super) preferred: [f64; Channel::COUNT],
+    pub(super) fatigue: f64,
+    /// By channel index.
+    pub(super) ignored: [f64; Channel::COUNT],
+}
+
+/// Everything about the customer and the request that does not depend on the offer, worked
+/// out once per decision.
+pub(super) struct Context<'a> {
+    pub(super) customer: &'a Customer,
+    pub(super) facts: Facts<'a>,
+    /// Per policy category, in the policy's category order: indexed directly by the offers'
+    /// category ids, which the same compiled policy numbered.
+    pub(super) categories: &'a [CategoryFacts],
+    /// A bit per requested channel.
+    pub(super) requested: u8,
+    /// Requested channels with marketing consent: the preferred one first, then the caller's
+    /// order, each once; the first `consented_len` of these.
+    pub(super) consented: [Channel; Channel::COUNT],
+    pub(super) consented_len: usize,
+    /// A bit per channel in `consented`.
+    pub(super) consented_mask: u8,
+    /// The built-in scorer's per-decision inputs (the fatigue count among them).
+    pub(super) factors: Factors,
+    /// The built-in score's parts worked out from `factors`.
+    pub(super) shared: SharedParts,
+    /// The customer's never categories, as a mask of category ids.
+    pub(super) never: NeverMask,
+}
+
+/// What a decision reads from the customer's profile and summary per declared attribute and
+/// per policy category: filled in place on `decide`'s stack, then borrowed by the [`Context`]
+/// as slices (neither moved nor asked whether it spilled on every read). With them, the
+/// eligibility memo's slots.
+pub(super) struct Tables<'c> {
+    pub(super) attributes: Attributes<'c>,
+    pub(super) categories: SmallVec<[CategoryFacts; 16]>,
+    pub(super) recent: SmallVec<[Recent; 16]>,
+    pub(super) never: NeverMask,
+    pub(super) memo: MemoSlots,
+}
+
+impl Tables<'_> {
+    /// Empty tables, and a memo slot for each of `policy`'s leaf tests.
+    pub(super) fn new(policy: &CompiledPolicy) -> Self {
+        Tables {
+            attributes: SmallVec::new(),
+            categories: SmallVec::new(),
+            recent: SmallVec::new(),
+            never: NeverMask::default(),
+            memo: MemoSlots::new(policy.leaf_tests.len()),
+        }
+    }
+}
+
+/// A set of policy category ids: a bit for each of the first 64, and whether there are others.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct NeverMask {
+    pub(super) low: u64,
+    pub(super) beyond: bool,
+}
+
+impl NeverMask {
+    pub(super) fn add(&mut self, id: usize) {
+        match u32::try_from(id).ok().and_then(|id| 1u64.checked_shl(id)) {
+            Some(bit) => self.low |= bit,
+            None => self.beyond = true,
+        }
+    }
+
+    /// Whether `offer` may have one of these categories (if not, it has none): one test
+    /// instead of a walk of its categories.
+    #[inline]
+    pub(super) fn may_hold(&self, offer: &Offer) -> bool {
+        self.low & offer.category_mask != 0 || (self.beyond && !offer.categories_masked)
+    }
+}
+
+impl Context<'_> {
+    /// The best consented channel in `mask` (which has one: Email if not, not reached).
+    #[inline]
+    pub(super) fn best_channel(&self, mask: u8) -> Channel {
+        self.consented()
+            .iter()
+            .copied()
+            .find(|c| mask & channel_bit(*c) != 0)
+            .unwrap_or(Channel::Email)
+    }
+
+    /// The requested channels with marketing consent, best first.
+    #[inline]
+    pub(super) fn consented(&self) -> &[Channel] {
+        // `consented_len` is at most `Channel::COUNT`: each channel is added once.
+        self.consented.get(..self.consented_len).unwrap_or(&[])
+    }
+
+    /// The consented channels in `mask`, best first.
+    pub(super) fn channels(&self, mask: u8) -> impl Iterator<Item = Channel> + '_ {
+        self.consented()
+            .iter()
+            .copied()
+            .filter(move |c| mask & channel_bit(*c) != 0)
+    }
+}
+
+fn channel_bit(channel: Channel) -> u8 {
+    1 << channel.index()
+}
+
+impl Engine {
+    /// The customer's value for each declared attribute, checked against its declared type,
+    /// pushed onto `values` (empty) in declaration order.
+    pub(super) fn attributes<'c>(
+        &self,
+        customer: &'c Customer,
+        values: &mut Attributes<'c>,
+    ) -> Result<(), Error> {
+        let declared = &self.policy.source().attributes;
+        let given = &customer.profile.attributes;
+        // With a few attributes (the usual case), comparing names costs less than hashing
+        // them (the profile's map hashes with std's SipHash). Names are unique either way.
+        let find = |name: &String| {
+            if given.len() <= 8 {
+                given.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+            } else {
+                given.get(name)
+            }
+        };
+        for (name, kind) in declared {
+            let value = find(name);
+            if let Some(value) = value.filter(|v| v.kind() != *kind) {
+                return Err(InputError::AttributeType {
+                    customer: customer.id,
+                    attribute: name.clone(),
+                    expected: *kind,
+                    found: value.kind(),
+                }
+                .into());
+            }
+            values.push(value);
+        }
+        Ok(())
+    }
+
+    /// Fills `tables`' category facts (empty): per policy category, what the customer's
+    /// summary says of it at `at`, and whether it is one of their favourite or never ones.
+    pub(super) fn category_facts(&self, customer: &Customer, at: Stamp, tables: &mut Tables<'_>) {
+        let profile = &customer.profile;
+        let half_life = self.policy.scoring.half_life;
+        let names = &self.policy.categories.names;
+        let Tables {
+            categories,
+            recent,
+            never,
+            ..
+        } = tables;
+        categories.reserve(names.len());
+        recent.reserve(names.len());
+        for name in names {
+            let stats = profile.summary.category(name);
+            let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
+                stats.map_or(0.0, |s| pick(s).at(at, half_life))
+            };
+            categories.push(CategoryFacts {
+                purchases: decayed(|s| &s.purchases),
+                views: decayed(|s| &s.views),
+                negative: decayed(|s| &s.negative),
+                favourite: false,
+                never: false,
+            });
+            recent.push(stats.map_or_else(Recent::default, |s| Recent {
+                purchase: s.last_purchase,
+                view: s.last_view,
+            }));
+        }
+        // The customer's few favourite and never categories, each found in the policy's set
+        // (not every policy category compared against each of them).
+        for name in &profile.favourite_categories {
+            if let Some(facts) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.favourite = true;
+            }
+        }
+        for name in &profile.never_categories {
+            if let Some((id, facts)) = names
+                .get_index_of(name.as_str())
+                .and_then(|id| Some((id, categories.get_mut(id)?)))
+            {
+                facts.never = true;
+                never.add(id);
+            }
+        }
+    }
+
+    /// Works out what every offer's judgment shares: the customer's local date, the channels
+    /// in order, and their recent contact count; their attributes and category facts are in
+    /// `tables`.
+    pub(super) fn context<'t, 'c: 't, L: ContactLedger + ?Sized>(
+        &'t self,
+        customer: &'t Customer,
+        tables: &'t Tables<'c>,
+        request: &Request,
+        at: Stamp,
+        now: DateTime<Utc>,
+        ledger: &L,
+    ) -> Result<Context<'t>, Error> {
+        let profile = &customer.profile;
+        let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
+        let mut requested = 0u8;
+        let mut consented = [Channel::Email; Channel::COUNT];
+        let mut consented_len = 0;
+        for &channel in &request.channels {
+            if requested & channel_bit(channel) == 0
+                && customer.consents.get(channel) == Consent::OptedIn
+            {
+                // Room for each channel once.
+                if let Some(slot) = consented.get_mut(consented_len) {
+                    *slot = channel;
+                    consented_len += 1;
+                }
+            }
+            requested |= channel_bit(channel);
+        }
+        // The preferred channel first, then the caller's order: moved to the front, the
+        // channels before it each one place back.
+        if let Some(preferred) = profile.preferred_channel {
+            if let Some(position) = consented
+                .iter()
+                .take(consented_len)
+                .position(|c| *c == preferred)
+            {
+                for i in (1..=position).rev() {
+                    consented.swap(i, i - 1);
+                }
+            }
+        }
+        let consented_mask = consented
+            .iter()
+            .take(consented_len)
+            .fold(0, |mask, c| mask | channel_bit(*c));
+        let summary = &profile.summary;
+        let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
+        let recent_contacts = ledger.contacts_between(
+            customer.id,
+            MessageClass::Marketing,
+            now - fatigue_window,
+            now,
+        )?;
+        let factors = Factors {
+            preferred_channel: profile.preferred_channel,
+            recent_contacts,
+            ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
+        };
+        let w = &self.policy.scoring.spec;
+        let shared = SharedParts {
+            preferred: Channel::ALL.map(|channel| {
+                addend(Parts::preferred(
+                    w,
+                    factors.preferred_channel == Some(channel),
+                ))
+            }),
+            fatigue: addend(Parts::fatigue(w, factors.recent_contacts)),
+            ignored: factors
+                .ignored_streak
+                .map(|streak| addend(Parts::ignored(w, streak))),
+        };
+        Ok(Context {
+            customer,
+            facts: Facts {
+                profile,
+                attributes: &tables.attributes,
+                recent: &tables.recent,
+                now: at,
+                // Through the ledger's per-thread memo: the judgment of the pick asks for the
+                // same instant's local time.
+                today: crate::local::local(zone, at).date(),
+                memo: Memo::new(&self.policy.leaf_tests, &tables.memo),
+                moment_days: Cell::new(None),
+            },
+            categories: &tables.categories,
+            requested,
+            consented_mask,
+            consented,
+            consented_len,
+            never: tables.never,
+            factors,
+            shared,
+        })
+    }
+}

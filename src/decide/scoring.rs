@@ -1,0 +1,212 @@
+//! How [`Engine::decide`] scores an offer that passed screening: the built-in score summed
+//! from its parts' addends (those shared by the decision or by a list of categories worked out
+//! once), or an application's [`Scorer`].
+
+use super::context::Context;
+use super::record::{Entry, Scored};
+use super::{Engine, Model, Screened};
+use crate::channel::Channel;
+use crate::policy::Offer;
+use crate::score::{addend, Features, Parts, Score, Scorer};
+
+/// What one list of categories (`Offer::category_set`) adds up to for this customer now:
+/// worked out for the first offer with that list that is scored, then reused.
+#[derive(Clone, Copy)]
+pub(super) struct SetFacts {
+    ready: bool,
+    purchases: f64,
+    views: f64,
+    /// Negative feedback on the categories (not on the offer itself).
+    negative: f64,
+    favourite: bool,
+    /// The built-in scorer's affinity contribution (0 with an application's scorer).
+    affinity: f64,
+    /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
+    affinity_addend: f64,
+    favourite_addend: f64,
+}
+
+impl SetFacts {
+    /// Not worked out yet: all zero bits, so that an array of them is filled as memory is
+    /// zeroed (a `Default` call per slot is not).
+    pub(super) const EMPTY: SetFacts = SetFacts {
+        ready: false,
+        purchases: 0.0,
+        views: 0.0,
+        negative: 0.0,
+        favourite: false,
+        affinity: 0.0,
+        affinity_addend: 0.0,
+        favourite_addend: 0.0,
+    };
+}
+
+impl Engine {
+    /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
+    /// `entry`; returns the total. The built-in scorer's total is worked out without naming its
+    /// parts (nothing is written but the entry); an application's scorer fills a [`Score`],
+    /// kept in `scores`.
+    // Called once per scored offer from one place: inlined, its result is built in place
+    // rather than returned through memory and read back.
+    #[inline(always)]
+    pub(super) fn score(
+        &self,
+        context: &Context<'_>,
+        sets: &mut [SetFacts],
+        offer: &Offer,
+        Screened { channels, feedback }: Screened<'_>,
+        entry: &mut Entry,
+        scores: &mut Vec<Score>,
+    ) -> f64 {
+        let profile = &context.customer.profile;
+        let facts = &context.facts;
+        // `channels` is never empty: screening returns at least one usable channel.
+        let channel = context.best_channel(channels);
+        let mut spare;
+        let set = match self.set_facts(context, sets, offer) {
+            Some(set) => set,
+            None => {
+                spare = SetFacts::EMPTY;
+                self.sum_categories(context, offer, &mut spare);
+                &spare
+            }
+        };
+        // Feedback on the offer itself comes first, then its categories' (in the same order as
+        // the categories' own sum, so that the total is the same to the bit).
+        let negative = match feedback {
+            None => set.negative,
+            Some(stats) => offer.category_ids.iter().fold(
+                stats.negative.at(facts.now, self.policy.scoring.half_life),
+                |sum, &id| sum + context.categories[id].negative,
+            ),
+        };
+        let days_until_moment = offer
+            .moment
+            .as_deref()
+            .and_then(|name| profile.moment(name))
+            .and_then(|m| facts.days_until(m.month, m.day));
+        let scorer = match &self.scorer {
+            Model::Builtin(_) => {
+                entry.affinity = set.affinity;
+                entry.negative_feedback = negative;
+                entry.days_until_moment = days_until_moment;
+                entry.favourite = set.favourite;
+                entry.channel = channel;
+                entry.scored = Scored::Builtin;
+                // The parts of `Factors::inputs(entry, ..)` (as the trace names them), those
+                // of the decision and of the list of categories worked out once.
+                let w = &self.policy.scoring.spec;
+                let shared = &context.shared;
+                let on = channel.index();
+                entry.total = Parts::sum([
+                    set.affinity_addend,
+                    set.favourite_addend,
+                    offer.value_addend,
+                    offer.priority_addend,
+                    addend(Parts::moment(w, days_until_moment)),
+                    shared.preferred[on],
+                    addend(Parts::negative(w, negative)),
+                    shared.fatigue,
+                    shared.ignored[on],
+                ]);
+                return entry.total;
+            }
+            Model::Custom(scorer) => scorer.as_ref(),
+        };
+        let (slot, total) = self.score_custom(
+            scorer,
+            context,
+            *set,
+            offer,
+            channel,
+            negative,
+            days_until_moment,
+            scores,
+        );
+        entry.scored = Scored::Custom;
+        entry.slot = slot;
+        entry.total = total;
+        total
+    }
+
+    /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn score_custom(
+        &self,
+        scorer: &dyn Scorer,
+        context: &Context<'_>,
+        set: SetFacts,
+        offer: &Offer,
+        channel: Channel,
+        negative: f64,
+        days_until_moment: Option<i64>,
+        scores: &mut Vec<Score>,
+    ) -> (u32, f64) {
+        let profile = &context.customer.profile;
+        let features = Features {
+            offer: &offer.id,
+            categories: &offer.categories,
+            channel,
+            purchases: set.purchases,
+            views: set.views,
+            favourite: set.favourite,
+            value: offer.value,
+            priority: offer.priority,
+            days_until_moment,
+            preferred_channel: profile.preferred_channel == Some(channel),
+            negative_feedback: negative,
+            recent_contacts: context.factors.recent_contacts,
+            ignored_streak: profile.summary.ignored_streak(channel),
+        };
+        let mut score = Score::default();
+        scorer.score(&features, &mut score);
+        let total = score.total;
+        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
+        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
+        scores.push(score);
+        (slot, total)
+    }
+
+    /// What `offer`'s list of categories adds up to, worked out on first use.
+    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
+    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
+    /// the slot just written would be read back with wider loads than it was written with.
+    #[inline(always)]
+    pub(super) fn set_facts<'s>(
+        &self,
+        context: &Context<'_>,
+        sets: &'s mut [SetFacts],
+        offer: &Offer,
+    ) -> Option<&'s SetFacts> {
+        let slot = sets.get_mut(offer.category_set)?;
+        if !slot.ready {
+            self.sum_categories(context, offer, slot);
+        }
+        Some(slot)
+    }
+
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
+    #[inline(never)]
+    pub(super) fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
+        let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
+        for &id in &offer.category_ids {
+            let category = &context.categories[id];
+            purchases += category.purchases;
+            views += category.views;
+            negative += category.negative;
+            favourite |= category.favourite;
+        }
+        set.ready = true;
+        set.purchases = purchases;
+        set.views = views;
+        set.negative = negative;
+        set.favourite = favourite;
+        set.affinity = match &self.scorer {
+            Model::Builtin(scorer) => scorer.affinity(purchases, views),
+            Model::Custom(_) => 0.0,
+        };
+        set.affinity_addend = addend(set.affinity);
+        set.favourite_addend = addend(Parts::favourite(&self.policy.scoring.spec, favourite));
+    }
+}
