@@ -266,19 +266,17 @@ impl Engine {
         let mut outcome = Outcome {
             // At most one pick per offer, so a huge `picks` reserves no more than the offers.
             picks: Vec::with_capacity(request.picks.min(offers.len())),
-            entries: Vec::with_capacity(offers.len()),
+            // Filled in one pass, then each written in place (no length or capacity to keep
+            // per offer).
+            entries: vec![Entry::UNSCORED; offers.len()],
             scores: Vec::new(),
             verdicts: Vec::new(),
         };
-        for (index, offer) in offers.iter().enumerate() {
+        for ((index, offer), entry) in offers.iter().enumerate().zip(&mut outcome.entries) {
             let verdict = if complaint {
                 Err(Code::OpenComplaint)
             } else {
                 self.screen(&context, offer)
-            };
-            outcome.entries.push(Entry::UNSCORED);
-            let Some(entry) = outcome.entries.last_mut() else {
-                continue; // Not reached: just pushed.
             };
             match verdict {
                 Err(stop) => entry.stop = stop,

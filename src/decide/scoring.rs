@@ -24,6 +24,9 @@ pub(super) struct SetFacts {
     /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
     affinity_addend: f64,
     favourite_addend: f64,
+    /// The built-in score's negative-feedback part as it adds it, for an offer without
+    /// feedback of its own (whose negative feedback is its categories').
+    negative_addend: f64,
 }
 
 impl SetFacts {
@@ -38,6 +41,7 @@ impl SetFacts {
         affinity: 0.0,
         affinity_addend: 0.0,
         favourite_addend: 0.0,
+        negative_addend: 0.0,
     };
 }
 
@@ -98,14 +102,25 @@ impl Engine {
                 let w = &self.policy.scoring.spec;
                 let shared = &context.shared;
                 let on = channel.index();
+                // Without a moment the part is 0.0, whose addend is +0.0.
+                let moment = match days_until_moment {
+                    None => 0.0,
+                    Some(_) => addend(Parts::moment(w, days_until_moment)),
+                };
+                // Without feedback on the offer, its negative feedback is its categories',
+                // whose addend the list's facts hold.
+                let negative = match feedback {
+                    None => set.negative_addend,
+                    Some(_) => addend(Parts::negative(w, negative)),
+                };
                 entry.total = Parts::sum([
                     set.affinity_addend,
                     set.favourite_addend,
                     offer.value_addend,
                     offer.priority_addend,
-                    addend(Parts::moment(w, days_until_moment)),
+                    moment,
                     shared.preferred[on],
-                    addend(Parts::negative(w, negative)),
+                    negative,
                     shared.fatigue,
                     shared.ignored[on],
                 ]);
@@ -208,5 +223,6 @@ impl Engine {
         };
         set.affinity_addend = addend(set.affinity);
         set.favourite_addend = addend(Parts::favourite(&self.policy.scoring.spec, favourite));
+        set.negative_addend = addend(Parts::negative(&self.policy.scoring.spec, negative));
     }
 }
