@@ -64,6 +64,8 @@ pub(super) struct Context<'a> {
     pub(super) shared: SharedParts,
     /// The customer's never categories, as a mask of category ids.
     pub(super) never: NeverMask,
+    /// Whether any offer has a validity window ([`CompiledPolicy::windowed`]).
+    pub(super) windowed: bool,
 }
 
 /// What a decision reads from the customer's profile and summary per declared attribute and
@@ -323,6 +325,7 @@ impl Engine {
             consented,
             consented_len,
             never: tables.never,
+            windowed: self.policy.windowed,
             factors,
             shared,
         })

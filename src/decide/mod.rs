@@ -331,11 +331,13 @@ impl Engine {
     fn screen<'c>(&self, context: &Context<'c>, offer: &Offer) -> Result<Screened<'c>, Code> {
         let customer = context.customer;
         let now = context.facts.now;
-        if offer.valid_from.is_some_and(|from| now < from) {
-            return Err(Code::NotYetValid);
-        }
-        if offer.valid_until.is_some_and(|until| now > until) {
-            return Err(Code::Expired);
+        if context.windowed {
+            if offer.valid_from.is_some_and(|from| now < from) {
+                return Err(Code::NotYetValid);
+            }
+            if offer.valid_until.is_some_and(|until| now > until) {
+                return Err(Code::Expired);
+            }
         }
         let allowed = context.requested & offer.channels;
         if allowed == 0 {

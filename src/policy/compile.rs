@@ -61,6 +61,9 @@ pub struct CompiledPolicy {
     pub(crate) leaf_tests: Vec<Condition>,
     /// The indexes of the fallback offers, in policy order.
     pub(crate) fallbacks: Vec<usize>,
+    /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
+    /// asking each offer).
+    pub(crate) windowed: bool,
     pub(crate) scoring: Scoring,
     pub(crate) selection: Selection,
 }
@@ -540,9 +543,13 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .enumerate()
         .filter_map(|(index, offer)| offer.fallback.then_some(index))
         .collect();
+    let windowed = offers
+        .iter()
+        .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     Ok(CompiledPolicy {
         preference_scopes,
         fallbacks,
+        windowed,
         offers,
         categories,
         leaf_tests,
