@@ -21,7 +21,9 @@
 //!
 //! A score keeps up to nine contributions inline ([`Contributions`], used like a slice or a
 //! `Vec`), so scoring an offer allocates nothing; built-in names are `&'static str`, an
-//! application's may be owned strings. A decision works out what depends only on an offer's list of categories (the sums,
+//! application's may be owned strings.
+//!
+//! A decision works out what depends only on an offer's list of categories (the sums,
 //! and the built-in affinity term) once per list, not once per offer.
 
 use std::borrow::Cow;

@@ -173,7 +173,7 @@ impl Engine {
         }
     }
 
-    /// The compiled policy (pass it to ledger calls such as `commit`'s neighbours `check`).
+    /// The compiled policy, to pass to the ledger's calls (`check`, `reserve`, `record`).
     pub fn policy(&self) -> &CompiledPolicy {
         &self.policy
     }
@@ -204,7 +204,7 @@ impl Engine {
     /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
     /// per candidate walked; it does not grow with the customer's history, which is read from
     /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
-    /// is recorded as one allocation of a few dozen bytes per offer (what stopped it, the inputs
+    /// is recorded as one allocation of 64 bytes per offer (what stopped it, the inputs
     /// of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside

@@ -1,4 +1,4 @@
-//! The trace as a decision records it: a few bytes per offer (what stopped it, the inputs of
+//! The trace as a decision records it: 64 bytes per offer (what stopped it, the inputs of
 //! its score), the policy shared by reference, and a handful of per-decision factors. The
 //! [`Candidate`] entries a reader sees (offer id, named score contributions, stop) are built
 //! from it when the trace is read, so `decide` writes no names, copies no ids and allocates

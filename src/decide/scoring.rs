@@ -183,7 +183,6 @@ impl Engine {
         (slot, total)
     }
 
-    /// What `offer`'s list of categories adds up to, worked out on first use.
     /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
     /// not reached, set indexes are below the policy's set count). Read in place: a copy of
     /// the slot just written would be read back with wider loads than it was written with.

@@ -43,6 +43,7 @@ impl Engine {
             let Some(rank) = candidates.next(&outcome.entries, &picked) else {
                 return Ok(());
             };
+            // Ranks are made from the trace's entries, one per offer of this policy.
             let offer = &self.policy.offers[rank.index];
             let stop = if let Some((category, by)) = offer
                 .category_ids

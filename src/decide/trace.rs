@@ -123,7 +123,8 @@ pub struct Candidate {
 
 /// The answer to [`Engine::decide`](crate::Engine::decide): picks (each with a reservation) and a
 /// trace with an entry for every offer in the policy, in policy order. `Display` explains it in
-/// words; `Serialize` makes a log line.
+/// words; `Serialize` makes a log line. Its [`Trace`] shares the compiled policy it was decided
+/// under, so a decision kept long after a policy reload keeps that policy alive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// Who it is for.
@@ -160,11 +161,15 @@ impl Decision {
 /// A decision's trace: one [`Candidate`] per offer in the policy, in policy order (for a
 /// service or transactional message that could not go out: one per channel tried).
 ///
-/// A decision records its trace compactly (a few bytes per offer; the offers' ids and the
+/// A decision records its trace compactly (64 bytes per offer; the offers' ids and the
 /// score's named parts are the policy's, shared) and builds each [`Candidate`] when it is
 /// read: [`Trace::iter`], [`Trace::get`] and [`Trace::find`] hand out owned entries. It
 /// serializes as the list of entries, compares equal to a trace with the same entries, and
 /// converts from and to a `Vec<Candidate>`.
+///
+/// A recorded trace holds the compiled policy it was decided under (shared, not copied): a
+/// decision kept after the engine's policy was replaced keeps that policy in memory too.
+/// `to_vec` (or a JSON round trip) gives a trace that holds nothing of the policy.
 ///
 /// ```
 /// use cornershop::{Candidate, Stop, Trace};

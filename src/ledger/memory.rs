@@ -129,8 +129,9 @@ impl MemoryLedger {
 
     pub(super) fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
         // A panic while a shard was locked cannot leave a history half-written in a way that
-        // matters: inline histories are changed on a copy and written back, and a longer one in
-        // place is at worst part-pruned (only contacts no rule counts go). Keep serving.
+        // matters: inline histories are changed on a copy and written back, except the usual
+        // append, made in place by steps that cannot panic; a longer one in place is at worst
+        // part-pruned (only contacts no rule counts go). Keep serving.
         self.shards[index]
             .0
             .lock()

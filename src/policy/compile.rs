@@ -151,6 +151,7 @@ impl CompiledPolicy {
         keyed.dedup();
         let mut pairs = Vec::new();
         for group in keyed.chunk_by(|a, b| a.0 == b.0) {
+            // `chunk_by` never yields an empty group.
             let (first, others) = (group[0].1, &group[1..]);
             pairs.extend(others.iter().map(|&(_, other)| (first, other)));
         }

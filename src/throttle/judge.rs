@@ -262,16 +262,23 @@ impl<'a> Judge<'a> {
         }
     }
 
-    /// Counts the check's scope in its window at `at`: **O(contacts in the window)**.
+    /// The first second `check`'s window counts at `at`, and for a calendar window the start
+    /// of the next period.
     #[inline(always)]
-    fn count(&self, history: &[Contact], check: &Check, at: Stamp) -> CapCount {
-        let (start, period_end) = match check.window {
+    fn window(&self, check: &Check, at: Stamp) -> (Stamp, Option<Stamp>) {
+        match check.window {
             Window::Rolling { seconds } => (Stamp(at.0.saturating_sub(seconds.get() - 1)), None),
             Window::Calendar(period) => {
                 let (start, end) = period.bounds(self.zone, at);
                 (start, Some(end))
             }
-        };
+        }
+    }
+
+    /// Counts the check's scope in its window at `at`: **O(contacts in the window)**.
+    #[inline(always)]
+    fn count(&self, history: &[Contact], check: &Check, at: Stamp) -> CapCount {
+        let (start, period_end) = self.window(check, at);
         let mut later = None;
         let mut count = 0;
         let mut limit_reached_by = None;
@@ -325,6 +332,10 @@ impl<'a> Judge<'a> {
     /// Until when some rule holds back an attempt at `at`: `None` when every rule passes. Every
     /// blocking rule blocks the whole span up to its own release, so the latest release is a
     /// safe place to look next. With `reasons`, records each blocking rule.
+    ///
+    /// The allowed path's quick pass ([`Judge::passes`]) judges the same rules in the same
+    /// order: a rule added here must be added there (debug builds assert on every judgment
+    /// that both agree, so any test of the new rule catches a miss).
     fn blocked_until(
         &self,
         history: &[Contact],
@@ -383,10 +394,7 @@ impl<'a> Judge<'a> {
     /// working out when a block frees up.
     #[inline(always)]
     fn check_passes(&self, history: &[Contact], check: &Check, at: Stamp) -> bool {
-        let start = match check.window {
-            Window::Rolling { seconds } => Stamp(at.0.saturating_sub(seconds.get() - 1)),
-            Window::Calendar(period) => period.bounds(self.zone, at).0,
-        };
+        let (start, _) = self.window(check, at);
         let mut count = 0;
         for contact in history.iter().rev() {
             if contact.at < start {
