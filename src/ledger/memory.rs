@@ -273,32 +273,36 @@ impl ContactLedger for MemoryLedger {
         let ShardState {
             customers, next_id, ..
         } = &mut *shard;
-        // The usual case first: an attempt allowed now for a customer whose contacts are inline.
-        let reserved = Contact::new(
-            now,
-            attempt.channel,
-            attempt.class,
+        // The contact and the reservation a reserve at `at` makes, whichever path takes it.
+        let id = *next_id;
+        let reserved_at = |at| {
+            Contact::new(
+                at,
+                attempt.channel,
+                attempt.class,
+                topic,
+                id,
+                ContactState::Reserved,
+            )
+        };
+        let reservation = |send_at| Reservation {
+            customer: customer.id,
+            send_at,
+            channel: attempt.channel,
+            class: attempt.class,
             topic,
-            *next_id,
-            ContactState::Reserved,
-        );
+            id,
+        };
+        // The usual case first: an attempt allowed now for a customer whose contacts are inline.
         if floor <= now
-            && customers.try_reserve_inline(customer.id, policy, reserved, |history| {
+            && customers.try_reserve_inline(customer.id, policy, reserved_at(now), |history| {
                 judge.allows(history, now)
             })
         {
-            let id = *next_id;
             *next_id = id.wrapping_add(1);
             return Ok(Outcome {
                 verdict: Verdict::Allowed,
-                reservation: Some(Reservation {
-                    customer: customer.id,
-                    send_at: now,
-                    channel: attempt.channel,
-                    class: attempt.class,
-                    topic,
-                    id,
-                }),
+                reservation: Some(reservation(now)),
             });
         }
         // One look-up for judging and reserving.
@@ -314,39 +318,18 @@ impl ContactLedger for MemoryLedger {
                 _ => Ok(None),
             };
             let reserved = match send_at {
-                Ok(Some(at)) => Some(Contact::new(
-                    at,
-                    attempt.channel,
-                    attempt.class,
-                    topic,
-                    *next_id,
-                    ContactState::Reserved,
-                )),
+                Ok(Some(at)) => Some(reserved_at(at)),
                 _ => None,
             };
             (send_at.map(|send_at| (verdict, send_at)), reserved)
         });
         let (verdict, send_at) = judged?;
-        let id = *next_id;
         if send_at.is_some() {
             *next_id = id.wrapping_add(1);
         }
-        let Some(send_at) = send_at else {
-            return Ok(Outcome {
-                verdict,
-                reservation: None,
-            });
-        };
         Ok(Outcome {
             verdict,
-            reservation: Some(Reservation {
-                customer: customer.id,
-                send_at,
-                channel: attempt.channel,
-                class: attempt.class,
-                topic,
-                id,
-            }),
+            reservation: send_at.map(reservation),
         })
     }
 
