@@ -1,11 +1,13 @@
 //! The one place the rules are judged: consent and the customer's choices, caps, spacing,
 //! quiet hours and the customer's own frequency preferences, against a compact history.
 
+use std::ops::ControlFlow;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{Attempt, Reason, Verdict};
-use crate::channel::{kind, MessageClass};
+use crate::channel::{kind, MessageClass, KINDS};
 use crate::customer::{Consent, Customer};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
@@ -329,13 +331,60 @@ impl<'a> Judge<'a> {
         self.policy.quiet_by_kind[self.kind].map(|id| &self.policy.quiet_masks[usize::from(id)])
     }
 
+    /// The snooze that holds back an attempt at `at`, if one does.
+    #[inline(always)]
+    fn snoozed_at(&self, at: Stamp) -> Option<Stamp> {
+        self.snoozed_until.filter(|snooze| *snooze > at)
+    }
+
+    /// Walks every check that counts history, in the order reasons are given: the policy's caps
+    /// (without a topic, then the topic's), the customer's preferences, the policy's spacing
+    /// rules (likewise). Stops at the first `Break`. The one list of such rules: the general
+    /// path and the quick pass both walk it.
+    #[inline(always)]
+    fn try_for_each_check<B>(
+        &self,
+        mut visit: impl FnMut(&Check) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        let covered = |check: &&Check| self.covers(check);
+        for check in self.caps {
+            visit(check)?;
+        }
+        for check in self.topic_caps.iter().filter(covered) {
+            visit(check)?;
+        }
+        for check in self.preferences() {
+            visit(&check)?;
+        }
+        for check in self.spacings {
+            visit(check)?;
+        }
+        for check in self.topic_spacings.iter().filter(covered) {
+            visit(check)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The quiet-hours rules that hold back an attempt at `at`, with the mask of all of them,
+    /// or `None` when the attempt's kind is not in quiet hours then.
+    #[inline(always)]
+    fn quiet_rules_at(
+        &self,
+        at: Stamp,
+    ) -> Option<(&'a WeekMask, impl Iterator<Item = &'a RuleRef> + '_)> {
+        let mask = self
+            .quiet_mask()
+            .filter(|mask| mask.is_quiet_at(self.zone, at))?;
+        let rules = self.policy.quiet_rules.iter();
+        let quiet = move |(_, rule_mask, kinds): &&(RuleRef, WeekMask, [bool; KINDS])| {
+            kinds[self.kind] && rule_mask.is_quiet_at(self.zone, at)
+        };
+        Some((mask, rules.filter(quiet).map(|(rule, _, _)| rule)))
+    }
+
     /// Until when some rule holds back an attempt at `at`: `None` when every rule passes. Every
     /// blocking rule blocks the whole span up to its own release, so the latest release is a
     /// safe place to look next. With `reasons`, records each blocking rule.
-    ///
-    /// The allowed path's quick pass ([`Judge::passes`]) judges the same rules in the same
-    /// order: a rule added here must be added there (debug builds assert on every judgment
-    /// that both agree, so any test of the new rule catches a miss).
     fn blocked_until(
         &self,
         history: &[Contact],
@@ -346,44 +395,24 @@ impl<'a> Judge<'a> {
             until: None,
             reasons,
         };
-
-        if let Some(snooze) = self.snoozed_until.filter(|s| *s > at) {
+        // Reasons come in this order: the snooze, the checks, quiet hours.
+        if let Some(snooze) = self.snoozed_at(at) {
             blocks.add(snooze, || Reason::Snoozed {
                 until: snooze.to_utc(),
             });
         }
-        // Reasons come in this order: the policy's caps (without a topic, then the topic's),
-        // the customer's preferences, the policy's spacing rules (likewise), quiet hours.
-        for check in self.caps {
+        let walked: ControlFlow<()> = self.try_for_each_check(|check| {
             self.judge_check(history, check, at, &mut blocks);
-        }
-        for check in self.topic_caps {
-            if self.covers(check) {
-                self.judge_check(history, check, at, &mut blocks);
-            }
-        }
-        for check in self.preferences() {
-            self.judge_check(history, &check, at, &mut blocks);
-        }
-        for check in self.spacings {
-            self.judge_check(history, check, at, &mut blocks);
-        }
-        for check in self.topic_spacings {
-            if self.covers(check) {
-                self.judge_check(history, check, at, &mut blocks);
-            }
-        }
-        if let Some(mask) = self.quiet_mask() {
-            if mask.is_quiet_at(self.zone, at) {
-                let free = mask.next_free(self.zone, at);
-                for (rule, rule_mask, kinds) in &self.policy.quiet_rules {
-                    if kinds[self.kind] && rule_mask.is_quiet_at(self.zone, at) {
-                        blocks.add(free, || Reason::QuietHours {
-                            rule: rule.clone(),
-                            until: free.to_utc(),
-                        });
-                    }
-                }
+            ControlFlow::Continue(())
+        });
+        debug_assert!(walked.is_continue());
+        if let Some((mask, rules)) = self.quiet_rules_at(at) {
+            let free = mask.next_free(self.zone, at);
+            for rule in rules {
+                blocks.add(free, || Reason::QuietHours {
+                    rule: rule.clone(),
+                    until: free.to_utc(),
+                });
             }
         }
         blocks.until
@@ -424,27 +453,22 @@ impl<'a> Judge<'a> {
         passes
     }
 
+    /// The quick pass: the rules of [`Judge::blocked_until`], walked the same way, stopping at
+    /// the first that blocks.
     #[inline(always)]
     fn passes_unchecked(&self, history: &[Contact], at: Stamp) -> bool {
-        let passes = |check: &Check| self.check_passes(history, check, at);
-        let covered_passes = |check: &&Check| !self.covers(check) || passes(check);
-        if self.snoozed_until.is_some_and(|snooze| snooze > at)
-            || !self.caps.iter().all(passes)
-            || !self.topic_caps.iter().all(|c| covered_passes(&c))
-            || !self.preferences().all(|check| passes(&check))
-            || !self.spacings.iter().all(passes)
-            || !self.topic_spacings.iter().all(|c| covered_passes(&c))
-        {
-            return false;
-        }
-        match self.quiet_mask() {
-            Some(mask) if mask.is_quiet_at(self.zone, at) => {
-                !self.policy.quiet_rules.iter().any(|(_, rule_mask, kinds)| {
-                    kinds[self.kind] && rule_mask.is_quiet_at(self.zone, at)
-                })
-            }
-            _ => true,
-        }
+        let checks_pass = || {
+            self.try_for_each_check(|check| match self.check_passes(history, check, at) {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(()),
+            })
+            .is_continue()
+        };
+        self.snoozed_at(at).is_none()
+            && checks_pass()
+            && self
+                .quiet_rules_at(at)
+                .is_none_or(|(_, mut rules)| rules.next().is_none())
     }
 
     /// The first instant at or after `from` at which every time-bound rule passes, if one is
