@@ -221,7 +221,19 @@ impl Record {
             self.0[len] = contact;
             return true;
         }
-        replace_oldest(&mut self.0, (contact, counting), policy, now)
+        let Some(oldest) = replaceable_oldest(&mut self.0, (&contact, counting), policy, now)
+        else {
+            return false;
+        };
+        // Shift the newer ones down and put the contact last; a fixed trip count moves a few
+        // bytes without a call.
+        for i in 0..INLINE - 1 {
+            if i >= oldest {
+                self.0[i] = self.0[i + 1];
+            }
+        }
+        self.0[INLINE - 1] = contact;
+        true
     }
 
     #[inline]
@@ -366,35 +378,27 @@ fn retain_flagged(history: &mut History, flags: &[bool]) {
     });
 }
 
-/// Drops the oldest settled contact of a full history and puts `contact` (newer than all) last,
-/// if no rule needs that contact once `contact` is in: the usual prune, cheap to confirm.
-/// `false`, with nothing dropped, when the full prune is needed.
+/// The oldest settled contact of a full history, if no rule needs it once `incoming` (newer
+/// than all) is in: the contact the usual prune drops, cheap to confirm. `None` when the full
+/// prune is needed.
 #[inline(always)]
-fn replace_oldest(
+fn replaceable_oldest(
     contacts: &mut [Contact],
-    (contact, rules): (Contact, Counting),
+    (incoming, rules): (&Contact, Counting),
     policy: &CompiledPolicy,
     now: Stamp,
-) -> bool {
-    let Some(oldest) = settle_stale_reservations(contacts, policy, now) else {
-        return false;
-    };
-    if !displaced(contacts, oldest, policy, (&contact, rules))
-        && is_needed(contacts, oldest, policy, &contact)
+) -> Option<usize> {
+    let oldest = settle_stale_reservations(contacts, policy, now)?;
+    if !displaced(contacts, oldest, policy, (incoming, rules))
+        && is_needed(contacts, oldest, policy, incoming)
     {
-        return false;
+        return None;
     }
     debug_assert!(
-        !needed(contacts, policy, Some(&contact))[oldest],
+        !needed(contacts, policy, Some(incoming))[oldest],
         "the quick check and the full prune disagree"
     );
-    // Shift the newer ones down and put the contact last.
-    let last = contacts.len() - 1;
-    for i in oldest..last {
-        contacts[i] = contacts[i + 1];
-    }
-    contacts[last] = contact;
-    true
+    Some(oldest)
 }
 
 /// Adds `contact` and drops every contact no rule of `policy` can count again.
@@ -420,7 +424,11 @@ pub(crate) fn insert_pruned(
         if history.len() >= INLINE {
             // Make room as if the contact were already there, so a full inline history does
             // not spill to the heap just to shrink again.
-            if replace_oldest(history, (contact, rules), policy, now) {
+            if let Some(oldest) = replaceable_oldest(history, (&contact, rules), policy, now) {
+                history[oldest..].rotate_left(1);
+                if let Some(last) = history.last_mut() {
+                    *last = contact;
+                }
                 return;
             }
             let flags = needed(history, policy, Some(&contact));
