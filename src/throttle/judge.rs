@@ -71,9 +71,34 @@ fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
     Stamp::saturating_from_secs(whole)
 }
 
+/// Refuses frequency preferences the policy cannot judge exactly.
+#[cold]
+fn check_preferences(policy: &CompiledPolicy, customer: &Customer) -> Result<(), InputError> {
+    for (index, pref) in customer.frequency_preferences.iter().enumerate() {
+        let problem = if policy.preference_max_limit == 0 {
+            Some("the policy takes no frequency preferences (preferences.max_limit = 0)".to_owned())
+        } else if pref.window.reach_secs() > policy.preference_max_reach {
+            Some(format!(
+                "window {} reaches further back than the policy's preferences.max_window",
+                pref.window
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(InputError::Preference {
+                customer: customer.id,
+                index,
+                problem,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl<'a> Judge<'a> {
     /// Validates what the customer and the attempt bring (topic, preferences).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn new(
         policy: &'a CompiledPolicy,
         customer: &'a Customer,
@@ -81,29 +106,8 @@ impl<'a> Judge<'a> {
     ) -> Result<Self, InputError> {
         let topic = policy.topic_key(attempt.topic)?;
         let marketing = attempt.class == MessageClass::Marketing;
-        if marketing {
-            for (index, pref) in customer.frequency_preferences.iter().enumerate() {
-                let problem = if policy.preference_max_limit == 0 {
-                    Some(
-                        "the policy takes no frequency preferences (preferences.max_limit = 0)"
-                            .to_owned(),
-                    )
-                } else if pref.window.reach_secs() > policy.preference_max_reach {
-                    Some(format!(
-                        "window {} reaches further back than the policy's preferences.max_window",
-                        pref.window
-                    ))
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    return Err(InputError::Preference {
-                        customer: customer.id,
-                        index,
-                        problem,
-                    });
-                }
-            }
+        if marketing && !customer.frequency_preferences.is_empty() {
+            check_preferences(policy, customer)?;
         }
         let (topic_caps, topic_spacings) = policy.topic_rules(topic);
         let kind = usize::from(kind(attempt.channel, attempt.class));
