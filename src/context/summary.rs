@@ -315,6 +315,18 @@ impl Summary {
         self.offers.get(offer)
     }
 
+    /// Whether the customer gave feedback on (or clicked) any offer.
+    #[inline]
+    pub(crate) fn has_offer_feedback(&self) -> bool {
+        !self.offers.is_empty()
+    }
+
+    /// Whether any product is remembered.
+    #[inline]
+    pub(crate) fn has_products(&self) -> bool {
+        !self.products.is_empty()
+    }
+
     #[inline]
     pub(crate) fn product(&self, product: &str) -> Option<Stamp> {
         if self.products.is_empty() {

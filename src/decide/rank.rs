@@ -85,14 +85,13 @@ impl Pool {
         }
     }
 
-    /// Whether entry `index` is a candidate of this pool still waiting: scored, not stopped,
-    /// and not `picked`.
+    /// Whether `entry` is a candidate of this pool still waiting: scored, and neither
+    /// stopped nor picked.
     #[inline]
-    fn waiting(&self, entry: &Entry, index: usize, picked: &[usize]) -> bool {
+    fn waiting(&self, entry: &Entry) -> bool {
         entry.scored != Scored::No
             && entry.fallback == self.fallback
-            && matches!(entry.stop, Code::Picked)
-            && !picked.contains(&index)
+            && matches!(entry.stop, Code::Waiting)
     }
 
     /// The candidates, best first.
@@ -115,10 +114,9 @@ pub(super) struct BestFirst<'a> {
 }
 
 impl BestFirst<'_> {
-    /// The best candidate not handed out yet. `entries` are the trace's, one per offer;
-    /// `picked` the indexes picked so far by this selection (every other candidate handed out
-    /// has a stop by now).
-    pub(super) fn next(&mut self, entries: &[Entry], picked: &[usize]) -> Option<Rank> {
+    /// The best candidate not handed out yet. `entries` are the trace's, one per offer (each
+    /// candidate handed out has its stop, or [`Code::Picked`], by now).
+    pub(super) fn next(&mut self, entries: &[Entry]) -> Option<Rank> {
         if self.first {
             self.first = false;
             return self.pool.best;
@@ -129,30 +127,11 @@ impl BestFirst<'_> {
                 entries
                     .iter()
                     .enumerate()
-                    .filter(|(i, entry)| pool.waiting(entry, *i, picked))
+                    .filter(|(_, entry)| pool.waiting(entry))
                     .map(|(i, entry)| Rank::of(entry, i))
                     .collect()
             })
             .pop()
-    }
-
-    /// Marks every candidate not handed out as outscored by offer `by`.
-    pub(super) fn outscored(self, entries: &mut [Entry], picked: &[usize], by: u32) {
-        let fallback = self.pool.fallback;
-        for entry in entries.iter_mut() {
-            if entry.scored != Scored::No
-                && entry.fallback == fallback
-                && matches!(entry.stop, Code::Picked)
-            {
-                entry.stop = Code::Outscored { by };
-            }
-        }
-        // The picks were not outscored (their entries were waiting, like the candidates').
-        for &index in picked {
-            if let Some(entry) = entries.get_mut(index) {
-                entry.stop = Code::Picked;
-            }
-        }
     }
 }
 

@@ -61,6 +61,8 @@ pub struct CompiledPolicy {
     pub(crate) leaf_tests: Vec<Condition>,
     /// The indexes of the fallback offers, in policy order.
     pub(crate) fallbacks: Vec<usize>,
+    /// Each offer's screening and scoring constants, packed, in offer order.
+    pub(crate) rows: Vec<super::Row>,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
     /// asking each offer).
     pub(crate) windowed: bool,
@@ -547,7 +549,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let windowed = offers
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
+    let rows = super::rows::rows(&offers);
     Ok(CompiledPolicy {
+        rows,
         preference_scopes,
         fallbacks,
         windowed,

@@ -3,8 +3,6 @@
 //! however many offers' rules ask it, and the usual rule shapes ([`Quick`]) are checked as a
 //! loop over test numbers.
 
-use std::cell::Cell;
-
 use super::eligibility::{Condition, Facts};
 
 /// A leaf's id before numbering, or past [`MAX_LEAVES`].
@@ -13,83 +11,88 @@ pub(crate) const NO_LEAF: u32 = u32::MAX;
 /// How many distinct leaf tests a policy's rules memoize per decision, at most.
 const MAX_LEAVES: usize = 1024;
 
-/// A memoized leaf test: not worked out yet (0), holds, fails.
-const HOLDS: u8 = 1;
-const FAILS: u8 = 2;
+/// How many 64-bit words hold one decision's leaf results, a bit per numbered test.
+const LEAF_WORDS: usize = MAX_LEAVES / 64;
 
-/// How many leaf tests a [`MemoSlots`] holds without allocating.
-const INLINE_SLOTS: usize = 64;
-
-/// Where one decision's [`Memo`] keeps its results: on the decision's stack for up to 64
-/// tests, on the heap past them. The memo borrows them as a slice, so that a look-up is one
-/// bounds check.
-pub(crate) struct MemoSlots {
-    inline: [Cell<u8>; INLINE_SLOTS],
-    heap: Vec<Cell<u8>>,
-}
-
-impl MemoSlots {
-    /// Room for `tests` results, none worked out yet. Allocates only past 64 tests.
-    pub(crate) fn new(tests: usize) -> Self {
-        MemoSlots {
-            inline: [const { Cell::new(0) }; INLINE_SLOTS],
-            heap: if tests > INLINE_SLOTS {
-                (0..tests).map(|_| Cell::new(0)).collect()
-            } else {
-                Vec::new()
-            },
-        }
-    }
-}
-
-/// What each distinct leaf test of the policy gave for one decision, worked out on first use.
+/// What each distinct leaf test of the policy gave for one decision, a bit per test, all
+/// worked out at once ([`Memo::work_out`]) before the offers are looked at: an offer's rule is
+/// then a test of bits ([`RuleMask`](super::RuleMask)), and a test is worked out once
+/// however many rules ask it. On the decision's stack (128 bytes): nothing is allocated.
 pub(crate) struct Memo<'a> {
     /// The policy's distinct leaf tests, by id.
     tests: &'a [Condition],
-    /// One per test.
-    results: &'a [Cell<u8>],
+    /// A bit per test, set when it holds (with `known`).
+    words: [u64; LEAF_WORDS],
+    /// Whether `words` were worked out; if not, each look-up works its test out.
+    known: bool,
 }
 
 impl<'a> Memo<'a> {
-    /// Nothing worked out yet, for the policy's `tests`, in `slots` (made for as many tests,
-    /// and not used by another memo).
-    pub(crate) fn new(tests: &'a [Condition], slots: &'a MemoSlots) -> Self {
+    /// Nothing worked out yet, for the policy's `tests`: each look-up works its test out
+    /// (for a decision whose offers never reach their rules).
+    pub(crate) fn new(tests: &'a [Condition]) -> Self {
         Memo {
             tests,
-            results: slots.inline.get(..tests.len()).unwrap_or(&slots.heap),
+            words: [0; LEAF_WORDS],
+            known: false,
         }
     }
 
-    /// Whether leaf `node` holds: from the memo, or worked out (into the memo if it is
-    /// numbered).
-    pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
-        let slot = node.leaf().and_then(|id| self.results.get(id as usize));
-        match slot.map(Cell::get) {
-            Some(HOLDS) => true,
-            Some(FAILS) => false,
-            _ => {
-                let holds = node.holds(facts);
-                if let Some(slot) = slot {
-                    slot.set(if holds { HOLDS } else { FAILS });
-                }
-                holds
+    /// Works out every test against `facts` (whose own memo is not used: the tests are
+    /// leaves). **O(tests)**.
+    pub(crate) fn work_out(&mut self, facts: &Facts<'_>) {
+        for (word, tests) in self.words.iter_mut().zip(self.tests.chunks(64)) {
+            for (bit, test) in tests.iter().enumerate() {
+                // The usual leaf, inlined; the others through their own call.
+                let holds = match test {
+                    Condition::Activity { .. } => test.activity_holds(facts),
+                    _ => test.holds(facts),
+                };
+                *word |= u64::from(holds) << bit;
             }
         }
+        self.known = true;
+    }
+
+    /// The first 64 tests' bits (each set when its test holds), once worked out.
+    #[inline]
+    pub(crate) fn low(&self) -> u64 {
+        self.words[0]
+    }
+
+    /// Whether the tests were worked out ([`Memo::work_out`]).
+    #[inline]
+    pub(crate) fn known(&self) -> bool {
+        self.known
+    }
+
+    /// Whether leaf `node` holds: from the bits if it is numbered and they are worked out,
+    /// otherwise worked out now.
+    pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
+        match node.leaf() {
+            Some(id) if self.known => self.bit(id).unwrap_or_else(|| node.holds(facts)),
+            _ => node.holds(facts),
+        }
+    }
+
+    /// Test `id`'s bit (`None` past the tests).
+    #[inline(always)]
+    fn bit(&self, id: u32) -> Option<bool> {
+        let id = id as usize;
+        if id >= self.tests.len() {
+            return None;
+        }
+        let word = self.words.get(id / 64)?;
+        Some(word >> (id % 64) & 1 != 0)
     }
 
     /// Whether test `id` holds (`None`: no such test).
     #[inline(always)]
     fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
-        let slot = self.results.get(id as usize)?;
-        Some(match slot.get() {
-            HOLDS => true,
-            FAILS => false,
-            _ => {
-                let holds = self.tests.get(id as usize)?.holds(facts);
-                slot.set(if holds { HOLDS } else { FAILS });
-                holds
-            }
-        })
+        if self.known {
+            return self.bit(id);
+        }
+        Some(self.tests.get(id as usize)?.holds(facts))
     }
 }
 
@@ -199,6 +202,63 @@ impl Quick {
         match verdict {
             Some(verdict) => verdict,
             None => check_nested(rule, facts),
+        }
+    }
+}
+
+/// An offer's rule as a test of the first 64 leaf bits ([`Memo::low`]), worked out at compile
+/// time when the rule's shape allows: a decision then checks it in a few instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleMask {
+    /// The offer has no rule.
+    Always,
+    /// Holds when every `set` bit is set and every `clear` bit clear (a test, a `not`, an
+    /// `all` of tests and `not`s).
+    All { set: u64, clear: u64 },
+    /// Holds when a `set` bit is set or a `clear` bit clear (an `any`).
+    Any { set: u64, clear: u64 },
+    /// Another shape, or a test past the first 64: checked by [`Quick::check`].
+    Other,
+}
+
+impl RuleMask {
+    /// The mask form of a rule of shape `quick` (`None`: no rule).
+    pub(crate) fn of(quick: Option<&Quick>) -> RuleMask {
+        let bit = |id: u32| 1u64.checked_shl(id).filter(|_| id < 64);
+        let masks = |terms: &[Term]| -> Option<(u64, u64)> {
+            terms.iter().try_fold((0, 0), |(set, clear), t| {
+                let bit = bit(t.test)?;
+                Some(if t.negated {
+                    (set, clear | bit)
+                } else {
+                    (set | bit, clear)
+                })
+            })
+        };
+        let shape = match quick {
+            None => return RuleMask::Always,
+            Some(Quick::Test(id)) => bit(*id).map(|set| RuleMask::All { set, clear: 0 }),
+            Some(Quick::Not(id)) => bit(*id).map(|clear| RuleMask::All { set: 0, clear }),
+            Some(Quick::All(terms)) => {
+                masks(terms).map(|(set, clear)| RuleMask::All { set, clear })
+            }
+            Some(Quick::Any(terms)) => {
+                masks(terms).map(|(set, clear)| RuleMask::Any { set, clear })
+            }
+            Some(Quick::Nested) => None,
+        };
+        shape.unwrap_or(RuleMask::Other)
+    }
+
+    /// Whether the rule holds for a decision whose first 64 tests gave `bits` (`None`: not a
+    /// mask rule, ask [`Quick::check`]).
+    #[inline(always)]
+    pub(crate) fn holds(self, bits: u64) -> Option<bool> {
+        match self {
+            RuleMask::Always => Some(true),
+            RuleMask::All { set, clear } => Some(bits & set == set && bits & clear == 0),
+            RuleMask::Any { set, clear } => Some(bits & set != 0 || !bits & clear != 0),
+            RuleMask::Other => None,
         }
     }
 }

@@ -1,0 +1,198 @@
+//! Screening in [`Engine::decide`]: the absolute checks, cheap first. Most offers pass or
+//! fail on their [`Row`] alone, against a [`Gate`] worked out once per decision (channels,
+//! "never" categories and the rule's leaf bits as masks); the others, and every offer that
+//! fails, are asked in full by [`Engine::screen`], which names what stopped them.
+
+use super::context::Context;
+use super::record::Code;
+use super::{category_code, Engine};
+use crate::context::OfferStats;
+use crate::policy::{CompiledPolicy, Offer, Row};
+use crate::time::Stamp;
+
+/// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
+/// consented), and the customer's feedback on it.
+pub(super) struct Screened<'c> {
+    pub(super) channels: u8,
+    pub(super) feedback: Option<&'c OfferStats>,
+}
+
+/// What lets an offer through screening on its row alone, worked out once per decision.
+/// Passing the gate means passing every check of [`Engine::screen`] with no feedback on the
+/// offer; an offer that does not pass is asked in full.
+pub(super) struct Gate {
+    /// The requested channels with consent; none when no offer can pass on its row (an open
+    /// complaint, do-not-contact, topic unsubscribes, feedback on offers, or a "never"
+    /// category past the first 64).
+    usable: u8,
+    /// The customer's "never" categories among the first 64 ids.
+    never: u64,
+    /// Whether the customer bought products the policy may skip offers for.
+    products: bool,
+    /// The first 64 leaf tests' results.
+    bits: u64,
+}
+
+impl Gate {
+    /// The gate for a decision (`complaint`: the customer has one open).
+    pub(super) fn new(context: &Context<'_>, complaint: bool, policy: &CompiledPolicy) -> Gate {
+        let customer = context.customer;
+        let summary = &customer.profile.summary;
+        let plain = !complaint
+            && !customer.do_not_contact
+            && customer.unsubscribed_topics.is_empty()
+            && !summary.has_offer_feedback()
+            && !context.never.beyond
+            && context.facts.memo.known();
+        Gate {
+            usable: if plain {
+                context.requested & context.consented_mask
+            } else {
+                0
+            },
+            never: context.never.low,
+            products: policy.selection.skip_bought_within.is_some() && summary.has_products(),
+            bits: context.facts.memo.low(),
+        }
+    }
+
+    /// Screens `offer` (whose row is `row`) on its row: `Ok` with its usable channels if it
+    /// passes every check (the product's look-up included, if the customer may have bought
+    /// it), `Err(Some(stop))` if a check the row settles stops it (what [`Engine::screen`]
+    /// would say), `Err(None)` if it must be asked in full.
+    #[inline(always)]
+    pub(super) fn pass(
+        &self,
+        engine: &Engine,
+        context: &Context<'_>,
+        row: &Row,
+        offer: &Offer,
+    ) -> Result<u8, Option<Code>> {
+        let usable = self.usable & row.channels;
+        if usable == 0 || row.has(Row::WINDOW) {
+            return Err(None);
+        }
+        // Past the gate, the checks before "never" pass: the first that fails is the stop.
+        if row.category_mask & self.never != 0 {
+            return Err(self.never_category(offer));
+        }
+        match row.rule.holds(self.bits) {
+            Some(true) => {}
+            Some(false) => return Err(self.failed_rule(context, offer)),
+            None => return Err(None),
+        }
+        if self.products && row.has(Row::PRODUCT) {
+            if let Some(at) = engine.just_bought(context, offer) {
+                return Err(Some(Code::JustBought { at }));
+            }
+        }
+        Ok(usable)
+    }
+
+    /// The first of `offer`'s categories the customer never wants (among the first 64 ids,
+    /// as the gate holds only those).
+    #[inline(never)]
+    fn never_category(&self, offer: &Offer) -> Option<Code> {
+        let never = self.never;
+        offer
+            .category_ids
+            .iter()
+            .find(|&&id| id < 64 && never >> id & 1 != 0)
+            .map(|&id| Code::NeverCategory {
+                category: category_code(id),
+            })
+    }
+
+    /// Where `offer`'s rule, which its mask says fails, fails.
+    #[inline(never)]
+    fn failed_rule(&self, context: &Context<'_>, offer: &Offer) -> Option<Code> {
+        let rule = offer.eligibility.as_ref()?;
+        match offer.quick.check(rule, &context.facts) {
+            Err(rule) => Some(Code::Ineligible { rule }),
+            // Not reached: the mask and the check read the same bits.
+            Ok(()) => None,
+        }
+    }
+}
+
+impl Engine {
+    /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
+    /// feedback on the offer (looked up once, for the cooldown and the score).
+    pub(super) fn screen<'c>(
+        &self,
+        context: &Context<'c>,
+        offer: &Offer,
+    ) -> Result<Screened<'c>, Code> {
+        let customer = context.customer;
+        let now = context.facts.now;
+        if context.windowed {
+            if offer.valid_from.is_some_and(|from| now < from) {
+                return Err(Code::NotYetValid);
+            }
+            if offer.valid_until.is_some_and(|until| now > until) {
+                return Err(Code::Expired);
+            }
+        }
+        let allowed = context.requested & offer.channels;
+        if allowed == 0 {
+            return Err(Code::NoChannel);
+        }
+        if customer.do_not_contact {
+            return Err(Code::DoNotContact);
+        }
+        let usable = allowed & context.consented_mask;
+        if usable == 0 {
+            return Err(Code::NoConsent { allowed });
+        }
+        if customer.is_unsubscribed_from(&offer.topic) {
+            return Err(Code::Unsubscribed);
+        }
+        if context.never.may_hold(offer) {
+            if let Some(&id) = offer
+                .category_ids
+                .iter()
+                .find(|&&id| context.categories[id].never)
+            {
+                return Err(Code::NeverCategory {
+                    category: category_code(id),
+                });
+            }
+        }
+        if let Some(rule) = &offer.eligibility {
+            // The trace keeps the failed rule's position in the condition, not a copy.
+            offer
+                .quick
+                .check(rule, &context.facts)
+                .map_err(|rule| Code::Ineligible { rule })?;
+        }
+        if let Some(at) = self.just_bought(context, offer) {
+            return Err(Code::JustBought { at });
+        }
+        let summary = &customer.profile.summary;
+        let feedback = summary.offer(&offer.id);
+        if let Some(last) = feedback.and_then(|s| s.last_negative) {
+            let until = last.plus(offer.cooldown);
+            if now < until {
+                return Err(Code::Cooldown { until });
+            }
+        }
+        Ok(Screened {
+            channels: usable,
+            feedback,
+        })
+    }
+
+    /// When the customer bought `offer`'s product, if within `selection.skip_bought_within`.
+    #[inline]
+    pub(super) fn just_bought(&self, context: &Context<'_>, offer: &Offer) -> Option<Stamp> {
+        let now = context.facts.now;
+        let within = self.policy.selection.skip_bought_within?;
+        let product = offer.product.as_deref()?;
+        context
+            .customer
+            .profile
+            .summary
+            .product(product)
+            .filter(|at| *at <= now && now.0 - at.0 <= within)
+    }
+}
