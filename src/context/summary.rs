@@ -321,10 +321,15 @@ impl Summary {
         !self.offers.is_empty()
     }
 
-    /// Whether any product is remembered.
+    /// How many products are remembered (at most 64).
     #[inline]
-    pub(crate) fn has_products(&self) -> bool {
-        !self.products.is_empty()
+    pub(crate) fn product_count(&self) -> usize {
+        self.products.len()
+    }
+
+    /// The products remembered, with when each was last bought.
+    pub(crate) fn products(&self) -> impl Iterator<Item = (&str, Stamp)> + '_ {
+        self.products.iter().map(|(name, at)| (name.as_str(), *at))
     }
 
     #[inline]

@@ -285,7 +285,7 @@ impl Engine {
             .enumerate()
         {
             // Most offers pass or fail on their row; the rest are asked in full.
-            let passed = match gate.pass(self, &context, row, offer) {
+            let passed = match gate.pass(row, offer) {
                 Ok(channels) if builtin && !row.has(Row::MOMENT) => {
                     let total = self.score_plain(&context, sets, row, offer, channels, entry);
                     Some((channels, total))

@@ -3,6 +3,8 @@
 //! "never" categories and the rule's leaf bits as masks); the others, and every offer that
 //! fails, are asked in full by [`Engine::screen`], which names what stopped them.
 
+use smallvec::SmallVec;
+
 use super::context::Context;
 use super::record::Code;
 use super::{category_code, Engine};
@@ -27,8 +29,9 @@ pub(super) struct Gate {
     usable: u8,
     /// The customer's "never" categories among the first 64 ids.
     never: u64,
-    /// Whether the customer bought products the policy may skip offers for.
-    products: bool,
+    /// Per policy product (by [`Row::product`]): when the customer bought it, if recently
+    /// enough that its offers are skipped. Empty when no offer is skipped for a product.
+    bought: SmallVec<[Option<Stamp>; 16]>,
     /// The first 64 leaf tests' results.
     bits: u64,
 }
@@ -51,23 +54,16 @@ impl Gate {
                 0
             },
             never: context.never.low,
-            products: policy.selection.skip_bought_within.is_some() && summary.has_products(),
+            bought: Gate::recently_bought(context, policy),
             bits: context.facts.memo.low(),
         }
     }
 
     /// Screens `offer` (whose row is `row`) on its row: `Ok` with its usable channels if it
-    /// passes every check (the product's look-up included, if the customer may have bought
-    /// it), `Err(Some(stop))` if a check the row settles stops it (what [`Engine::screen`]
+    /// passes every check, `Err(Some(stop))` if a check the row settles stops it (what [`Engine::screen`]
     /// would say), `Err(None)` if it must be asked in full.
     #[inline(always)]
-    pub(super) fn pass(
-        &self,
-        engine: &Engine,
-        context: &Context<'_>,
-        row: &Row,
-        offer: &Offer,
-    ) -> Result<u8, Option<Code>> {
+    pub(super) fn pass(&self, row: &Row, offer: &Offer) -> Result<u8, Option<Code>> {
         let usable = self.usable & row.channels;
         if usable == 0 || row.has(Row::WINDOW) {
             return Err(None);
@@ -78,15 +74,48 @@ impl Gate {
         }
         match row.rule.holds(self.bits) {
             Some(true) => {}
-            Some(false) => return Err(self.failed_rule(context, offer)),
+            Some(false) => return Err(self.failed_rule(offer)),
             None => return Err(None),
         }
-        if self.products && row.has(Row::PRODUCT) {
-            if let Some(at) = engine.just_bought(context, offer) {
+        if row.has(Row::PRODUCT) {
+            if let Some(&Some(at)) = self.bought.get(row.product as usize) {
                 return Err(Some(Code::JustBought { at }));
             }
         }
         Ok(usable)
+    }
+
+    /// The gate's table of products bought recently: the customer's products looked up in
+    /// the policy's, or the policy's in the customer's, whichever are fewer.
+    /// **O(min(products, policy products))**.
+    fn recently_bought(context: &Context<'_>, policy: &CompiledPolicy) -> SmallVec<[Option<Stamp>; 16]> {
+        let summary = &context.customer.profile.summary;
+        let mut bought = SmallVec::new();
+        let Some(within) = policy.selection.skip_bought_within else {
+            return bought;
+        };
+        if summary.product_count() == 0 || policy.products.is_empty() {
+            return bought;
+        }
+        let now = context.facts.now;
+        let recent = |at: &Stamp| *at <= now && now.0 - at.0 <= within;
+        bought.resize(policy.products.len(), None);
+        if summary.product_count() < policy.products.len() {
+            for (name, at) in summary.products().filter(|(_, at)| recent(at)) {
+                if let Some(slot) = policy
+                    .products
+                    .get_index_of(name)
+                    .and_then(|id| bought.get_mut(id))
+                {
+                    *slot = Some(at);
+                }
+            }
+        } else {
+            for (slot, name) in bought.iter_mut().zip(&policy.products) {
+                *slot = summary.product(name).filter(recent);
+            }
+        }
+        bought
     }
 
     /// The first of `offer`'s categories the customer never wants (among the first 64 ids,
@@ -103,15 +132,12 @@ impl Gate {
             })
     }
 
-    /// Where `offer`'s rule, which its mask says fails, fails.
+    /// Where `offer`'s rule, which its mask says fails, fails (`None`, not reached: the mask
+    /// and the shape read the same bits).
     #[inline(never)]
-    fn failed_rule(&self, context: &Context<'_>, offer: &Offer) -> Option<Code> {
-        let rule = offer.eligibility.as_ref()?;
-        match offer.quick.check(rule, &context.facts) {
-            Err(rule) => Some(Code::Ineligible { rule }),
-            // Not reached: the mask and the check read the same bits.
-            Ok(()) => None,
-        }
+    fn failed_rule(&self, offer: &Offer) -> Option<Code> {
+        let rule = offer.quick.failed_at(self.bits)?;
+        Some(Code::Ineligible { rule })
     }
 }
 
@@ -184,7 +210,7 @@ impl Engine {
 
     /// When the customer bought `offer`'s product, if within `selection.skip_bought_within`.
     #[inline]
-    pub(super) fn just_bought(&self, context: &Context<'_>, offer: &Offer) -> Option<Stamp> {
+    fn just_bought(&self, context: &Context<'_>, offer: &Offer) -> Option<Stamp> {
         let now = context.facts.now;
         let within = self.policy.selection.skip_bought_within?;
         let product = offer.product.as_deref()?;

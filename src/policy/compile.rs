@@ -63,6 +63,8 @@ pub struct CompiledPolicy {
     pub(crate) fallbacks: Vec<usize>,
     /// Each offer's screening and scoring constants, packed, in offer order.
     pub(crate) rows: Vec<super::Row>,
+    /// The distinct products the offers name, numbered as the rows name them.
+    pub(crate) products: super::rows::ProductNames,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
     /// asking each offer).
     pub(crate) windowed: bool,
@@ -549,9 +551,10 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let windowed = offers
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
-    let rows = super::rows::rows(&offers);
+    let (rows, products) = super::rows::rows(&offers);
     Ok(CompiledPolicy {
         rows,
+        products,
         preference_scopes,
         fallbacks,
         windowed,

@@ -263,6 +263,25 @@ impl RuleMask {
     }
 }
 
+impl Quick {
+    /// Where a rule of this shape whose tests are all among the first 64 (a [`RuleMask`]
+    /// rule) fails, given those tests' `bits` ([`Memo::low`]): what [`Quick::check`] says,
+    /// without the memo. `None` if it holds.
+    pub(crate) fn failed_at(&self, bits: u64) -> Option<u32> {
+        let holds = |id: u32| 1u64.checked_shl(id).is_some_and(|bit| bits & bit != 0);
+        match self {
+            Quick::Test(id) => (!holds(*id)).then_some(0),
+            Quick::Not(id) => holds(*id).then_some(0),
+            Quick::All(terms) => terms
+                .iter()
+                .find(|t| holds(t.test) == t.negated)
+                .map(|t| t.position),
+            Quick::Any(terms) => (!terms.iter().any(|t| holds(t.test) != t.negated)).then_some(0),
+            Quick::Nested => None,
+        }
+    }
+}
+
 /// [`Quick::check`] for other shapes.
 #[inline(never)]
 fn check_nested(rule: &Condition, facts: &Facts<'_>) -> Result<(), u32> {

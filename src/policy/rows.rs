@@ -3,8 +3,15 @@
 //! turns to the full [`Offer`] only for the few offers that need more (a validity window, a
 //! product, a moment, a rule that is not a mask).
 
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+
 use super::leaves::RuleMask;
 use super::offers::Offer;
+
+/// The distinct products the offers name, numbered in offer order ([`Row::product`]).
+pub(crate) type ProductNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
 
 /// An offer's row (see the module docs): copied from the offer by [`rows`], never changed.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +25,8 @@ pub(crate) struct Row {
     pub(crate) priority_addend: f64,
     /// Which of the policy's distinct category lists the offer has.
     pub(crate) category_set: usize,
+    /// The offer's product's number in [`ProductNames`] (with [`Row::PRODUCT`]).
+    pub(crate) product: u32,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
     /// [`Row::WINDOW`], [`Row::PRODUCT`], [`Row::MOMENT`], [`Row::FALLBACK`].
@@ -43,13 +52,20 @@ impl Row {
     }
 }
 
-/// The rows of `offers`, in order (once their score addends are set). **O(offers)**.
-pub(crate) fn rows(offers: &[Offer]) -> Vec<Row> {
-    offers
+/// The rows of `offers`, in order (once their score addends are set), and the products they
+/// name. **O(offers)**.
+pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, ProductNames) {
+    let mut products = ProductNames::default();
+    let rows = offers
         .iter()
         .map(|offer| {
             let flag = |present: bool, flag: u8| if present { flag } else { 0 };
+            // Fewer products than offers, whose count fits a u32 (a policy is text in memory).
+            let product = offer.product.as_ref().map_or(u32::MAX, |name| {
+                u32::try_from(products.insert_full(Arc::clone(name)).0).unwrap_or(u32::MAX)
+            });
             Row {
+                product,
                 category_mask: offer.category_mask,
                 rule: RuleMask::of(offer.eligibility.as_ref().map(|_| &offer.quick)),
                 value_addend: offer.value_addend,
@@ -65,5 +81,6 @@ pub(crate) fn rows(offers: &[Offer]) -> Vec<Row> {
                     | flag(!offer.categories_masked, Row::WIDE),
             }
         })
-        .collect()
+        .collect();
+    (rows, products)
 }
