@@ -30,7 +30,7 @@ use crate::policy::{CompiledPolicy, Memo, Row};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
 use context::Tables;
-use rank::{Pool, Rank};
+use rank::Pool;
 use record::{Code, Entry, Recorded, Scored};
 use scoring::SetFacts;
 use screen::{Gate, Screened};
@@ -246,7 +246,7 @@ impl Engine {
         if !complaint && !customer.do_not_contact && context.requested & context.consented_mask != 0
         {
             let mut memo = Memo::new(&self.policy.leaf_tests);
-            memo.work_out(&context.facts);
+            memo.work_out(&self.policy.leaf_plan, &context.facts);
             context.facts.memo = memo;
         }
         let gate = Gate::new(&context, complaint, &self.policy);
@@ -309,11 +309,10 @@ impl Engine {
             };
             entry.channels = channels;
             entry.fallback = offer.fallback;
-            let rank = Rank::new(total, index, channels);
             if offer.fallback {
-                fallback.add(rank);
+                fallback.add(total, index, channels);
             } else {
-                regular.add(rank);
+                regular.add(total, index, channels);
             }
         }
         self.select(&context, ledger, request, now, &regular, &mut outcome)?;

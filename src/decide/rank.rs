@@ -29,12 +29,8 @@ impl Ord for Rank {
 
 impl Rank {
     pub(super) fn new(score: f64, index: usize, channels: u8) -> Rank {
-        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
-        // bits compare as signed integers in the same order.
-        let bits = score.to_bits() as i64;
-        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
         Rank {
-            key,
+            key: key(score),
             score,
             index,
             channels,
@@ -45,6 +41,14 @@ impl Rank {
     fn of(entry: &Entry, index: usize) -> Rank {
         Rank::new(entry.total, index, entry.channels)
     }
+}
+
+/// `score` as an integer that orders as `f64::total_cmp` orders scores: the magnitude bits of
+/// negative numbers flipped, so that the bits compare as signed integers in the same order.
+#[inline(always)]
+fn key(score: f64) -> i64 {
+    let bits = score.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
 impl PartialOrd for Rank {
@@ -77,11 +81,22 @@ impl Pool {
         }
     }
 
-    /// Counts a scored candidate in.
-    #[inline]
-    pub(super) fn add(&mut self, rank: Rank) {
-        if self.best.is_none_or(|best| rank > best) {
-            self.best = Some(rank);
+    /// Counts in a scored candidate: offer `index` (added in increasing order), its `score`
+    /// and usable `channels`. Only a better score replaces the best so far: on equal scores,
+    /// the offer written first is the better ([`Rank`]'s order).
+    #[inline(always)]
+    pub(super) fn add(&mut self, score: f64, index: usize, channels: u8) {
+        let key = key(score);
+        match self.best {
+            Some(best) if key <= best.key => {}
+            _ => {
+                self.best = Some(Rank {
+                    key,
+                    score,
+                    index,
+                    channels,
+                })
+            }
         }
     }
 

@@ -88,7 +88,10 @@ impl Gate {
     /// The gate's table of products bought recently: the customer's products looked up in
     /// the policy's, or the policy's in the customer's, whichever are fewer.
     /// **O(min(products, policy products))**.
-    fn recently_bought(context: &Context<'_>, policy: &CompiledPolicy) -> SmallVec<[Option<Stamp>; 16]> {
+    fn recently_bought(
+        context: &Context<'_>,
+        policy: &CompiledPolicy,
+    ) -> SmallVec<[Option<Stamp>; 16]> {
         let summary = &context.customer.profile.summary;
         let mut bought = SmallVec::new();
         let Some(within) = policy.selection.skip_bought_within else {

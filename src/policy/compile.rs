@@ -59,6 +59,8 @@ pub struct CompiledPolicy {
     /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
     /// out at most once.
     pub(crate) leaf_tests: Vec<Condition>,
+    /// The same tests, sorted for working them out at once.
+    pub(crate) leaf_plan: super::LeafPlan,
     /// The indexes of the fallback offers, in policy order.
     pub(crate) fallbacks: Vec<usize>,
     /// Each offer's screening and scoring constants, packed, in offer order.
@@ -552,7 +554,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     let (rows, products) = super::rows::rows(&offers);
+    let leaf_plan = super::LeafPlan::of(&leaf_tests);
     Ok(CompiledPolicy {
+        leaf_plan,
         rows,
         products,
         preference_scopes,

@@ -728,7 +728,32 @@ impl Condition {
                     }
                 }
             }
-            Condition::Activity { .. } => self.activity_holds(facts),
+            Condition::Activity {
+                activity,
+                category,
+                category_id,
+                within,
+                ..
+            } => {
+                let recent =
+                    match facts.recent.get(*category_id) {
+                        Some(recent) => *recent,
+                        // Not reached: a decision fills in every policy category.
+                        None => facts.profile.summary.category(category).map_or_else(
+                            Recent::default,
+                            |s| Recent {
+                                purchase: s.last_purchase,
+                                view: s.last_view,
+                            },
+                        ),
+                    };
+                let last = match activity {
+                    Activity::Bought => recent.purchase,
+                    Activity::Viewed => recent.view,
+                };
+                // Within the span: at most `within` seconds before now (and not in the future).
+                last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within)
+            }
             Condition::Moment {
                 name, within_days, ..
             } => facts
@@ -744,42 +769,6 @@ impl Condition {
             }
             Condition::Segment { name, .. } => facts.profile.segments.iter().any(|s| s == name),
         }
-    }
-}
-
-impl Condition {
-    /// [`Condition::holds`] of a `bought` / `viewed` leaf (`false` for other nodes): two
-    /// comparisons, inlined where a decision works out its leaves.
-    #[inline(always)]
-    pub(super) fn activity_holds(&self, facts: &Facts<'_>) -> bool {
-        let Condition::Activity {
-            activity,
-            category,
-            category_id,
-            within,
-            ..
-        } = self
-        else {
-            return false;
-        };
-        let recent = match facts.recent.get(*category_id) {
-            Some(recent) => *recent,
-            // Not reached: a decision fills in every policy category.
-            None => facts
-                .profile
-                .summary
-                .category(category)
-                .map_or_else(Recent::default, |s| Recent {
-                    purchase: s.last_purchase,
-                    view: s.last_view,
-                }),
-        };
-        let last = match activity {
-            Activity::Bought => recent.purchase,
-            Activity::Viewed => recent.view,
-        };
-        // Within the span: at most `within` seconds before now (and not in the future).
-        last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within)
     }
 }
 

@@ -3,7 +3,7 @@
 //! however many offers' rules ask it, and the usual rule shapes ([`Quick`]) are checked as a
 //! loop over test numbers.
 
-use super::eligibility::{Condition, Facts};
+use super::eligibility::{Activity, Condition, Facts};
 
 /// A leaf's id before numbering, or past [`MAX_LEAVES`].
 pub(crate) const NO_LEAF: u32 = u32::MAX;
@@ -38,20 +38,46 @@ impl<'a> Memo<'a> {
         }
     }
 
-    /// Works out every test against `facts` (whose own memo is not used: the tests are
-    /// leaves). **O(tests)**.
-    pub(crate) fn work_out(&mut self, facts: &Facts<'_>) {
-        for (word, tests) in self.words.iter_mut().zip(self.tests.chunks(64)) {
-            for (bit, test) in tests.iter().enumerate() {
-                // The usual leaf, inlined; the others through their own call.
-                let holds = match test {
-                    Condition::Activity { .. } => test.activity_holds(facts),
-                    _ => test.holds(facts),
-                };
-                *word |= u64::from(holds) << bit;
-            }
+    /// Works out every test of `plan` (made from this memo's tests) against `facts` (whose
+    /// own memo is not used: the tests are leaves). **O(tests)**.
+    pub(crate) fn work_out(&mut self, plan: &LeafPlan, facts: &Facts<'_>) {
+        let now = facts.now;
+        for leaf in &plan.activities {
+            let holds = match facts.recent.get(leaf.category as usize) {
+                Some(recent) => {
+                    let last = if leaf.bought {
+                        recent.purchase
+                    } else {
+                        recent.view
+                    };
+                    // As `Condition::holds`: at most `within` seconds before now.
+                    last.is_some_and(|at| at <= now && now.0 - at.0 <= leaf.within)
+                }
+                // Not reached: a decision fills in every policy category.
+                None => self
+                    .tests
+                    .get(leaf.id as usize)
+                    .is_some_and(|test| test.holds(facts)),
+            };
+            self.set(leaf.id, holds);
+        }
+        for &id in &plan.others {
+            let holds = self
+                .tests
+                .get(id as usize)
+                .is_some_and(|test| test.holds(facts));
+            self.set(id, holds);
         }
         self.known = true;
+    }
+
+    /// Sets test `id`'s bit if it `holds`.
+    #[inline(always)]
+    fn set(&mut self, id: u32, holds: bool) {
+        let id = id as usize;
+        if let Some(word) = self.words.get_mut(id / 64) {
+            *word |= u64::from(holds) << (id % 64);
+        }
     }
 
     /// The first 64 tests' bits (each set when its test holds), once worked out.
@@ -93,6 +119,50 @@ impl<'a> Memo<'a> {
             return self.bit(id);
         }
         Some(self.tests.get(id as usize)?.holds(facts))
+    }
+}
+
+/// A policy's leaf tests sorted for working them out at once ([`Memo::work_out`]): the
+/// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, and the
+/// ids of the others, each worked out by its own call.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeafPlan {
+    activities: Vec<ActivityLeaf>,
+    others: Vec<u32>,
+}
+
+/// A `bought` / `viewed` test: its id, the category's index, the span, which activity.
+#[derive(Debug, Clone, Copy)]
+struct ActivityLeaf {
+    id: u32,
+    category: u32,
+    within: u32,
+    bought: bool,
+}
+
+impl LeafPlan {
+    /// The plan of a policy's distinct leaf `tests` (by id). **O(tests)**, at compile time.
+    pub(crate) fn of(tests: &[Condition]) -> LeafPlan {
+        let mut plan = LeafPlan::default();
+        // Tests are numbered below MAX_LEAVES, and categories number fewer than a policy's
+        // bytes: both fit a u32.
+        for (id, test) in (0u32..).zip(tests.iter().take(MAX_LEAVES)) {
+            match test {
+                Condition::Activity {
+                    activity,
+                    category_id,
+                    within,
+                    ..
+                } if u32::try_from(*category_id).is_ok() => plan.activities.push(ActivityLeaf {
+                    id,
+                    category: u32::try_from(*category_id).unwrap_or(u32::MAX),
+                    within: *within,
+                    bought: *activity == Activity::Bought,
+                }),
+                _ => plan.others.push(id),
+            }
+        }
+        plan
     }
 }
 
