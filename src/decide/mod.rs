@@ -252,9 +252,9 @@ impl Engine {
         let gate = Gate::new(&context, complaint, &self.policy);
         let builtin = matches!(self.scorer, Model::Builtin(_));
         let offers = &self.policy.offers;
-        // On the stack for up to 32 lists (a `None` is one byte to write), on the heap past
+        // On the stack for up to 16 lists (a `None` is one byte to write), on the heap past
         // them; read as a slice.
-        let mut inline: [Option<SetFacts>; 32] = [None; 32];
+        let mut inline: [Option<SetFacts>; 16] = [None; 16];
         let mut spilled = Vec::new();
         let sets = match inline.get_mut(..self.policy.categories.sets) {
             Some(sets) => sets,
@@ -308,8 +308,9 @@ impl Engine {
                 continue;
             };
             entry.channels = channels;
-            entry.fallback = offer.fallback;
-            if offer.fallback {
+            let is_fallback = row.has(Row::FALLBACK);
+            entry.fallback = is_fallback;
+            if is_fallback {
                 fallback.add(total, index, channels);
             } else {
                 regular.add(total, index, channels);

@@ -54,7 +54,8 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let set = self.set_facts(context, sets, offer.category_set, offer);
+        let mut spare = None;
+        let set = self.set_facts(context, sets, offer.category_set, offer, &mut spare);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -109,7 +110,7 @@ impl Engine {
         let (slot, total) = self.score_custom(
             scorer,
             context,
-            set,
+            *set,
             offer,
             channel,
             negative,
@@ -137,7 +138,8 @@ impl Engine {
         entry: &mut Entry,
     ) -> f64 {
         let channel = context.best_channel(channels);
-        let set = self.set_facts(context, sets, row.category_set, offer);
+        let mut spare = None;
+        let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
         let shared = &context.shared;
         let on = channel.index();
         entry.affinity = set.affinity;
@@ -234,20 +236,21 @@ impl Engine {
     }
 
     /// The facts of `offer`'s list of categories (number `set`): from its slot of `sets`, or
-    /// worked out (into the slot; a number past the slots, not reached, is worked out each
-    /// time).
+    /// worked out into the slot (or, for a number past the slots, not reached, into `spare`).
     #[inline(always)]
-    pub(super) fn set_facts(
+    pub(super) fn set_facts<'s>(
         &self,
         context: &Context<'_>,
-        sets: &mut Sets,
+        sets: &'s mut Sets,
         set: usize,
         offer: &Offer,
-    ) -> SetFacts {
-        match sets.get_mut(set) {
-            Some(slot) => *slot.get_or_insert_with(|| self.sum_categories(context, offer)),
-            None => self.sum_categories(context, offer),
-        }
+        spare: &'s mut Option<SetFacts>,
+    ) -> &'s SetFacts {
+        let slot = match sets.get_mut(set) {
+            Some(slot) => slot,
+            None => spare,
+        };
+        slot.get_or_insert_with(|| self.sum_categories(context, offer))
     }
 
     /// Sums `offer`'s categories' facts, in the offer's order, from zero.
