@@ -1,7 +1,10 @@
 //! Screening in [`Engine::decide`]: the absolute checks, cheap first. Most offers pass or
 //! fail on their [`Row`] alone, against a [`Gate`] worked out once per decision (channels,
-//! "never" categories and the rule's leaf bits as masks); the others, and every offer that
-//! fails, are asked in full by [`Engine::screen`], which names what stopped them.
+//! "never" categories, the rule's leaf bits and the products bought recently, as masks and a
+//! table); the others (an open complaint, do-not-contact, no consent, unsubscribes, feedback
+//! on offers, a validity window, a rule that is no mask) are asked in full by
+//! [`Engine::screen`]. Either way an offer that fails gets the stop of the first check it
+//! fails.
 
 use smallvec::SmallVec;
 
@@ -19,9 +22,9 @@ pub(super) struct Screened<'c> {
     pub(super) feedback: Option<&'c OfferStats>,
 }
 
-/// What lets an offer through screening on its row alone, worked out once per decision.
-/// Passing the gate means passing every check of [`Engine::screen`] with no feedback on the
-/// offer; an offer that does not pass is asked in full.
+/// What settles screening on an offer's row alone, worked out once per decision: what
+/// [`Engine::screen`] would say, for decisions where no check before the "never" categories
+/// can stop an offer its row does not show (see [`Gate::pass`]).
 pub(super) struct Gate {
     /// The requested channels with consent; none when no offer can pass on its row (an open
     /// complaint, do-not-contact, topic unsubscribes, feedback on offers, or a "never"
@@ -54,14 +57,18 @@ impl Gate {
                 0
             },
             never: context.never.low,
-            bought: Gate::recently_bought(context, policy),
+            bought: if plain {
+                Gate::recently_bought(context, policy)
+            } else {
+                SmallVec::new()
+            },
             bits: context.facts.memo.low(),
         }
     }
 
     /// Screens `offer` (whose row is `row`) on its row: `Ok` with its usable channels if it
-    /// passes every check, `Err(Some(stop))` if a check the row settles stops it (what [`Engine::screen`]
-    /// would say), `Err(None)` if it must be asked in full.
+    /// passes every check, `Err(Some(stop))` if one stops it (the first, as
+    /// [`Engine::screen`] would say), `Err(None)` if it must be asked in full.
     #[inline(always)]
     pub(super) fn pass(&self, row: &Row, offer: &Offer) -> Result<u8, Option<Code>> {
         let usable = self.usable & row.channels;

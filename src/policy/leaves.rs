@@ -1,170 +1,15 @@
 //! Eligibility rules' leaf tests (attribute, bought / viewed, moment, lifetime value, segment):
-//! numbered once per policy, so that a decision works out each distinct test at most once
-//! however many offers' rules ask it, and the usual rule shapes ([`Quick`]) are checked as a
-//! loop over test numbers.
+//! numbered once per policy, so that a decision works out each distinct test once however
+//! many offers' rules ask it ([`Memo`](super::memo::Memo)), and the usual rule shapes ([`Quick`]) are checked as
+//! a test of the results' bits ([`RuleMask`]) or a loop over test numbers.
 
-use super::eligibility::{Activity, Condition, Facts};
+use super::eligibility::{Condition, Facts};
 
 /// A leaf's id before numbering, or past [`MAX_LEAVES`].
 pub(crate) const NO_LEAF: u32 = u32::MAX;
 
 /// How many distinct leaf tests a policy's rules memoize per decision, at most.
-const MAX_LEAVES: usize = 1024;
-
-/// How many 64-bit words hold one decision's leaf results, a bit per numbered test.
-const LEAF_WORDS: usize = MAX_LEAVES / 64;
-
-/// What each distinct leaf test of the policy gave for one decision, a bit per test, all
-/// worked out at once ([`Memo::work_out`]) before the offers are looked at: an offer's rule is
-/// then a test of bits ([`RuleMask`](super::RuleMask)), and a test is worked out once
-/// however many rules ask it. On the decision's stack (128 bytes): nothing is allocated.
-pub(crate) struct Memo<'a> {
-    /// The policy's distinct leaf tests, by id.
-    tests: &'a [Condition],
-    /// A bit per test, set when it holds (with `known`).
-    words: [u64; LEAF_WORDS],
-    /// Whether `words` were worked out; if not, each look-up works its test out.
-    known: bool,
-}
-
-impl<'a> Memo<'a> {
-    /// Nothing worked out yet, for the policy's `tests`: each look-up works its test out
-    /// (for a decision whose offers never reach their rules).
-    pub(crate) fn new(tests: &'a [Condition]) -> Self {
-        Memo {
-            tests,
-            words: [0; LEAF_WORDS],
-            known: false,
-        }
-    }
-
-    /// Works out every test of `plan` (made from this memo's tests) against `facts` (whose
-    /// own memo is not used: the tests are leaves). **O(tests)**.
-    pub(crate) fn work_out(&mut self, plan: &LeafPlan, facts: &Facts<'_>) {
-        let now = facts.now;
-        for leaf in &plan.activities {
-            let holds = match facts.recent.get(leaf.category as usize) {
-                Some(recent) => {
-                    let last = if leaf.bought {
-                        recent.purchase
-                    } else {
-                        recent.view
-                    };
-                    // As `Condition::holds`: at most `within` seconds before now.
-                    last.is_some_and(|at| at <= now && now.0 - at.0 <= leaf.within)
-                }
-                // Not reached: a decision fills in every policy category.
-                None => self
-                    .tests
-                    .get(leaf.id as usize)
-                    .is_some_and(|test| test.holds(facts)),
-            };
-            self.set(leaf.id, holds);
-        }
-        for &id in &plan.others {
-            let holds = self
-                .tests
-                .get(id as usize)
-                .is_some_and(|test| test.holds(facts));
-            self.set(id, holds);
-        }
-        self.known = true;
-    }
-
-    /// Sets test `id`'s bit if it `holds`.
-    #[inline(always)]
-    fn set(&mut self, id: u32, holds: bool) {
-        let id = id as usize;
-        if let Some(word) = self.words.get_mut(id / 64) {
-            *word |= u64::from(holds) << (id % 64);
-        }
-    }
-
-    /// The first 64 tests' bits (each set when its test holds), once worked out.
-    #[inline]
-    pub(crate) fn low(&self) -> u64 {
-        self.words[0]
-    }
-
-    /// Whether the tests were worked out ([`Memo::work_out`]).
-    #[inline]
-    pub(crate) fn known(&self) -> bool {
-        self.known
-    }
-
-    /// Whether leaf `node` holds: from the bits if it is numbered and they are worked out,
-    /// otherwise worked out now.
-    pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
-        match node.leaf() {
-            Some(id) if self.known => self.bit(id).unwrap_or_else(|| node.holds(facts)),
-            _ => node.holds(facts),
-        }
-    }
-
-    /// Test `id`'s bit (`None` past the tests).
-    #[inline(always)]
-    fn bit(&self, id: u32) -> Option<bool> {
-        let id = id as usize;
-        if id >= self.tests.len() {
-            return None;
-        }
-        let word = self.words.get(id / 64)?;
-        Some(word >> (id % 64) & 1 != 0)
-    }
-
-    /// Whether test `id` holds (`None`: no such test).
-    #[inline(always)]
-    fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
-        if self.known {
-            return self.bit(id);
-        }
-        Some(self.tests.get(id as usize)?.holds(facts))
-    }
-}
-
-/// A policy's leaf tests sorted for working them out at once ([`Memo::work_out`]): the
-/// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, and the
-/// ids of the others, each worked out by its own call.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LeafPlan {
-    activities: Vec<ActivityLeaf>,
-    others: Vec<u32>,
-}
-
-/// A `bought` / `viewed` test: its id, the category's index, the span, which activity.
-#[derive(Debug, Clone, Copy)]
-struct ActivityLeaf {
-    id: u32,
-    category: u32,
-    within: u32,
-    bought: bool,
-}
-
-impl LeafPlan {
-    /// The plan of a policy's distinct leaf `tests` (by id). **O(tests)**, at compile time.
-    pub(crate) fn of(tests: &[Condition]) -> LeafPlan {
-        let mut plan = LeafPlan::default();
-        // Tests are numbered below MAX_LEAVES, and categories number fewer than a policy's
-        // bytes: both fit a u32.
-        for (id, test) in (0u32..).zip(tests.iter().take(MAX_LEAVES)) {
-            match test {
-                Condition::Activity {
-                    activity,
-                    category_id,
-                    within,
-                    ..
-                } if u32::try_from(*category_id).is_ok() => plan.activities.push(ActivityLeaf {
-                    id,
-                    category: u32::try_from(*category_id).unwrap_or(u32::MAX),
-                    within: *within,
-                    bought: *activity == Activity::Bought,
-                }),
-                _ => plan.others.push(id),
-            }
-        }
-        plan
-    }
-}
+pub(crate) const MAX_LEAVES: usize = 1024;
 
 /// An offer's eligibility rule in the shape a decision checks fastest: one numbered test, or
 /// `all`, `any` or `not` of numbered tests (each maybe under a `not`); any other shape is
@@ -276,7 +121,7 @@ impl Quick {
     }
 }
 
-/// An offer's rule as a test of the first 64 leaf bits ([`Memo::low`]), worked out at compile
+/// An offer's rule as a test of the first 64 leaf bits ([`Memo::low`](super::memo::Memo::low)), worked out at compile
 /// time when the rule's shape allows: a decision then checks it in a few instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RuleMask {
@@ -335,7 +180,7 @@ impl RuleMask {
 
 impl Quick {
     /// Where a rule of this shape whose tests are all among the first 64 (a [`RuleMask`]
-    /// rule) fails, given those tests' `bits` ([`Memo::low`]): what [`Quick::check`] says,
+    /// rule) fails, given those tests' `bits` ([`Memo::low`](super::memo::Memo::low)): what [`Quick::check`] says,
     /// without the memo. `None` if it holds.
     pub(crate) fn failed_at(&self, bits: u64) -> Option<u32> {
         let holds = |id: u32| 1u64.checked_shl(id).is_some_and(|bit| bits & bit != 0);

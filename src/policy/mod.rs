@@ -61,6 +61,7 @@
 mod compile;
 mod eligibility;
 mod leaves;
+mod memo;
 mod offers;
 mod quiet;
 pub(crate) mod retention;
@@ -78,7 +79,7 @@ use crate::error::PolicyError;
 pub use compile::CompiledPolicy;
 pub use eligibility::{ConditionSpec, FailedRule, Literal};
 pub(crate) use eligibility::{Facts, Recent};
-pub(crate) use leaves::{LeafPlan, Memo};
+pub(crate) use memo::{LeafPlan, Memo};
 pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;

@@ -42,8 +42,6 @@ impl Row {
     pub(crate) const MOMENT: u8 = 4;
     /// The offer is a fallback.
     pub(crate) const FALLBACK: u8 = 8;
-    /// A category id of the offer's is 64 or more (not in `category_mask`).
-    pub(crate) const WIDE: u8 = 16;
 
     /// Whether the row has `flag`.
     #[inline(always)]
@@ -77,8 +75,7 @@ pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, ProductNames) {
                     Row::WINDOW,
                 ) | flag(offer.product.is_some(), Row::PRODUCT)
                     | flag(offer.moment.is_some(), Row::MOMENT)
-                    | flag(offer.fallback, Row::FALLBACK)
-                    | flag(!offer.categories_masked, Row::WIDE),
+                    | flag(offer.fallback, Row::FALLBACK),
             }
         })
         .collect();
