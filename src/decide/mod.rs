@@ -198,9 +198,9 @@ impl Engine {
     /// scores; the selection orders only the candidates it walks) and t distinct eligibility
     /// tests (each worked out once, before the offers are screened), plus one ledger
     /// check-and-reserve per candidate walked; it does not grow with the customer's history,
-    /// which is read from the running summary. With the built-in scorer nothing is allocated per offer: the trace
-    /// is recorded as one allocation of 64 bytes per offer (what stopped it, the inputs
-    /// of its score) and the policy shared by reference; offer ids, stop details and the
+    /// which is read from the running summary. With the built-in scorer nothing is allocated
+    /// per offer: the trace is recorded as one allocation of 64 bytes per offer (what stopped
+    /// it, the inputs of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
     /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
@@ -253,8 +253,8 @@ impl Engine {
         let gate = Gate::new(&context, complaint, &self.policy);
         let builtin = matches!(self.scorer, Model::Builtin(_));
         let offers = &self.policy.offers;
-        // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the heap past
-        // them; read as a slice.
+        // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
+        // heap past them; read as a slice.
         let mut inline: [Option<SetFacts>; 16] = [None; 16];
         let mut spilled = Vec::new();
         let sets = match inline.get_mut(..self.policy.categories.sets) {

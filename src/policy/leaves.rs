@@ -1,7 +1,8 @@
 //! Eligibility rules' leaf tests (attribute, bought / viewed, moment, lifetime value, segment):
 //! numbered once per policy, so that a decision works out each distinct test once however
-//! many offers' rules ask it ([`Memo`](super::memo::Memo)), and the usual rule shapes ([`Quick`]) are checked as
-//! a test of the results' bits ([`RuleMask`]) or a loop over test numbers.
+//! many offers' rules ask it ([`Memo`](super::memo::Memo)), and the usual rule shapes
+//! ([`Quick`]) are checked as a test of the results' bits ([`RuleMask`]) or a loop over test
+//! numbers.
 
 use super::eligibility::{Condition, Facts};
 
@@ -121,8 +122,9 @@ impl Quick {
     }
 }
 
-/// An offer's rule as a test of the first 64 leaf bits ([`Memo::low`](super::memo::Memo::low)), worked out at compile
-/// time when the rule's shape allows: a decision then checks it in a few instructions.
+/// An offer's rule as a test of the first 64 leaf bits
+/// ([`Memo::low`](super::memo::Memo::low)), worked out at compile time when the rule's shape
+/// allows: a decision then checks it in a few instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RuleMask {
     /// The offer has no rule.
@@ -180,8 +182,8 @@ impl RuleMask {
 
 impl Quick {
     /// Where a rule of this shape whose tests are all among the first 64 (a [`RuleMask`]
-    /// rule) fails, given those tests' `bits` ([`Memo::low`](super::memo::Memo::low)): what [`Quick::check`] says,
-    /// without the memo. `None` if it holds.
+    /// rule) fails, given those tests' `bits` ([`Memo::low`](super::memo::Memo::low)): what
+    /// [`Quick::check`] says, without the memo. `None` if it holds.
     pub(crate) fn failed_at(&self, bits: u64) -> Option<u32> {
         let holds = |id: u32| 1u64.checked_shl(id).is_some_and(|bit| bits & bit != 0);
         match self {
