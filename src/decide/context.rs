@@ -117,6 +117,10 @@ impl Context<'_> {
     /// The best consented channel in `mask` (which has one: Email if not, not reached).
     #[inline]
     pub(super) fn best_channel(&self, mask: u8) -> Channel {
+        // Usually the best of all (the offer can use it).
+        if mask & channel_bit(self.consented[0]) != 0 {
+            return self.consented[0];
+        }
         self.consented()
             .iter()
             .copied()

@@ -33,7 +33,7 @@ use context::Tables;
 use rank::Pool;
 use record::{Code, Entry, Recorded, Scored};
 use scoring::SetFacts;
-use screen::{Gate, Screened};
+use screen::{Gate, Screened, Screening};
 use select::Outcome;
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
@@ -250,7 +250,15 @@ impl Engine {
             memo.work_out(&self.policy.leaf_plan, &context.facts);
             context.facts.memo = memo;
         }
-        let gate = Gate::new(&context, complaint, &self.policy);
+        let plain = Gate::plain(&context, complaint);
+        let bought = if plain {
+            Gate::recently_bought(&context, &self.policy)
+        } else {
+            SmallVec::new()
+        };
+        let gate = Gate::new(&context, plain, &bought);
+        // Offers that pass on their row are scored by the one sum with the built-in scorer,
+        // unless they have a moment part.
         let builtin = matches!(self.scorer, Model::Builtin(_));
         let offers = &self.policy.offers;
         // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
@@ -286,20 +294,20 @@ impl Engine {
             .enumerate()
         {
             // Most offers pass or fail on their row; the rest are asked in full.
-            let passed = match gate.pass(row, offer) {
-                Ok(channels) if builtin && !row.has(Row::MOMENT) => {
+            let passed = match gate.pass(row, offer, &mut entry.stop) {
+                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
                     let total = self.score_plain(&context, sets, row, offer, channels, entry);
                     Some((channels, total))
                 }
-                Err(Some(stop)) => {
-                    entry.stop = stop;
-                    continue;
-                }
-                passed => self.screen_and_score(
+                Screening::Stop => continue,
+                verdict => self.screen_and_score(
                     &context,
                     sets,
                     offer,
-                    passed.ok(),
+                    match verdict {
+                        Screening::Pass(channels) => Some(channels),
+                        _ => None,
+                    },
                     complaint,
                     entry,
                     &mut outcome.scores,

@@ -22,10 +22,20 @@ pub(super) struct Screened<'c> {
     pub(super) feedback: Option<&'c OfferStats>,
 }
 
+/// What [`Gate::pass`] made of an offer.
+pub(super) enum Screening {
+    /// It passes, with these usable channels.
+    Pass(u8),
+    /// A check stopped it (its stop is written).
+    Stop,
+    /// Its row does not settle it: ask in full.
+    Ask,
+}
+
 /// What settles screening on an offer's row alone, worked out once per decision: what
 /// [`Engine::screen`] would say, for decisions where no check before the "never" categories
 /// can stop an offer its row does not show (see [`Gate::pass`]).
-pub(super) struct Gate {
+pub(super) struct Gate<'t> {
     /// The requested channels with consent; none when no offer can pass on its row (an open
     /// complaint, do-not-contact, topic unsubscribes, feedback on offers, or a "never"
     /// category past the first 64).
@@ -33,23 +43,30 @@ pub(super) struct Gate {
     /// The customer's "never" categories among the first 64 ids.
     never: u64,
     /// Per policy product (by [`Row::product`]): when the customer bought it, if recently
-    /// enough that its offers are skipped. Empty when no offer is skipped for a product.
-    bought: SmallVec<[Option<Stamp>; 16]>,
+    /// enough that its offers are skipped ([`Gate::recently_bought`]). Empty when no offer is
+    /// skipped for a product.
+    bought: &'t [Option<Stamp>],
     /// The first 64 leaf tests' results.
     bits: u64,
 }
 
-impl Gate {
-    /// The gate for a decision (`complaint`: the customer has one open).
-    pub(super) fn new(context: &Context<'_>, complaint: bool, policy: &CompiledPolicy) -> Gate {
+impl<'t> Gate<'t> {
+    /// Whether screening can be settled on rows for this decision (`complaint`: the customer
+    /// has one open): nothing before the "never" categories can stop an offer its row does
+    /// not show, and the leaf tests are worked out.
+    pub(super) fn plain(context: &Context<'_>, complaint: bool) -> bool {
         let customer = context.customer;
-        let summary = &customer.profile.summary;
-        let plain = !complaint
+        !complaint
             && !customer.do_not_contact
             && customer.unsubscribed_topics.is_empty()
-            && !summary.has_offer_feedback()
+            && !customer.profile.summary.has_offer_feedback()
             && !context.never.beyond
-            && context.facts.memo.known();
+            && context.facts.memo.known()
+    }
+
+    /// The gate for a decision where screening is `plain` ([`Gate::plain`]), with the
+    /// products table `bought` ([`Gate::recently_bought`], empty if not `plain`).
+    pub(super) fn new(context: &Context<'_>, plain: bool, bought: &'t [Option<Stamp>]) -> Self {
         Gate {
             usable: if plain {
                 context.requested & context.consented_mask
@@ -57,45 +74,43 @@ impl Gate {
                 0
             },
             never: context.never.low,
-            bought: if plain {
-                Gate::recently_bought(context, policy)
-            } else {
-                SmallVec::new()
-            },
+            bought,
             bits: context.facts.memo.low(),
         }
     }
 
-    /// Screens `offer` (whose row is `row`) on its row: `Ok` with its usable channels if it
-    /// passes every check, `Err(Some(stop))` if one stops it (the first, as
-    /// [`Engine::screen`] would say), `Err(None)` if it must be asked in full.
+    /// Screens `offer` (whose row is `row`) on its row: [`Screening::Pass`] with its usable
+    /// channels if it passes every check, [`Screening::Stop`] if one stops it (the first, as
+    /// [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if it must be asked
+    /// in full.
     #[inline(always)]
-    pub(super) fn pass(&self, row: &Row, offer: &Offer) -> Result<u8, Option<Code>> {
+    pub(super) fn pass(&self, row: &Row, offer: &Offer, stop: &mut Code) -> Screening {
         let usable = self.usable & row.channels;
         if usable == 0 || row.has(Row::WINDOW) {
-            return Err(None);
+            return Screening::Ask;
         }
         // Past the gate, the checks before "never" pass: the first that fails is the stop.
         if row.category_mask & self.never != 0 {
-            return Err(self.never_category(offer));
+            return self.never_category(offer, stop);
         }
         match row.rule.holds(self.bits) {
             Some(true) => {}
-            Some(false) => return Err(self.failed_rule(offer)),
-            None => return Err(None),
+            Some(false) => return self.failed_rule(offer, stop),
+            None => return Screening::Ask,
         }
         if row.has(Row::PRODUCT) {
             if let Some(&Some(at)) = self.bought.get(row.product as usize) {
-                return Err(Some(Code::JustBought { at }));
+                *stop = Code::JustBought { at };
+                return Screening::Stop;
             }
         }
-        Ok(usable)
+        Screening::Pass(usable)
     }
 
     /// The gate's table of products bought recently: the customer's products looked up in
     /// the policy's, or the policy's in the customer's, whichever are fewer.
     /// **O(min(products, policy products))**.
-    fn recently_bought(
+    pub(super) fn recently_bought(
         context: &Context<'_>,
         policy: &CompiledPolicy,
     ) -> SmallVec<[Option<Stamp>; 16]> {
@@ -128,26 +143,37 @@ impl Gate {
         bought
     }
 
-    /// The first of `offer`'s categories the customer never wants (among the first 64 ids,
-    /// as the gate holds only those).
+    /// Stops `offer` at the first of its categories the customer never wants (among the
+    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full).
     #[inline(never)]
-    fn never_category(&self, offer: &Offer) -> Option<Code> {
+    fn never_category(&self, offer: &Offer, stop: &mut Code) -> Screening {
         let never = self.never;
-        offer
+        match offer
             .category_ids
             .iter()
             .find(|&&id| id < 64 && never >> id & 1 != 0)
-            .map(|&id| Code::NeverCategory {
-                category: category_code(id),
-            })
+        {
+            Some(&id) => {
+                *stop = Code::NeverCategory {
+                    category: category_code(id),
+                };
+                Screening::Stop
+            }
+            None => Screening::Ask,
+        }
     }
 
-    /// Where `offer`'s rule, which its mask says fails, fails (`None`, not reached: the mask
-    /// and the shape read the same bits).
+    /// Stops `offer`, whose rule's mask fails, where the rule fails (not found, not reached:
+    /// the mask and the shape read the same bits; asked in full).
     #[inline(never)]
-    fn failed_rule(&self, offer: &Offer) -> Option<Code> {
-        let rule = offer.quick.failed_at(self.bits)?;
-        Some(Code::Ineligible { rule })
+    fn failed_rule(&self, offer: &Offer, stop: &mut Code) -> Screening {
+        match offer.quick.failed_at(self.bits) {
+            Some(rule) => {
+                *stop = Code::Ineligible { rule };
+                Screening::Stop
+            }
+            None => Screening::Ask,
+        }
     }
 }
 
