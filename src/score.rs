@@ -436,8 +436,9 @@ impl Parts {
     }
 
     /// The sum of `addends` ([`addend`]s of the parts, in [`PART_NAMES`] order), from +0.0,
-    /// in order: the total [`Score::add`] reaches with those parts.
-    #[inline]
+    /// in order: the total [`Score::add`] reaches with those parts. (A decision sums them in
+    /// the same order itself.)
+    #[cfg(test)]
     pub(crate) fn sum(addends: [f64; 9]) -> f64 {
         addends.iter().fold(0.0, |total, &addend| total + addend)
     }

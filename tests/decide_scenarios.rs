@@ -1423,6 +1423,64 @@ fn no_offer_for_a_product_just_bought() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn no_offer_for_a_product_just_bought_among_many_products() -> TestResult {
+    // More products bought than the offers name, and the other way round: both ways of
+    // matching them give the same stops.
+    let engine = make_engine(
+        r#"
+        [[offers]]
+        id = "kettle-deal"
+        product = "kettle"
+
+        [[offers]]
+        id = "toaster-deal"
+        product = "toaster"
+
+        [[offers]]
+        id = "teapot-deal"
+        product = "teapot"
+        "#,
+    )?;
+    let ledger = MemoryLedger::new();
+    let bought = |product: &str, days: i64| Event::Purchase {
+        at: now() - Duration::days(days),
+        category: "kitchen".into(),
+        product: Some(product.into()),
+        amount: 10.0,
+    };
+    let mut many = emailable(94);
+    for (product, days) in [
+        ("kettle", 2),
+        ("mug", 1),
+        ("spoon", 4),
+        ("toaster", 40),
+        ("jug", 3),
+    ] {
+        engine.observe(&mut many, &bought(product, days))?;
+    }
+    let mut few = emailable(95);
+    engine.observe(&mut few, &bought("teapot", 5))?;
+    for (who, stopped) in [
+        (&many, ("kettle-deal", "kettle", 2)),
+        (&few, ("teapot-deal", "teapot", 5)),
+    ] {
+        let decision = engine.decide(who, &ledger, &email(3), now())?;
+        let (offer, product, days) = stopped;
+        for candidate in decision.trace.iter() {
+            let expected = (*candidate.offer == *offer).then(|| Stop::JustBought {
+                product: product.into(),
+                at: now() - Duration::days(days),
+            });
+            assert_eq!(candidate.stop, expected, "{}: {decision}", candidate.offer);
+        }
+        for pick in &decision.picks {
+            ledger.release(&pick.reservation)?;
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Display and serde.
 // ---------------------------------------------------------------------------------------------

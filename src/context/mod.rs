@@ -182,22 +182,43 @@ impl Profile {
     }
 }
 
+/// Days before each month in a year without a February 29th.
+const DAYS_BEFORE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+/// Days in each month in a year with a February 29th: the dates that exist in some year.
+const MONTH_DAYS: [u32; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/// Whether `year` has a February 29th (the proleptic Gregorian calendar, as chrono's).
+fn is_leap(year: i32) -> bool {
+    year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0)
+}
+
 /// Days from `today` to the next `month`-`day` (0 when it is today). February 29th counts as
-/// February 28th in years without one. `None` for a date that exists in no year.
+/// February 28th in years without one. `None` for a date that exists in no year, or past the
+/// last year chrono represents. Worked out from day-of-year numbers: **O(1)**, no date built
+/// but, when the next one is next year, that year's first day (to know it exists).
 pub(crate) fn days_until(today: NaiveDate, month: u32, day: u32) -> Option<i64> {
     use chrono::Datelike;
-    NaiveDate::from_ymd_opt(2024, month, day)?;
-    let on = |year: i32| {
-        NaiveDate::from_ymd_opt(year, month, day)
-            .or_else(|| NaiveDate::from_ymd_opt(year, month, day - 1))
+    let index = usize::try_from(month.checked_sub(1)?).ok()?;
+    if day == 0 || day > *MONTH_DAYS.get(index)? {
+        return None;
+    }
+    let ordinal = |leap: bool| {
+        let day = if month == 2 && day == 29 && !leap {
+            28
+        } else {
+            day
+        };
+        // `index` is below 12: `MONTH_DAYS` has 12 months.
+        DAYS_BEFORE.get(index).copied().unwrap_or(0) + day + u32::from(leap && month > 2)
     };
-    let this_year = on(today.year())?;
-    let next = if this_year >= today {
-        this_year
-    } else {
-        on(today.year() + 1)?
-    };
-    Some((next - today).num_days())
+    let year = today.year();
+    let (this, now) = (ordinal(is_leap(year)), today.ordinal());
+    if this >= now {
+        return Some(i64::from(this - now));
+    }
+    NaiveDate::from_ymd_opt(year.checked_add(1)?, 1, 1)?;
+    let rest_of_year = 365 + u32::from(is_leap(year)) - now;
+    Some(i64::from(rest_of_year + ordinal(is_leap(year + 1))))
 }
 
 #[cfg(test)]
@@ -220,5 +241,52 @@ mod tests {
         );
         assert_eq!(days_until(date(2028, 2, 27), 2, 29), Some(2));
         assert_eq!(days_until(date(2026, 1, 1), 2, 30), None);
+    }
+
+    /// The dates the day-of-year arithmetic replaced: the next occurrence built as a date.
+    fn days_until_by_dates(today: NaiveDate, month: u32, day: u32) -> Option<i64> {
+        use chrono::Datelike;
+        NaiveDate::from_ymd_opt(2024, month, day)?;
+        let on = |year: i32| {
+            NaiveDate::from_ymd_opt(year, month, day)
+                .or_else(|| NaiveDate::from_ymd_opt(year, month, day - 1))
+        };
+        let this_year = on(today.year())?;
+        let next = if this_year >= today {
+            this_year
+        } else {
+            on(today.year() + 1)?
+        };
+        Some((next - today).num_days())
+    }
+
+    #[test]
+    fn days_until_agrees_with_building_the_dates_on_every_day_of_many_years() {
+        let years = [
+            -401, -1, 0, 1, 1899, 1900, 1999, 2000, 2023, 2024, 2026, 2100,
+        ];
+        let edges = [NaiveDate::MIN, NaiveDate::MAX];
+        let days = years
+            .iter()
+            .flat_map(|&y| (1..=366).filter_map(move |o| NaiveDate::from_yo_opt(y, o)))
+            .chain(
+                edges
+                    .iter()
+                    .flat_map(|&d| [d.pred_opt(), Some(d), d.succ_opt()].into_iter().flatten()),
+            )
+            .chain(
+                (0..40).filter_map(|back| NaiveDate::MAX.checked_sub_days(chrono::Days::new(back))),
+            );
+        for today in days {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    assert_eq!(
+                        days_until(today, month, day),
+                        days_until_by_dates(today, month, day),
+                        "{today} {month}-{day}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -315,6 +315,23 @@ impl Summary {
         self.offers.get(offer)
     }
 
+    /// Whether the customer gave feedback on (or clicked) any offer.
+    #[inline]
+    pub(crate) fn has_offer_feedback(&self) -> bool {
+        !self.offers.is_empty()
+    }
+
+    /// How many products are remembered (at most 64).
+    #[inline]
+    pub(crate) fn product_count(&self) -> usize {
+        self.products.len()
+    }
+
+    /// The products remembered, with when each was last bought.
+    pub(crate) fn products(&self) -> impl Iterator<Item = (&str, Stamp)> + '_ {
+        self.products.iter().map(|(name, at)| (name.as_str(), *at))
+    }
+
     #[inline]
     pub(crate) fn product(&self, product: &str) -> Option<Stamp> {
         if self.products.is_empty() {

@@ -14,7 +14,7 @@ use crate::context::{CategoryStats, Decayed, Value};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Facts, Memo, MemoSlots, Offer, Recent};
+use crate::policy::{Facts, Memo, Offer, Recent};
 use crate::score::{addend, Parts};
 use crate::time::Stamp;
 
@@ -64,31 +64,28 @@ pub(super) struct Context<'a> {
     pub(super) shared: SharedParts,
     /// The customer's never categories, as a mask of category ids.
     pub(super) never: NeverMask,
-    /// Whether any offer has a validity window ([`CompiledPolicy::windowed`]).
+    /// Whether any offer has a validity window ([`crate::policy::CompiledPolicy::windowed`]).
     pub(super) windowed: bool,
 }
 
 /// What a decision reads from the customer's profile and summary per declared attribute and
 /// per policy category: filled in place on `decide`'s stack, then borrowed by the [`Context`]
-/// as slices (neither moved nor asked whether it spilled on every read). With them, the
-/// eligibility memo's slots.
+/// as slices (neither moved nor asked whether it spilled on every read).
 pub(super) struct Tables<'c> {
     pub(super) attributes: Attributes<'c>,
     pub(super) categories: SmallVec<[CategoryFacts; 16]>,
     pub(super) recent: SmallVec<[Recent; 16]>,
     pub(super) never: NeverMask,
-    pub(super) memo: MemoSlots,
 }
 
 impl Tables<'_> {
-    /// Empty tables, and a memo slot for each of `policy`'s leaf tests.
-    pub(super) fn new(policy: &CompiledPolicy) -> Self {
+    /// Empty tables.
+    pub(super) fn new() -> Self {
         Tables {
             attributes: SmallVec::new(),
             categories: SmallVec::new(),
             recent: SmallVec::new(),
             never: NeverMask::default(),
-            memo: MemoSlots::new(policy.leaf_tests.len()),
         }
     }
 }
@@ -120,6 +117,10 @@ impl Context<'_> {
     /// The best consented channel in `mask` (which has one: Email if not, not reached).
     #[inline]
     pub(super) fn best_channel(&self, mask: u8) -> Channel {
+        // Usually the best of all (the offer can use it).
+        if mask & channel_bit(self.consented[0]) != 0 {
+            return self.consented[0];
+        }
         self.consented()
             .iter()
             .copied()
@@ -316,7 +317,8 @@ impl Engine {
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
                 today: crate::local::local(zone, at).date(),
-                memo: Memo::new(&self.policy.leaf_tests, &tables.memo),
+                // Worked out by `decide` once it knows an offer may reach its rule.
+                memo: Memo::new(&self.policy.leaf_tests),
                 moment_days: Cell::new(None),
             },
             categories: &tables.categories,

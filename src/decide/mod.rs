@@ -13,6 +13,7 @@ mod message;
 mod rank;
 mod record;
 mod scoring;
+mod screen;
 mod select;
 mod trace;
 
@@ -22,17 +23,17 @@ use chrono::{DateTime, Duration, Utc};
 use smallvec::SmallVec;
 
 use crate::channel::{Channel, MessageClass};
-use crate::context::OfferStats;
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Offer};
+use crate::policy::{CompiledPolicy, Memo, Row};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
-use context::{Context, Tables};
-use rank::{Pool, Rank};
+use context::Tables;
+use rank::Pool;
 use record::{Code, Entry, Recorded, Scored};
 use scoring::SetFacts;
+use screen::{Gate, Screened, Screening};
 use select::Outcome;
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
@@ -145,13 +146,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
-/// consented), and the customer's feedback on it.
-struct Screened<'c> {
-    channels: u8,
-    feedback: Option<&'c OfferStats>,
-}
-
 impl Engine {
     /// An engine with the built-in [`WeightedScorer`] and the policy's weights.
     pub fn new(policy: CompiledPolicy) -> Engine {
@@ -200,12 +194,13 @@ impl Engine {
     /// application sends each pick and then commits its reservation (or releases it if the
     /// send failed).
     ///
-    /// Cost: **O(n)** in the policy's n offers (their screening, eligibility rules and scores;
-    /// the selection orders only the candidates it walks), plus one ledger check-and-reserve
-    /// per candidate walked; it does not grow with the customer's history, which is read from
-    /// the running summary. With the built-in scorer nothing is allocated per offer: the trace
-    /// is recorded as one allocation of 64 bytes per offer (what stopped it, the inputs
-    /// of its score) and the policy shared by reference; offer ids, stop details and the
+    /// Cost: **O(n + t)** for the policy's n offers (their screening, eligibility rules and
+    /// scores; the selection orders only the candidates it walks) and t distinct eligibility
+    /// tests (each worked out once, before the offers are screened), plus one ledger
+    /// check-and-reserve per candidate walked; it does not grow with the customer's history,
+    /// which is read from the running summary. With the built-in scorer nothing is allocated
+    /// per offer: the trace is recorded as one allocation of 64 bytes per offer (what stopped
+    /// it, the inputs of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
     /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
@@ -242,20 +237,38 @@ impl Engine {
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
-        let mut tables = Tables::new(&self.policy);
+        let mut tables = Tables::new();
         self.attributes(customer, &mut tables.attributes)?;
         self.category_facts(customer, at, &mut tables);
-        let context = self.context(customer, &tables, request, at, now, ledger)?;
+        let mut context = self.context(customer, &tables, request, at, now, ledger)?;
         let complaint = !open_complaints.is_empty();
+        // Every distinct leaf test at once, when an offer may reach its rule (past the
+        // complaint, do-not-contact and consent checks).
+        if !complaint && !customer.do_not_contact && context.requested & context.consented_mask != 0
+        {
+            let mut memo = Memo::new(&self.policy.leaf_tests);
+            memo.work_out(&self.policy.leaf_plan, &context.facts);
+            context.facts.memo = memo;
+        }
+        let plain = Gate::plain(&context, complaint);
+        let bought = if plain {
+            Gate::recently_bought(&context, &self.policy)
+        } else {
+            SmallVec::new()
+        };
+        let gate = Gate::new(&context, plain, &bought);
+        // Offers that pass on their row are scored by the one sum with the built-in scorer,
+        // unless they have a moment part.
+        let builtin = matches!(self.scorer, Model::Builtin(_));
         let offers = &self.policy.offers;
-        // On the stack for up to 32 lists (zeroed in a few wide stores, where growing a
-        // `SmallVec` writes slot by slot), on the heap past them; read as a slice.
-        let mut inline = [SetFacts::EMPTY; 32];
+        // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
+        // heap past them; read as a slice.
+        let mut inline: [Option<SetFacts>; 16] = [None; 16];
         let mut spilled = Vec::new();
         let sets = match inline.get_mut(..self.policy.categories.sets) {
             Some(sets) => sets,
             None => {
-                spilled.resize(self.policy.categories.sets, SetFacts::EMPTY);
+                spilled.resize(self.policy.categories.sets, None);
                 &mut spilled[..]
             }
         };
@@ -271,28 +284,45 @@ impl Engine {
             entries: vec![Entry::UNSCORED; offers.len()],
             scores: Vec::new(),
             verdicts: Vec::new(),
+            outscored_by: u32::MAX,
         };
-        for ((index, offer), entry) in offers.iter().enumerate().zip(&mut outcome.entries) {
-            let verdict = if complaint {
-                Err(Code::OpenComplaint)
-            } else {
-                self.screen(&context, offer)
-            };
-            match verdict {
-                Err(stop) => entry.stop = stop,
-                Ok(screened) => {
-                    let channels = screened.channels;
-                    let total =
-                        self.score(&context, sets, offer, screened, entry, &mut outcome.scores);
-                    entry.channels = channels;
-                    entry.fallback = offer.fallback;
-                    let rank = Rank::new(total, index, channels);
-                    if offer.fallback {
-                        fallback.add(rank);
-                    } else {
-                        regular.add(rank);
-                    }
+        let rows = &self.policy.rows;
+        for (index, ((row, offer), entry)) in rows
+            .iter()
+            .zip(offers)
+            .zip(&mut outcome.entries)
+            .enumerate()
+        {
+            // Most offers pass or fail on their row; the rest are asked in full.
+            let passed = match gate.pass(row, offer, &mut entry.stop) {
+                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
+                    let total = self.score_plain(&context, sets, row, offer, channels, entry);
+                    Some((channels, total))
                 }
+                Screening::Stop => continue,
+                verdict => self.screen_and_score(
+                    &context,
+                    sets,
+                    offer,
+                    match verdict {
+                        Screening::Pass(channels) => Some(channels),
+                        _ => None,
+                    },
+                    complaint,
+                    entry,
+                    &mut outcome.scores,
+                ),
+            };
+            let Some((channels, total)) = passed else {
+                continue;
+            };
+            entry.channels = channels;
+            let is_fallback = row.has(Row::FALLBACK);
+            entry.fallback = is_fallback;
+            if is_fallback {
+                fallback.add(total, index, channels);
+            } else {
+                regular.add(total, index, channels);
             }
         }
         self.select(&context, ledger, request, now, &regular, &mut outcome)?;
@@ -320,79 +350,9 @@ impl Engine {
             scores: outcome.scores,
             verdicts: outcome.verdicts,
             requested,
+            outscored_by: outcome.outscored_by,
         });
         Ok(decision(outcome.picks, trace, open_complaints))
-    }
-
-    /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
-    /// feedback on the offer (looked up once, for the cooldown and the score).
-    // Called once per offer from one place: inlined, it shares the loop's registers.
-    #[inline(always)]
-    fn screen<'c>(&self, context: &Context<'c>, offer: &Offer) -> Result<Screened<'c>, Code> {
-        let customer = context.customer;
-        let now = context.facts.now;
-        if context.windowed {
-            if offer.valid_from.is_some_and(|from| now < from) {
-                return Err(Code::NotYetValid);
-            }
-            if offer.valid_until.is_some_and(|until| now > until) {
-                return Err(Code::Expired);
-            }
-        }
-        let allowed = context.requested & offer.channels;
-        if allowed == 0 {
-            return Err(Code::NoChannel);
-        }
-        if customer.do_not_contact {
-            return Err(Code::DoNotContact);
-        }
-        let usable = allowed & context.consented_mask;
-        if usable == 0 {
-            return Err(Code::NoConsent { allowed });
-        }
-        if customer.is_unsubscribed_from(&offer.topic) {
-            return Err(Code::Unsubscribed);
-        }
-        if context.never.may_hold(offer) {
-            if let Some(&id) = offer
-                .category_ids
-                .iter()
-                .find(|&&id| context.categories[id].never)
-            {
-                return Err(Code::NeverCategory {
-                    category: category_code(id),
-                });
-            }
-        }
-        if let Some(rule) = &offer.eligibility {
-            // The trace keeps the failed rule's position in the condition, not a copy.
-            offer
-                .quick
-                .check(rule, &context.facts)
-                .map_err(|rule| Code::Ineligible { rule })?;
-        }
-        let summary = &customer.profile.summary;
-        if let (Some(product), Some(within)) =
-            (&offer.product, self.policy.selection.skip_bought_within)
-        {
-            if let Some(bought) = summary
-                .product(product)
-                .filter(|at| *at <= now && now.0 - at.0 <= within)
-            {
-                return Err(Code::JustBought { at: bought });
-            }
-        }
-        let feedback = summary.offer(&offer.id);
-        if let Some(last) = feedback.and_then(|s| s.last_negative) {
-            let until = last.plus(offer.cooldown);
-            if now < until {
-                return Err(Code::Cooldown { until });
-            }
-        }
-        Ok(Screened {
-            channels: usable,
-            feedback,
-        })
     }
 }
 

@@ -29,12 +29,8 @@ impl Ord for Rank {
 
 impl Rank {
     pub(super) fn new(score: f64, index: usize, channels: u8) -> Rank {
-        // As `f64::total_cmp` does: flip the magnitude bits of negative numbers, so that the
-        // bits compare as signed integers in the same order.
-        let bits = score.to_bits() as i64;
-        let key = bits ^ (((bits >> 63) as u64) >> 1) as i64;
         Rank {
-            key,
+            key: key(score),
             score,
             index,
             channels,
@@ -45,6 +41,14 @@ impl Rank {
     fn of(entry: &Entry, index: usize) -> Rank {
         Rank::new(entry.total, index, entry.channels)
     }
+}
+
+/// `score` as an integer that orders as `f64::total_cmp` orders scores: the magnitude bits of
+/// negative numbers flipped, so that the bits compare as signed integers in the same order.
+#[inline(always)]
+fn key(score: f64) -> i64 {
+    let bits = score.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
 impl PartialOrd for Rank {
@@ -77,22 +81,32 @@ impl Pool {
         }
     }
 
-    /// Counts a scored candidate in.
-    #[inline]
-    pub(super) fn add(&mut self, rank: Rank) {
-        if self.best.is_none_or(|best| rank > best) {
-            self.best = Some(rank);
+    /// Counts in a scored candidate: offer `index` (added in increasing order), its `score`
+    /// and usable `channels`. Only a better score replaces the best so far: on equal scores,
+    /// the offer written first is the better ([`Rank`]'s order).
+    #[inline(always)]
+    pub(super) fn add(&mut self, score: f64, index: usize, channels: u8) {
+        let key = key(score);
+        match self.best {
+            Some(best) if key <= best.key => {}
+            _ => {
+                self.best = Some(Rank {
+                    key,
+                    score,
+                    index,
+                    channels,
+                })
+            }
         }
     }
 
-    /// Whether entry `index` is a candidate of this pool still waiting: scored, not stopped,
-    /// and not `picked`.
+    /// Whether `entry` is a candidate of this pool still waiting: scored, and neither
+    /// stopped nor picked.
     #[inline]
-    fn waiting(&self, entry: &Entry, index: usize, picked: &[usize]) -> bool {
+    fn waiting(&self, entry: &Entry) -> bool {
         entry.scored != Scored::No
             && entry.fallback == self.fallback
-            && matches!(entry.stop, Code::Picked)
-            && !picked.contains(&index)
+            && matches!(entry.stop, Code::Waiting)
     }
 
     /// The candidates, best first.
@@ -115,10 +129,9 @@ pub(super) struct BestFirst<'a> {
 }
 
 impl BestFirst<'_> {
-    /// The best candidate not handed out yet. `entries` are the trace's, one per offer;
-    /// `picked` the indexes picked so far by this selection (every other candidate handed out
-    /// has a stop by now).
-    pub(super) fn next(&mut self, entries: &[Entry], picked: &[usize]) -> Option<Rank> {
+    /// The best candidate not handed out yet. `entries` are the trace's, one per offer (each
+    /// candidate handed out has its stop, or [`Code::Picked`], by now).
+    pub(super) fn next(&mut self, entries: &[Entry]) -> Option<Rank> {
         if self.first {
             self.first = false;
             return self.pool.best;
@@ -129,30 +142,11 @@ impl BestFirst<'_> {
                 entries
                     .iter()
                     .enumerate()
-                    .filter(|(i, entry)| pool.waiting(entry, *i, picked))
+                    .filter(|(_, entry)| pool.waiting(entry))
                     .map(|(i, entry)| Rank::of(entry, i))
                     .collect()
             })
             .pop()
-    }
-
-    /// Marks every candidate not handed out as outscored by offer `by`.
-    pub(super) fn outscored(self, entries: &mut [Entry], picked: &[usize], by: u32) {
-        let fallback = self.pool.fallback;
-        for entry in entries.iter_mut() {
-            if entry.scored != Scored::No
-                && entry.fallback == fallback
-                && matches!(entry.stop, Code::Picked)
-            {
-                entry.stop = Code::Outscored { by };
-            }
-        }
-        // The picks were not outscored (their entries were waiting, like the candidates').
-        for &index in picked {
-            if let Some(entry) = entries.get_mut(index) {
-                entry.stop = Code::Picked;
-            }
-        }
     }
 }
 

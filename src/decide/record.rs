@@ -22,6 +22,9 @@ use crate::time::Stamp;
 pub(super) enum Code {
     /// Picked: no stop.
     Picked,
+    /// Scored and not handed out by selection: outscored by the last pick
+    /// ([`Recorded::outscored_by`]), which is known once selection is over.
+    Waiting,
     OpenComplaint,
     NotYetValid,
     Expired,
@@ -50,10 +53,6 @@ pub(super) enum Code {
     /// A policy category id, and the offer (index) picked in it.
     SameCategory {
         category: u32,
-        by: u32,
-    },
-    /// The offer (index) of the last pick.
-    Outscored {
         by: u32,
     },
     /// An index into [`Recorded::verdicts`].
@@ -105,7 +104,7 @@ impl Entry {
         affinity: 0.0,
         negative_feedback: 0.0,
         days_until_moment: None,
-        stop: Code::Picked,
+        stop: Code::Waiting,
         scored: Scored::No,
         slot: 0,
         favourite: false,
@@ -155,6 +154,9 @@ pub(super) struct Recorded {
     pub(super) verdicts: Vec<(Channel, Verdict)>,
     /// The requested channels, each once, in the request's order.
     pub(super) requested: SmallVec<[Channel; Channel::COUNT]>,
+    /// The offer (index) of the last pick of the selection that filled the request, which
+    /// outscored every [`Code::Waiting`] entry (`u32::MAX`: none did).
+    pub(super) outscored_by: u32,
 }
 
 impl Recorded {
@@ -247,8 +249,8 @@ impl Recorded {
                 category: self.category(category),
                 by: self.id_arc(by),
             },
-            Code::Outscored { by } => Stop::Outscored {
-                by: self.id_arc(by),
+            Code::Waiting => Stop::Outscored {
+                by: self.id_arc(self.outscored_by),
             },
             Code::Throttled { verdict } => {
                 let (channel, verdict) = self.verdicts.get(verdict as usize)?.clone();

@@ -3,17 +3,16 @@
 //! once), or an application's [`Scorer`].
 
 use super::context::Context;
-use super::record::{Entry, Scored};
+use super::record::{Code, Entry, Scored};
 use super::{Engine, Model, Screened};
 use crate::channel::Channel;
-use crate::policy::Offer;
+use crate::policy::{Offer, Row};
 use crate::score::{addend, Features, Parts, Score, Scorer};
 
 /// What one list of categories (`Offer::category_set`) adds up to for this customer now:
 /// worked out for the first offer with that list that is scored, then reused.
 #[derive(Clone, Copy)]
 pub(super) struct SetFacts {
-    ready: bool,
     purchases: f64,
     views: f64,
     /// Negative feedback on the categories (not on the offer itself).
@@ -21,29 +20,18 @@ pub(super) struct SetFacts {
     favourite: bool,
     /// The built-in scorer's affinity contribution (0 with an application's scorer).
     affinity: f64,
-    /// The built-in score's affinity and favourite parts as it adds them ([`addend`]).
-    affinity_addend: f64,
-    favourite_addend: f64,
+    /// The built-in score's affinity and favourite parts ([`addend`]s) summed as its total
+    /// sums them: from +0.0, to which adding the affinity addend gives that addend (an
+    /// addend is never -0.0), then the favourite addend.
+    leading: f64,
     /// The built-in score's negative-feedback part as it adds it, for an offer without
     /// feedback of its own (whose negative feedback is its categories').
     negative_addend: f64,
 }
 
-impl SetFacts {
-    /// Not worked out yet: all zero bits, so that an array of them is filled as memory is
-    /// zeroed (a `Default` call per slot is not).
-    pub(super) const EMPTY: SetFacts = SetFacts {
-        ready: false,
-        purchases: 0.0,
-        views: 0.0,
-        negative: 0.0,
-        favourite: false,
-        affinity: 0.0,
-        affinity_addend: 0.0,
-        favourite_addend: 0.0,
-        negative_addend: 0.0,
-    };
-}
+/// A decision's slots for the category lists' facts, by list number: `None` until one of the
+/// list's offers is scored.
+pub(super) type Sets = [Option<SetFacts>];
 
 impl Engine {
     /// Scores `offer` on the best of its usable channels (`screened`), recording how in its trace
@@ -56,7 +44,7 @@ impl Engine {
     pub(super) fn score(
         &self,
         context: &Context<'_>,
-        sets: &mut [SetFacts],
+        sets: &mut Sets,
         offer: &Offer,
         Screened { channels, feedback }: Screened<'_>,
         entry: &mut Entry,
@@ -66,15 +54,8 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let mut spare;
-        let set = match self.set_facts(context, sets, offer) {
-            Some(set) => set,
-            None => {
-                spare = SetFacts::EMPTY;
-                self.sum_categories(context, offer, &mut spare);
-                &spare
-            }
-        };
+        let mut spare = None;
+        let set = self.set_facts(context, sets, offer.category_set, offer, &mut spare);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -113,17 +94,15 @@ impl Engine {
                     None => set.negative_addend,
                     Some(_) => addend(Parts::negative(w, negative)),
                 };
-                entry.total = Parts::sum([
-                    set.affinity_addend,
-                    set.favourite_addend,
-                    offer.value_addend,
-                    offer.priority_addend,
-                    moment,
-                    shared.preferred[on],
-                    negative,
-                    shared.fatigue,
-                    shared.ignored[on],
-                ]);
+                // `Parts::sum` of the nine addends, the first two summed once per list.
+                entry.total = set.leading
+                    + offer.value_addend
+                    + offer.priority_addend
+                    + moment
+                    + shared.preferred[on]
+                    + negative
+                    + shared.fatigue
+                    + shared.ignored[on];
                 return entry.total;
             }
             Model::Custom(scorer) => scorer.as_ref(),
@@ -142,6 +121,79 @@ impl Engine {
         entry.slot = slot;
         entry.total = total;
         total
+    }
+
+    /// Scores with the built-in scorer an offer that passed on its row (`channels` usable, no
+    /// feedback of its own, no moment), recording how in its trace `entry`; returns the
+    /// total. The same sum as [`Engine::score`]'s, in the same order, less its moment part:
+    /// +0.0, which changes no bits of a total that is never -0.0.
+    #[inline(always)]
+    pub(super) fn score_plain(
+        &self,
+        context: &Context<'_>,
+        sets: &mut Sets,
+        row: &Row,
+        offer: &Offer,
+        channels: u8,
+        entry: &mut Entry,
+    ) -> f64 {
+        let channel = context.best_channel(channels);
+        let mut spare = None;
+        let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
+        let shared = &context.shared;
+        let on = channel.index();
+        entry.affinity = set.affinity;
+        entry.negative_feedback = set.negative;
+        entry.favourite = set.favourite;
+        entry.channel = channel;
+        entry.scored = Scored::Builtin;
+        entry.total = set.leading
+            + row.value_addend
+            + row.priority_addend
+            + shared.preferred[on]
+            + set.negative_addend
+            + shared.fatigue
+            + shared.ignored[on];
+        entry.total
+    }
+
+    /// Screens `offer` in full (or takes `passed`, the channels it passed its row with) and
+    /// scores it if it passes, recording either in its trace `entry`: the usable channels and
+    /// the total, or `None` if it was stopped. The path of offers a row does not settle.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    pub(super) fn screen_and_score(
+        &self,
+        context: &Context<'_>,
+        sets: &mut Sets,
+        offer: &Offer,
+        passed: Option<u8>,
+        complaint: bool,
+        entry: &mut Entry,
+        scores: &mut Vec<Score>,
+    ) -> Option<(u8, f64)> {
+        let screened = match passed {
+            // A row passes only when no offer has feedback.
+            Some(channels) => Ok(Screened {
+                channels,
+                feedback: None,
+            }),
+            None if complaint => Err(Code::OpenComplaint),
+            None => self.screen(context, offer),
+        };
+        match screened {
+            Err(stop) => {
+                entry.stop = stop;
+                None
+            }
+            Ok(screened) => {
+                let channels = screened.channels;
+                Some((
+                    channels,
+                    self.score(context, sets, offer, screened, entry, scores),
+                ))
+            }
+        }
     }
 
     /// [`Engine::score`] with an application's scorer: where its score is kept, and the total.
@@ -183,26 +235,27 @@ impl Engine {
         (slot, total)
     }
 
-    /// The facts of `offer`'s list of categories, in its slot of `sets` (`None` past them:
-    /// not reached, set indexes are below the policy's set count). Read in place: a copy of
-    /// the slot just written would be read back with wider loads than it was written with.
+    /// The facts of `offer`'s list of categories (number `set`): from its slot of `sets`, or
+    /// worked out into the slot (or, for a number past the slots, not reached, into `spare`).
     #[inline(always)]
     pub(super) fn set_facts<'s>(
         &self,
         context: &Context<'_>,
-        sets: &'s mut [SetFacts],
+        sets: &'s mut Sets,
+        set: usize,
         offer: &Offer,
-    ) -> Option<&'s SetFacts> {
-        let slot = sets.get_mut(offer.category_set)?;
-        if !slot.ready {
-            self.sum_categories(context, offer, slot);
-        }
-        Some(slot)
+        spare: &'s mut Option<SetFacts>,
+    ) -> &'s SetFacts {
+        let slot = match sets.get_mut(set) {
+            Some(slot) => slot,
+            None => spare,
+        };
+        slot.get_or_insert_with(|| self.sum_categories(context, offer))
     }
 
-    /// Sums `offer`'s categories' facts, in the offer's order, from zero, into `set`.
+    /// Sums `offer`'s categories' facts, in the offer's order, from zero.
     #[inline(never)]
-    pub(super) fn sum_categories(&self, context: &Context<'_>, offer: &Offer, set: &mut SetFacts) {
+    pub(super) fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
         let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
         for &id in &offer.category_ids {
             let category = &context.categories[id];
@@ -211,17 +264,19 @@ impl Engine {
             negative += category.negative;
             favourite |= category.favourite;
         }
-        set.ready = true;
-        set.purchases = purchases;
-        set.views = views;
-        set.negative = negative;
-        set.favourite = favourite;
-        set.affinity = match &self.scorer {
+        let w = &self.policy.scoring.spec;
+        let affinity = match &self.scorer {
             Model::Builtin(scorer) => scorer.affinity(purchases, views),
             Model::Custom(_) => 0.0,
         };
-        set.affinity_addend = addend(set.affinity);
-        set.favourite_addend = addend(Parts::favourite(&self.policy.scoring.spec, favourite));
-        set.negative_addend = addend(Parts::negative(&self.policy.scoring.spec, negative));
+        SetFacts {
+            purchases,
+            views,
+            negative,
+            favourite,
+            affinity,
+            leading: addend(affinity) + addend(Parts::favourite(w, favourite)),
+            negative_addend: addend(Parts::negative(w, negative)),
+        }
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct Outcome {
     pub(super) entries: Vec<Entry>,
     pub(super) scores: Vec<Score>,
     pub(super) verdicts: Vec<(Channel, Verdict)>,
+    /// See [`Recorded::outscored_by`](super::record::Recorded::outscored_by).
+    pub(super) outscored_by: u32,
 }
 
 impl Engine {
@@ -40,7 +42,7 @@ impl Engine {
         // The offers picked here (selection starts with no picks), for the diversity rule.
         let mut picked = Picked::new();
         while outcome.picks.len() < request.picks {
-            let Some(rank) = candidates.next(&outcome.entries, &picked) else {
+            let Some(rank) = candidates.next(&outcome.entries) else {
                 return Ok(());
             };
             // Ranks are made from the trace's entries, one per offer of this policy.
@@ -62,9 +64,9 @@ impl Engine {
                 entry.stop = stop;
             }
         }
-        // The last pick (there is one: the loop ends with the picks filled).
-        let by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
-        candidates.outscored(&mut outcome.entries, &picked, by);
+        // The last pick (there is one: the loop ends with the picks filled) outscored every
+        // candidate still waiting; their entries say so when the trace is read.
+        outcome.outscored_by = picked.last().map_or(u32::MAX, |&index| offer_code(index));
         Ok(())
     }
 

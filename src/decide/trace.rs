@@ -189,8 +189,8 @@ pub struct Trace(Repr);
 enum Repr {
     /// Entries as given (a service or transactional message, or a deserialized trace).
     Listed(Vec<Candidate>),
-    /// A marketing decision's record.
-    Recorded(Box<Recorded>),
+    /// A marketing decision's record (inline: a decision allocates one box fewer).
+    Recorded(Recorded),
 }
 
 impl Default for Repr {
@@ -202,7 +202,7 @@ impl Default for Repr {
 impl Trace {
     /// The trace a decision recorded.
     pub(super) fn recorded(recorded: Recorded) -> Trace {
-        Trace(Repr::Recorded(Box::new(recorded)))
+        Trace(Repr::Recorded(recorded))
     }
 
     /// How many entries. **O(1)**.

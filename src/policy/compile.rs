@@ -59,8 +59,14 @@ pub struct CompiledPolicy {
     /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
     /// out at most once.
     pub(crate) leaf_tests: Vec<Condition>,
+    /// The same tests, sorted for working them out at once.
+    pub(crate) leaf_plan: super::LeafPlan,
     /// The indexes of the fallback offers, in policy order.
     pub(crate) fallbacks: Vec<usize>,
+    /// Each offer's screening and scoring constants, packed, in offer order.
+    pub(crate) rows: Vec<super::Row>,
+    /// The distinct products the offers name, numbered as the rows name them.
+    pub(crate) products: super::rows::ProductNames,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
     /// asking each offer).
     pub(crate) windowed: bool,
@@ -547,7 +553,12 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
     let windowed = offers
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
+    let (rows, products) = super::rows::rows(&offers);
+    let leaf_plan = super::LeafPlan::of(&leaf_tests);
     Ok(CompiledPolicy {
+        leaf_plan,
+        rows,
+        products,
         preference_scopes,
         fallbacks,
         windowed,

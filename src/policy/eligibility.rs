@@ -11,7 +11,8 @@ use chrono::NaiveDate;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::leaves::{Memo, NO_LEAF};
+use super::leaves::NO_LEAF;
+use super::memo::Memo;
 use super::offers::{duration, label, MAX_NAME_LEN};
 use crate::context::{days_until, Profile, Value, ValueKind};
 use crate::error::PolicyError;
@@ -193,7 +194,8 @@ pub(crate) struct Facts<'a> {
     pub(crate) now: Stamp,
     /// The customer's local date.
     pub(crate) today: NaiveDate,
-    /// The leaf tests worked out so far, by leaf id.
+    /// The leaf tests' results, by leaf id (once worked out; until then each is worked out
+    /// when asked).
     pub(crate) memo: Memo<'a>,
     /// The last date asked about in [`Facts::days_until`] (month, day) and its answer: a moment
     /// offer's rule and its score ask about the same one.

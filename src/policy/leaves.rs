@@ -1,9 +1,8 @@
 //! Eligibility rules' leaf tests (attribute, bought / viewed, moment, lifetime value, segment):
-//! numbered once per policy, so that a decision works out each distinct test at most once
-//! however many offers' rules ask it, and the usual rule shapes ([`Quick`]) are checked as a
-//! loop over test numbers.
-
-use std::cell::Cell;
+//! numbered once per policy, so that a decision works out each distinct test once however
+//! many offers' rules ask it ([`Memo`](super::memo::Memo)), and the usual rule shapes
+//! ([`Quick`]) are checked as a test of the results' bits ([`RuleMask`]) or a loop over test
+//! numbers.
 
 use super::eligibility::{Condition, Facts};
 
@@ -11,87 +10,7 @@ use super::eligibility::{Condition, Facts};
 pub(crate) const NO_LEAF: u32 = u32::MAX;
 
 /// How many distinct leaf tests a policy's rules memoize per decision, at most.
-const MAX_LEAVES: usize = 1024;
-
-/// A memoized leaf test: not worked out yet (0), holds, fails.
-const HOLDS: u8 = 1;
-const FAILS: u8 = 2;
-
-/// How many leaf tests a [`MemoSlots`] holds without allocating.
-const INLINE_SLOTS: usize = 64;
-
-/// Where one decision's [`Memo`] keeps its results: on the decision's stack for up to 64
-/// tests, on the heap past them. The memo borrows them as a slice, so that a look-up is one
-/// bounds check.
-pub(crate) struct MemoSlots {
-    inline: [Cell<u8>; INLINE_SLOTS],
-    heap: Vec<Cell<u8>>,
-}
-
-impl MemoSlots {
-    /// Room for `tests` results, none worked out yet. Allocates only past 64 tests.
-    pub(crate) fn new(tests: usize) -> Self {
-        MemoSlots {
-            inline: [const { Cell::new(0) }; INLINE_SLOTS],
-            heap: if tests > INLINE_SLOTS {
-                (0..tests).map(|_| Cell::new(0)).collect()
-            } else {
-                Vec::new()
-            },
-        }
-    }
-}
-
-/// What each distinct leaf test of the policy gave for one decision, worked out on first use.
-pub(crate) struct Memo<'a> {
-    /// The policy's distinct leaf tests, by id.
-    tests: &'a [Condition],
-    /// One per test.
-    results: &'a [Cell<u8>],
-}
-
-impl<'a> Memo<'a> {
-    /// Nothing worked out yet, for the policy's `tests`, in `slots` (made for as many tests,
-    /// and not used by another memo).
-    pub(crate) fn new(tests: &'a [Condition], slots: &'a MemoSlots) -> Self {
-        Memo {
-            tests,
-            results: slots.inline.get(..tests.len()).unwrap_or(&slots.heap),
-        }
-    }
-
-    /// Whether leaf `node` holds: from the memo, or worked out (into the memo if it is
-    /// numbered).
-    pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
-        let slot = node.leaf().and_then(|id| self.results.get(id as usize));
-        match slot.map(Cell::get) {
-            Some(HOLDS) => true,
-            Some(FAILS) => false,
-            _ => {
-                let holds = node.holds(facts);
-                if let Some(slot) = slot {
-                    slot.set(if holds { HOLDS } else { FAILS });
-                }
-                holds
-            }
-        }
-    }
-
-    /// Whether test `id` holds (`None`: no such test).
-    #[inline(always)]
-    fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
-        let slot = self.results.get(id as usize)?;
-        Some(match slot.get() {
-            HOLDS => true,
-            FAILS => false,
-            _ => {
-                let holds = self.tests.get(id as usize)?.holds(facts);
-                slot.set(if holds { HOLDS } else { FAILS });
-                holds
-            }
-        })
-    }
-}
+pub(crate) const MAX_LEAVES: usize = 1024;
 
 /// An offer's eligibility rule in the shape a decision checks fastest: one numbered test, or
 /// `all`, `any` or `not` of numbered tests (each maybe under a `not`); any other shape is
@@ -199,6 +118,83 @@ impl Quick {
         match verdict {
             Some(verdict) => verdict,
             None => check_nested(rule, facts),
+        }
+    }
+}
+
+/// An offer's rule as a test of the first 64 leaf bits
+/// ([`Memo::low`](super::memo::Memo::low)), worked out at compile time when the rule's shape
+/// allows: a decision then checks it in a few instructions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RuleMask {
+    /// The offer has no rule.
+    Always,
+    /// Holds when every `set` bit is set and every `clear` bit clear (a test, a `not`, an
+    /// `all` of tests and `not`s).
+    All { set: u64, clear: u64 },
+    /// Holds when a `set` bit is set or a `clear` bit clear (an `any`).
+    Any { set: u64, clear: u64 },
+    /// Another shape, or a test past the first 64: checked by [`Quick::check`].
+    Other,
+}
+
+impl RuleMask {
+    /// The mask form of a rule of shape `quick` (`None`: no rule).
+    pub(crate) fn of(quick: Option<&Quick>) -> RuleMask {
+        let bit = |id: u32| 1u64.checked_shl(id).filter(|_| id < 64);
+        let masks = |terms: &[Term]| -> Option<(u64, u64)> {
+            terms.iter().try_fold((0, 0), |(set, clear), t| {
+                let bit = bit(t.test)?;
+                Some(if t.negated {
+                    (set, clear | bit)
+                } else {
+                    (set | bit, clear)
+                })
+            })
+        };
+        let shape = match quick {
+            None => return RuleMask::Always,
+            Some(Quick::Test(id)) => bit(*id).map(|set| RuleMask::All { set, clear: 0 }),
+            Some(Quick::Not(id)) => bit(*id).map(|clear| RuleMask::All { set: 0, clear }),
+            Some(Quick::All(terms)) => {
+                masks(terms).map(|(set, clear)| RuleMask::All { set, clear })
+            }
+            Some(Quick::Any(terms)) => {
+                masks(terms).map(|(set, clear)| RuleMask::Any { set, clear })
+            }
+            Some(Quick::Nested) => None,
+        };
+        shape.unwrap_or(RuleMask::Other)
+    }
+
+    /// Whether the rule holds for a decision whose first 64 tests gave `bits` (`None`: not a
+    /// mask rule, ask [`Quick::check`]).
+    #[inline(always)]
+    pub(crate) fn holds(self, bits: u64) -> Option<bool> {
+        match self {
+            RuleMask::Always => Some(true),
+            RuleMask::All { set, clear } => Some(bits & set == set && bits & clear == 0),
+            RuleMask::Any { set, clear } => Some(bits & set != 0 || !bits & clear != 0),
+            RuleMask::Other => None,
+        }
+    }
+}
+
+impl Quick {
+    /// Where a rule of this shape whose tests are all among the first 64 (a [`RuleMask`]
+    /// rule) fails, given those tests' `bits` ([`Memo::low`](super::memo::Memo::low)): what
+    /// [`Quick::check`] says, without the memo. `None` if it holds.
+    pub(crate) fn failed_at(&self, bits: u64) -> Option<u32> {
+        let holds = |id: u32| 1u64.checked_shl(id).is_some_and(|bit| bits & bit != 0);
+        match self {
+            Quick::Test(id) => (!holds(*id)).then_some(0),
+            Quick::Not(id) => holds(*id).then_some(0),
+            Quick::All(terms) => terms
+                .iter()
+                .find(|t| holds(t.test) == t.negated)
+                .map(|t| t.position),
+            Quick::Any(terms) => (!terms.iter().any(|t| holds(t.test) != t.negated)).then_some(0),
+            Quick::Nested => None,
         }
     }
 }

@@ -61,9 +61,11 @@
 mod compile;
 mod eligibility;
 mod leaves;
+mod memo;
 mod offers;
 mod quiet;
 pub(crate) mod retention;
+mod rows;
 mod rules;
 mod window;
 
@@ -77,10 +79,11 @@ use crate::error::PolicyError;
 pub use compile::CompiledPolicy;
 pub use eligibility::{ConditionSpec, FailedRule, Literal};
 pub(crate) use eligibility::{Facts, Recent};
-pub(crate) use leaves::{Memo, MemoSlots};
+pub(crate) use memo::{LeafPlan, Memo};
 pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
+pub(crate) use rows::Row;
 pub use rules::RuleRef;
 pub(crate) use rules::{Check, CheckSource};
 pub use window::{CalendarPeriod, ParseWindowError, Window};

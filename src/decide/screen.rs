@@ -1,0 +1,260 @@
+//! Screening in [`Engine::decide`]: the absolute checks, cheap first. Most offers pass or
+//! fail on their [`Row`] alone, against a [`Gate`] worked out once per decision (channels,
+//! "never" categories, the rule's leaf bits and the products bought recently, as masks and a
+//! table); the others (an open complaint, do-not-contact, no consent, unsubscribes, feedback
+//! on offers, a validity window, a rule that is no mask) are asked in full by
+//! [`Engine::screen`]. Either way an offer that fails gets the stop of the first check it
+//! fails.
+
+use smallvec::SmallVec;
+
+use super::context::Context;
+use super::record::Code;
+use super::{category_code, Engine};
+use crate::context::OfferStats;
+use crate::policy::{CompiledPolicy, Offer, Row};
+use crate::time::Stamp;
+
+/// An offer that passed screening: a bit per usable channel (requested, allowed by the offer,
+/// consented), and the customer's feedback on it.
+pub(super) struct Screened<'c> {
+    pub(super) channels: u8,
+    pub(super) feedback: Option<&'c OfferStats>,
+}
+
+/// What [`Gate::pass`] made of an offer.
+pub(super) enum Screening {
+    /// It passes, with these usable channels.
+    Pass(u8),
+    /// A check stopped it (its stop is written).
+    Stop,
+    /// Its row does not settle it: ask in full.
+    Ask,
+}
+
+/// What settles screening on an offer's row alone, worked out once per decision: what
+/// [`Engine::screen`] would say, for decisions where no check before the "never" categories
+/// can stop an offer its row does not show (see [`Gate::pass`]).
+pub(super) struct Gate<'t> {
+    /// The requested channels with consent; none when no offer can pass on its row (an open
+    /// complaint, do-not-contact, topic unsubscribes, feedback on offers, or a "never"
+    /// category past the first 64).
+    usable: u8,
+    /// The customer's "never" categories among the first 64 ids.
+    never: u64,
+    /// Per policy product (by [`Row::product`]): when the customer bought it, if recently
+    /// enough that its offers are skipped ([`Gate::recently_bought`]). Empty when no offer is
+    /// skipped for a product.
+    bought: &'t [Option<Stamp>],
+    /// The first 64 leaf tests' results.
+    bits: u64,
+}
+
+impl<'t> Gate<'t> {
+    /// Whether screening can be settled on rows for this decision (`complaint`: the customer
+    /// has one open): nothing before the "never" categories can stop an offer its row does
+    /// not show, and the leaf tests are worked out.
+    pub(super) fn plain(context: &Context<'_>, complaint: bool) -> bool {
+        let customer = context.customer;
+        !complaint
+            && !customer.do_not_contact
+            && customer.unsubscribed_topics.is_empty()
+            && !customer.profile.summary.has_offer_feedback()
+            && !context.never.beyond
+            && context.facts.memo.known()
+    }
+
+    /// The gate for a decision where screening is `plain` ([`Gate::plain`]), with the
+    /// products table `bought` ([`Gate::recently_bought`], empty if not `plain`).
+    pub(super) fn new(context: &Context<'_>, plain: bool, bought: &'t [Option<Stamp>]) -> Self {
+        Gate {
+            usable: if plain {
+                context.requested & context.consented_mask
+            } else {
+                0
+            },
+            never: context.never.low,
+            bought,
+            bits: context.facts.memo.low(),
+        }
+    }
+
+    /// Screens `offer` (whose row is `row`) on its row: [`Screening::Pass`] with its usable
+    /// channels if it passes every check, [`Screening::Stop`] if one stops it (the first, as
+    /// [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if it must be asked
+    /// in full.
+    #[inline(always)]
+    pub(super) fn pass(&self, row: &Row, offer: &Offer, stop: &mut Code) -> Screening {
+        let usable = self.usable & row.channels;
+        if usable == 0 || row.has(Row::WINDOW) {
+            return Screening::Ask;
+        }
+        // Past the gate, the checks before "never" pass: the first that fails is the stop.
+        if row.category_mask & self.never != 0 {
+            return self.never_category(offer, stop);
+        }
+        match row.rule.holds(self.bits) {
+            Some(true) => {}
+            Some(false) => return self.failed_rule(offer, stop),
+            None => return Screening::Ask,
+        }
+        if row.has(Row::PRODUCT) {
+            if let Some(&Some(at)) = self.bought.get(row.product as usize) {
+                *stop = Code::JustBought { at };
+                return Screening::Stop;
+            }
+        }
+        Screening::Pass(usable)
+    }
+
+    /// The gate's table of products bought recently: the customer's products looked up in
+    /// the policy's, or the policy's in the customer's, whichever are fewer.
+    /// **O(min(products, policy products))**.
+    pub(super) fn recently_bought(
+        context: &Context<'_>,
+        policy: &CompiledPolicy,
+    ) -> SmallVec<[Option<Stamp>; 16]> {
+        let summary = &context.customer.profile.summary;
+        let mut bought = SmallVec::new();
+        let Some(within) = policy.selection.skip_bought_within else {
+            return bought;
+        };
+        if summary.product_count() == 0 || policy.products.is_empty() {
+            return bought;
+        }
+        let now = context.facts.now;
+        let recent = |at: &Stamp| *at <= now && now.0 - at.0 <= within;
+        bought.resize(policy.products.len(), None);
+        if summary.product_count() < policy.products.len() {
+            for (name, at) in summary.products().filter(|(_, at)| recent(at)) {
+                if let Some(slot) = policy
+                    .products
+                    .get_index_of(name)
+                    .and_then(|id| bought.get_mut(id))
+                {
+                    *slot = Some(at);
+                }
+            }
+        } else {
+            for (slot, name) in bought.iter_mut().zip(&policy.products) {
+                *slot = summary.product(name).filter(recent);
+            }
+        }
+        bought
+    }
+
+    /// Stops `offer` at the first of its categories the customer never wants (among the
+    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full).
+    #[inline(never)]
+    fn never_category(&self, offer: &Offer, stop: &mut Code) -> Screening {
+        let never = self.never;
+        match offer
+            .category_ids
+            .iter()
+            .find(|&&id| id < 64 && never >> id & 1 != 0)
+        {
+            Some(&id) => {
+                *stop = Code::NeverCategory {
+                    category: category_code(id),
+                };
+                Screening::Stop
+            }
+            None => Screening::Ask,
+        }
+    }
+
+    /// Stops `offer`, whose rule's mask fails, where the rule fails (not found, not reached:
+    /// the mask and the shape read the same bits; asked in full).
+    #[inline(never)]
+    fn failed_rule(&self, offer: &Offer, stop: &mut Code) -> Screening {
+        match offer.quick.failed_at(self.bits) {
+            Some(rule) => {
+                *stop = Code::Ineligible { rule };
+                Screening::Stop
+            }
+            None => Screening::Ask,
+        }
+    }
+}
+
+impl Engine {
+    /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
+    /// feedback on the offer (looked up once, for the cooldown and the score).
+    pub(super) fn screen<'c>(
+        &self,
+        context: &Context<'c>,
+        offer: &Offer,
+    ) -> Result<Screened<'c>, Code> {
+        let customer = context.customer;
+        let now = context.facts.now;
+        if context.windowed {
+            if offer.valid_from.is_some_and(|from| now < from) {
+                return Err(Code::NotYetValid);
+            }
+            if offer.valid_until.is_some_and(|until| now > until) {
+                return Err(Code::Expired);
+            }
+        }
+        let allowed = context.requested & offer.channels;
+        if allowed == 0 {
+            return Err(Code::NoChannel);
+        }
+        if customer.do_not_contact {
+            return Err(Code::DoNotContact);
+        }
+        let usable = allowed & context.consented_mask;
+        if usable == 0 {
+            return Err(Code::NoConsent { allowed });
+        }
+        if customer.is_unsubscribed_from(&offer.topic) {
+            return Err(Code::Unsubscribed);
+        }
+        if context.never.may_hold(offer) {
+            if let Some(&id) = offer
+                .category_ids
+                .iter()
+                .find(|&&id| context.categories[id].never)
+            {
+                return Err(Code::NeverCategory {
+                    category: category_code(id),
+                });
+            }
+        }
+        if let Some(rule) = &offer.eligibility {
+            // The trace keeps the failed rule's position in the condition, not a copy.
+            offer
+                .quick
+                .check(rule, &context.facts)
+                .map_err(|rule| Code::Ineligible { rule })?;
+        }
+        if let Some(at) = self.just_bought(context, offer) {
+            return Err(Code::JustBought { at });
+        }
+        let summary = &customer.profile.summary;
+        let feedback = summary.offer(&offer.id);
+        if let Some(last) = feedback.and_then(|s| s.last_negative) {
+            let until = last.plus(offer.cooldown);
+            if now < until {
+                return Err(Code::Cooldown { until });
+            }
+        }
+        Ok(Screened {
+            channels: usable,
+            feedback,
+        })
+    }
+
+    /// When the customer bought `offer`'s product, if within `selection.skip_bought_within`.
+    #[inline]
+    fn just_bought(&self, context: &Context<'_>, offer: &Offer) -> Option<Stamp> {
+        let now = context.facts.now;
+        let within = self.policy.selection.skip_bought_within?;
+        let product = offer.product.as_deref()?;
+        context
+            .customer
+            .profile
+            .summary
+            .product(product)
+            .filter(|at| *at <= now && now.0 - at.0 <= within)
+    }
+}

@@ -1,0 +1,302 @@
+//! One decision's results of a policy's leaf tests, a bit per test, all worked out at once
+//! before the offers are looked at ([`Memo::work_out`], following a [`LeafPlan`] made at
+//! compile time).
+
+use super::eligibility::{Activity, Condition, Facts};
+use super::leaves::MAX_LEAVES;
+
+/// How many 64-bit words hold one decision's leaf results, a bit per numbered test.
+const LEAF_WORDS: usize = MAX_LEAVES / 64;
+
+/// What each distinct leaf test of the policy gave for one decision, a bit per test, all
+/// worked out at once ([`Memo::work_out`]) before the offers are looked at: an offer's rule is
+/// then a test of bits ([`RuleMask`](super::leaves::RuleMask)), and a test is worked out once
+/// however many rules ask it. On the decision's stack (128 bytes): nothing is allocated.
+pub(crate) struct Memo<'a> {
+    /// The policy's distinct leaf tests, by id.
+    tests: &'a [Condition],
+    /// A bit per test, set when it holds (with `known`).
+    words: [u64; LEAF_WORDS],
+    /// Whether `words` were worked out; if not, each look-up works its test out.
+    known: bool,
+}
+
+impl<'a> Memo<'a> {
+    /// Nothing worked out yet, for the policy's `tests`: each look-up works its test out
+    /// (for a decision whose offers never reach their rules).
+    pub(crate) fn new(tests: &'a [Condition]) -> Self {
+        Memo {
+            tests,
+            words: [0; LEAF_WORDS],
+            known: false,
+        }
+    }
+
+    /// Works out every test of `plan` (made from this memo's tests) against `facts` (whose
+    /// own memo is not used: the tests are leaves). **O(tests)**.
+    pub(crate) fn work_out(&mut self, plan: &LeafPlan, facts: &Facts<'_>) {
+        let now = facts.now;
+        for leaf in &plan.activities {
+            let holds = match facts.recent.get(leaf.category as usize) {
+                Some(recent) => {
+                    let last = if leaf.bought {
+                        recent.purchase
+                    } else {
+                        recent.view
+                    };
+                    // As `Condition::holds`: at most `within` seconds before now.
+                    last.is_some_and(|at| at <= now && now.0 - at.0 <= leaf.within)
+                }
+                // Not reached: a decision fills in every policy category.
+                None => self
+                    .tests
+                    .get(leaf.id as usize)
+                    .is_some_and(|test| test.holds(facts)),
+            };
+            self.set(leaf.id, holds);
+        }
+        for &id in &plan.others {
+            let holds = self
+                .tests
+                .get(id as usize)
+                .is_some_and(|test| test.holds(facts));
+            self.set(id, holds);
+        }
+        self.known = true;
+    }
+
+    /// Sets test `id`'s bit if it `holds`.
+    #[inline(always)]
+    fn set(&mut self, id: u32, holds: bool) {
+        let id = id as usize;
+        if let Some(word) = self.words.get_mut(id / 64) {
+            *word |= u64::from(holds) << (id % 64);
+        }
+    }
+
+    /// The first 64 tests' bits (each set when its test holds), once worked out.
+    #[inline]
+    pub(crate) fn low(&self) -> u64 {
+        self.words[0]
+    }
+
+    /// Whether the tests were worked out ([`Memo::work_out`]).
+    #[inline]
+    pub(crate) fn known(&self) -> bool {
+        self.known
+    }
+
+    /// Whether leaf `node` holds: from the bits if it is numbered and they are worked out,
+    /// otherwise worked out now.
+    pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
+        match node.leaf() {
+            Some(id) if self.known => self.bit(id).unwrap_or_else(|| node.holds(facts)),
+            _ => node.holds(facts),
+        }
+    }
+
+    /// Test `id`'s bit (`None` past the tests).
+    #[inline(always)]
+    fn bit(&self, id: u32) -> Option<bool> {
+        let id = id as usize;
+        if id >= self.tests.len() {
+            return None;
+        }
+        let word = self.words.get(id / 64)?;
+        Some(word >> (id % 64) & 1 != 0)
+    }
+
+    /// Whether test `id` holds (`None`: no such test).
+    #[inline(always)]
+    pub(super) fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
+        if self.known {
+            return self.bit(id);
+        }
+        Some(self.tests.get(id as usize)?.holds(facts))
+    }
+}
+
+/// A policy's leaf tests sorted for working them out at once ([`Memo::work_out`]): the
+/// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, and the
+/// ids of the others, each worked out by its own call.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LeafPlan {
+    activities: Vec<ActivityLeaf>,
+    others: Vec<u32>,
+}
+
+/// A `bought` / `viewed` test: its id, the category's index, the span, which activity.
+#[derive(Debug, Clone, Copy)]
+struct ActivityLeaf {
+    id: u32,
+    category: u32,
+    within: u32,
+    bought: bool,
+}
+
+impl LeafPlan {
+    /// The plan of a policy's distinct leaf `tests` (by id). **O(tests)**, at compile time.
+    pub(crate) fn of(tests: &[Condition]) -> LeafPlan {
+        let mut plan = LeafPlan::default();
+        // Tests are numbered below MAX_LEAVES, and categories number fewer than a policy's
+        // bytes: both fit a u32.
+        for (id, test) in (0u32..).zip(tests.iter().take(MAX_LEAVES)) {
+            match test {
+                Condition::Activity {
+                    activity,
+                    category_id,
+                    within,
+                    ..
+                } if u32::try_from(*category_id).is_ok() => plan.activities.push(ActivityLeaf {
+                    id,
+                    category: u32::try_from(*category_id).unwrap_or(u32::MAX),
+                    within: *within,
+                    bought: *activity == Activity::Bought,
+                }),
+                _ => plan.others.push(id),
+            }
+        }
+        plan
+    }
+}
+
+#[cfg(all(test, feature = "toml"))]
+mod tests {
+    use std::cell::Cell;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::context::{Moment, Profile, Value};
+    use crate::policy::leaves::RuleMask;
+    use crate::policy::{CompiledPolicy, Policy, Recent};
+    use crate::time::Stamp;
+
+    const DAY: u32 = 86_400;
+
+    /// Offers with every rule shape: one test, `not`, `all` and `any` of tests and `not`s,
+    /// a nested rule, and none.
+    fn policy() -> CompiledPolicy {
+        Policy::from_toml_str(
+            r#"
+            [attributes]
+            tier = "text"
+
+            [[offers]]
+            id = "test"
+            eligibility = { bought = "coffee", within = "30d" }
+            [[offers]]
+            id = "not"
+            eligibility = { not = { segment = "vip" } }
+            [[offers]]
+            id = "all"
+            eligibility = { all = [ { viewed = "tea", within = "10d" }, { not = { attribute = "tier", in = ["gold"] } }, { lifetime_value_at_least = 10.0 } ] }
+            [[offers]]
+            id = "any"
+            eligibility = { any = [ { not = { bought = "coffee", within = "30d" } }, { moment = "birthday", within_days = 7 } ] }
+            [[offers]]
+            id = "nested"
+            eligibility = { any = [ { all = [ { segment = "vip" }, { viewed = "tea", within = "10d" } ] }, { not = { bought = "tea", within = "90d" } } ] }
+            [[offers]]
+            id = "none"
+            "#,
+        )
+        .and_then(|p| p.compile())
+        .expect("a valid policy")
+    }
+
+    fn facts<'a>(
+        profile: &'a Profile,
+        attributes: &'a [Option<&'a Value>],
+        recent: &'a [Recent],
+        memo: Memo<'a>,
+    ) -> Facts<'a> {
+        Facts {
+            profile,
+            attributes,
+            recent,
+            now: Stamp(100 * DAY),
+            today: NaiveDate::from_ymd_opt(2026, 11, 24).expect("a real date"),
+            memo,
+            moment_days: Cell::new(None),
+        }
+    }
+
+    #[test]
+    fn a_rule_mask_and_its_failed_position_agree_with_the_quick_check_on_every_result() {
+        let policy = policy();
+        let tests = &policy.leaf_tests;
+        assert!(tests.len() <= 10, "{} tests", tests.len());
+        let profile = Profile::default();
+        let mut kinds = [false; 4];
+        for (offer, row) in policy.offers.iter().zip(&policy.rows) {
+            let quick = offer.eligibility.as_ref().map(|_| &offer.quick);
+            assert_eq!(row.rule, RuleMask::of(quick), "{}", offer.id);
+            kinds[match row.rule {
+                RuleMask::Always => 0,
+                RuleMask::All { .. } => 1,
+                RuleMask::Any { .. } => 2,
+                RuleMask::Other => 3,
+            }] = true;
+            let Some(rule) = &offer.eligibility else {
+                continue;
+            };
+            for bits in 0..1u64 << tests.len() {
+                let mut memo = Memo::new(tests);
+                memo.words[0] = bits;
+                memo.known = true;
+                let expected = offer.quick.check(rule, &facts(&profile, &[], &[], memo));
+                match row.rule.holds(bits) {
+                    Some(holds) => {
+                        assert_eq!(holds, expected.is_ok(), "{} {bits:b}", offer.id);
+                        assert_eq!(offer.quick.failed_at(bits), expected.err());
+                    }
+                    None => assert_eq!(offer.id.as_ref(), "nested"),
+                }
+            }
+        }
+        assert_eq!(kinds, [true; 4], "every kind of mask is tested");
+    }
+
+    #[test]
+    fn working_out_the_tests_at_once_gives_what_each_test_gives() {
+        let policy = policy();
+        let tests = &policy.leaf_tests;
+        let names = &policy.categories.names;
+        let tier = Value::from("gold");
+        for (segment, stamps) in [
+            ("vip", [Some(95 * DAY), Some(99 * DAY)]),
+            ("new", [Some(60 * DAY), None]),
+            ("vip", [None, Some(100 * DAY + 1)]),
+        ] {
+            let profile = Profile {
+                segments: vec![segment.to_owned()],
+                moments: vec![Moment {
+                    name: "birthday".to_owned(),
+                    month: 11,
+                    day: 27,
+                }],
+                ..Profile::default()
+            };
+            let recent: Vec<Recent> = names
+                .iter()
+                .enumerate()
+                .map(|(i, _)| Recent {
+                    purchase: stamps[i % 2].map(Stamp),
+                    view: stamps[(i + 1) % 2].map(Stamp),
+                })
+                .collect();
+            let attributes = [Some(&tier)];
+            let unknown = facts(&profile, &attributes, &recent, Memo::new(tests));
+            let mut memo = Memo::new(tests);
+            memo.work_out(&policy.leaf_plan, &unknown);
+            for (id, test) in (0u32..).zip(tests) {
+                assert_eq!(
+                    memo.bit(id),
+                    Some(test.holds(&unknown)),
+                    "test {id}: {test}"
+                );
+            }
+        }
+    }
+}
