@@ -297,9 +297,15 @@ impl Engine {
             let passed = match gate.pass(row, offer, &mut entry.stop) {
                 Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
                     let total = self.score_plain(&context, sets, row, offer, channels, entry);
+                    #[cfg(debug_assertions)]
+                    self.debug_check_row(&context, sets, offer, Ok(channels), Some(total));
                     Some((channels, total))
                 }
-                Screening::Stop => continue,
+                Screening::Stop => {
+                    #[cfg(debug_assertions)]
+                    self.debug_check_row(&context, sets, offer, Err(entry.stop), None);
+                    continue;
+                }
                 verdict => self.screen_and_score(
                     &context,
                     sets,

@@ -178,6 +178,39 @@ impl<'t> Gate<'t> {
 }
 
 impl Engine {
+    /// Debug builds, on every offer the gate settles on its row: the full checks
+    /// ([`Engine::screen`]) come to the same answer (`settled`: the usable channels, or the
+    /// stop), and a `plain_total` ([`Engine::score_plain`]) equals the full scorer's total to
+    /// the bit. The row path is a second spelling of both, so every test run checks it.
+    #[cfg(debug_assertions)]
+    pub(super) fn debug_check_row(
+        &self,
+        context: &Context<'_>,
+        sets: &mut super::scoring::Sets,
+        offer: &Offer,
+        settled: Result<u8, Code>,
+        plain_total: Option<f64>,
+    ) {
+        let full = self.screen(context, offer);
+        let full_channels = full.as_ref().map(|screened| screened.channels);
+        assert_eq!(
+            full_channels.map_err(|code| *code),
+            settled,
+            "the row screening and the full checks disagree on offer {}",
+            offer.id
+        );
+        if let (Some(plain), Ok(screened)) = (plain_total, full) {
+            let mut entry = super::record::Entry::UNSCORED;
+            let total = self.score(context, sets, offer, screened, &mut entry, &mut Vec::new());
+            assert_eq!(
+                plain.to_bits(),
+                total.to_bits(),
+                "the plain score and the full scorer disagree on offer {}",
+                offer.id
+            );
+        }
+    }
+
     /// The absolute checks, cheap first. `Ok` with a bit per usable channel, and the customer's
     /// feedback on the offer (looked up once, for the cooldown and the score).
     pub(super) fn screen<'c>(

@@ -1,7 +1,8 @@
 //! Each offer's screening and scoring constants packed in one small row, built once at compile
 //! time: a decision reads the rows in order (channels, categories, rule, score parts) and
 //! turns to the full [`Offer`] only for the few offers that need more (a validity window, a
-//! product, a moment, a rule that is not a mask).
+//! moment, a rule that is not a mask). A product is settled on the row too, by its number in
+//! the decision's table of products bought recently.
 
 use std::sync::Arc;
 
@@ -20,8 +21,9 @@ pub(crate) struct Row {
     pub(crate) category_mask: u64,
     /// The offer's eligibility rule as a test of leaf bits.
     pub(crate) rule: RuleMask,
-    /// The built-in score's value and priority parts as its total adds them.
+    /// The built-in score's value part as its total adds it.
     pub(crate) value_addend: f64,
+    /// The built-in score's priority part as its total adds it.
     pub(crate) priority_addend: f64,
     /// Which of the policy's distinct category lists the offer has.
     pub(crate) category_set: usize,
