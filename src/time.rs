@@ -22,6 +22,12 @@ impl Stamp {
         DateTime::from_timestamp(i64::from(self.0), 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
+    /// Whether `self` is at or before `now`, by at most `secs`: "within the last `secs`".
+    #[inline(always)]
+    pub(crate) fn within(self, secs: u32, now: Stamp) -> bool {
+        self <= now && now.0 - self.0 <= secs
+    }
+
     /// `self + secs`, saturating at [`Stamp::MAX`].
     pub(crate) fn plus(self, secs: u32) -> Stamp {
         Stamp(self.0.saturating_add(secs))

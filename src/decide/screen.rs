@@ -123,7 +123,7 @@ impl<'t> Gate<'t> {
             return bought;
         }
         let now = context.facts.now;
-        let recent = |at: &Stamp| *at <= now && now.0 - at.0 <= within;
+        let recent = |at: &Stamp| at.within(within, now);
         bought.resize(policy.products.len(), None);
         if summary.product_count() < policy.products.len() {
             for (name, at) in summary.products().filter(|(_, at)| recent(at)) {
@@ -288,6 +288,6 @@ impl Engine {
             .profile
             .summary
             .product(product)
-            .filter(|at| *at <= now && now.0 - at.0 <= within)
+            .filter(|at| at.within(within, now))
     }
 }

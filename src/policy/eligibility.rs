@@ -754,7 +754,7 @@ impl Condition {
                     Activity::Viewed => recent.view,
                 };
                 // Within the span: at most `within` seconds before now (and not in the future).
-                last.is_some_and(|at| at <= facts.now && facts.now.0 - at.0 <= *within)
+                last.is_some_and(|at| at.within(*within, facts.now))
             }
             Condition::Moment {
                 name, within_days, ..

@@ -45,7 +45,7 @@ impl<'a> Memo<'a> {
                         recent.view
                     };
                     // As `Condition::holds`: at most `within` seconds before now.
-                    last.is_some_and(|at| at <= now && now.0 - at.0 <= leaf.within)
+                    last.is_some_and(|at| at.within(leaf.within, now))
                 }
                 // Not reached: a decision fills in every policy category.
                 None => self
