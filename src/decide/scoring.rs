@@ -29,6 +29,48 @@ pub(super) struct SetFacts {
     negative_addend: f64,
 }
 
+/// One offer's built-in score as a decision works it out: the parts that depend only on the
+/// offer (as addends), its negative feedback and its moment, with their addends.
+struct Builtin {
+    channel: Channel,
+    value_addend: f64,
+    priority_addend: f64,
+    negative: f64,
+    negative_addend: f64,
+    days_until_moment: Option<i64>,
+    /// `None` without a moment.
+    moment_addend: Option<f64>,
+}
+
+impl Builtin {
+    /// Records the score's inputs in its trace `entry` and returns its total: `Parts::sum` of
+    /// the nine addends in `PART_NAMES` order, the first two (`set.leading`) summed once per
+    /// list of categories. The one spelling of the sum, for offers screened in full and on
+    /// their row alike. Without a moment its part is 0.0, whose addend +0.0 leaves a sum of
+    /// addends (never -0.0) as it is: it is not added.
+    #[inline(always)]
+    fn record(self, context: &Context<'_>, set: &SetFacts, entry: &mut Entry) -> f64 {
+        let shared = &context.shared;
+        let on = self.channel.index();
+        entry.affinity = set.affinity;
+        entry.negative_feedback = self.negative;
+        entry.days_until_moment = self.days_until_moment;
+        entry.favourite = set.favourite;
+        entry.channel = self.channel;
+        entry.scored = Scored::Builtin;
+        let mut total = set.leading + self.value_addend + self.priority_addend;
+        if let Some(moment) = self.moment_addend {
+            total += moment;
+        }
+        entry.total = total
+            + shared.preferred[on]
+            + self.negative_addend
+            + shared.fatigue
+            + shared.ignored[on];
+        entry.total
+    }
+}
+
 /// A decision's slots for the category lists' facts, by list number: `None` until one of the
 /// list's offers is scored.
 pub(super) type Sets = [Option<SetFacts>];
@@ -72,38 +114,26 @@ impl Engine {
             .and_then(|m| facts.days_until(m.month, m.day));
         let scorer = match &self.scorer {
             Model::Builtin(_) => {
-                entry.affinity = set.affinity;
-                entry.negative_feedback = negative;
-                entry.days_until_moment = days_until_moment;
-                entry.favourite = set.favourite;
-                entry.channel = channel;
-                entry.scored = Scored::Builtin;
-                // The parts of `Factors::inputs(entry, ..)` (as the trace names them), those
-                // of the decision and of the list of categories worked out once.
                 let w = &self.policy.scoring.spec;
-                let shared = &context.shared;
-                let on = channel.index();
-                // Without a moment the part is 0.0, whose addend is +0.0.
-                let moment = match days_until_moment {
-                    None => 0.0,
-                    Some(_) => addend(Parts::moment(w, days_until_moment)),
-                };
+                let moment_addend = days_until_moment
+                    .is_some()
+                    .then(|| addend(Parts::moment(w, days_until_moment)));
                 // Without feedback on the offer, its negative feedback is its categories',
                 // whose addend the list's facts hold.
-                let negative = match feedback {
+                let negative_addend = match feedback {
                     None => set.negative_addend,
                     Some(_) => addend(Parts::negative(w, negative)),
                 };
-                // `Parts::sum` of the nine addends, the first two summed once per list.
-                entry.total = set.leading
-                    + offer.value_addend
-                    + offer.priority_addend
-                    + moment
-                    + shared.preferred[on]
-                    + negative
-                    + shared.fatigue
-                    + shared.ignored[on];
-                return entry.total;
+                let builtin = Builtin {
+                    channel,
+                    value_addend: offer.value_addend,
+                    priority_addend: offer.priority_addend,
+                    negative,
+                    negative_addend,
+                    days_until_moment,
+                    moment_addend,
+                };
+                return builtin.record(context, set, entry);
             }
             Model::Custom(scorer) => scorer.as_ref(),
         };
@@ -125,8 +155,7 @@ impl Engine {
 
     /// Scores with the built-in scorer an offer that passed on its row (`channels` usable, no
     /// feedback of its own, no moment), recording how in its trace `entry`; returns the
-    /// total. The same sum as [`Engine::score`]'s, in the same order, less its moment part:
-    /// +0.0, which changes no bits of a total that is never -0.0.
+    /// total, summed by the same [`Builtin::record`] as [`Engine::score`]'s.
     #[inline(always)]
     pub(super) fn score_plain(
         &self,
@@ -140,21 +169,16 @@ impl Engine {
         let channel = context.best_channel(channels);
         let mut spare = None;
         let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
-        let shared = &context.shared;
-        let on = channel.index();
-        entry.affinity = set.affinity;
-        entry.negative_feedback = set.negative;
-        entry.favourite = set.favourite;
-        entry.channel = channel;
-        entry.scored = Scored::Builtin;
-        entry.total = set.leading
-            + row.value_addend
-            + row.priority_addend
-            + shared.preferred[on]
-            + set.negative_addend
-            + shared.fatigue
-            + shared.ignored[on];
-        entry.total
+        let builtin = Builtin {
+            channel,
+            value_addend: row.value_addend,
+            priority_addend: row.priority_addend,
+            negative: set.negative,
+            negative_addend: set.negative_addend,
+            days_until_moment: None,
+            moment_addend: None,
+        };
+        builtin.record(context, set, entry)
     }
 
     /// Screens `offer` in full (or takes `passed`, the channels it passed its row with) and
