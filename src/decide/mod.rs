@@ -263,7 +263,7 @@ impl Engine {
         let offers = &self.policy.offers;
         // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
         // heap past them; read as a slice.
-        let mut inline: [Option<SetFacts>; 16] = [None; 16];
+        let mut inline: [Option<SetFacts>; 16] = [const { None }; 16];
         let mut spilled = Vec::new();
         let sets = match inline.get_mut(..self.policy.categories.sets) {
             Some(sets) => sets,
