@@ -306,6 +306,19 @@ impl Summary {
         self.categories.get(category)
     }
 
+    /// How many categories the customer has stats in.
+    #[inline]
+    pub(crate) fn category_count(&self) -> usize {
+        self.categories.len()
+    }
+
+    /// The categories the customer has stats in, with them.
+    pub(crate) fn categories(&self) -> impl Iterator<Item = (&str, &CategoryStats)> + '_ {
+        self.categories
+            .iter()
+            .map(|(name, stats)| (name.as_str(), stats))
+    }
+
     #[inline]
     pub(crate) fn offer(&self, offer: &str) -> Option<&OfferStats> {
         // Most customers gave no feedback on any offer: skip hashing the id.

@@ -185,6 +185,8 @@ impl Engine {
 
     /// Fills `tables`' category facts (empty): per policy category, what the customer's
     /// summary says of it at `at`, and whether it is one of their favourite or never ones.
+    /// **O(p + min(p, c))** for p policy and c customer categories, plus a look-up per favourite
+    /// and never category.
     pub(super) fn category_facts(&self, customer: &Customer, at: Stamp, tables: &mut Tables<'_>) {
         let profile = &customer.profile;
         let half_life = self.policy.scoring.half_life;
@@ -195,30 +197,48 @@ impl Engine {
             never,
             ..
         } = tables;
-        categories.reserve(names.len());
-        recent.reserve(names.len());
-        for name in names {
-            let stats = profile.summary.category(name);
-            let decayed = |pick: fn(&CategoryStats) -> &Decayed| {
-                stats.map_or(0.0, |s| pick(s).at(at, half_life))
-            };
-            categories.push(CategoryFacts {
-                purchases: decayed(|s| &s.purchases),
-                views: decayed(|s| &s.views),
-                negative: decayed(|s| &s.negative),
-                favourite: false,
-                never: false,
-            });
-            recent.push(stats.map_or_else(Recent::default, |s| Recent {
-                purchase: s.last_purchase,
-                view: s.last_view,
-            }));
+        // A category the customer has no stats in keeps the defaults (nothing bought, viewed or
+        // disliked); those they have are filled in, found from the side with fewer names: the
+        // customer's categories among the policy's (by key, cheaper than hashing for a policy's
+        // few), or the policy's among the customer's. (Pushed one by one: `SmallVec::resize`
+        // costs several times as much.)
+        for _ in 0..names.len() {
+            categories.push(CategoryFacts::default());
+            recent.push(Recent::default());
+        }
+        let mut fill = |id: usize, stats: &CategoryStats| {
+            let decayed = |value: &Decayed| value.at(at, half_life);
+            if let Some(facts) = categories.get_mut(id) {
+                facts.purchases = decayed(&stats.purchases);
+                facts.views = decayed(&stats.views);
+                facts.negative = decayed(&stats.negative);
+            }
+            if let Some(recent) = recent.get_mut(id) {
+                *recent = Recent {
+                    purchase: stats.last_purchase,
+                    view: stats.last_view,
+                };
+            }
+        };
+        let summary = &profile.summary;
+        if summary.category_count() <= names.len() {
+            for (name, stats) in summary.categories() {
+                if let Some(id) = names.index_of(name) {
+                    fill(id, stats);
+                }
+            }
+        } else {
+            for (id, name) in names.iter().enumerate() {
+                if let Some(stats) = summary.category(name) {
+                    fill(id, stats);
+                }
+            }
         }
         // The customer's few favourite and never categories, each found in the policy's set
         // (not every policy category compared against each of them).
         for name in &profile.favourite_categories {
             if let Some(facts) = names
-                .get_index_of(name.as_str())
+                .index_of(name.as_str())
                 .and_then(|id| categories.get_mut(id))
             {
                 facts.favourite = true;
@@ -226,7 +246,7 @@ impl Engine {
         }
         for name in &profile.never_categories {
             if let Some((id, facts)) = names
-                .get_index_of(name.as_str())
+                .index_of(name.as_str())
                 .and_then(|id| Some((id, categories.get_mut(id)?)))
             {
                 facts.never = true;

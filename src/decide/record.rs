@@ -193,7 +193,7 @@ impl Recorded {
         self.policy
             .categories
             .names
-            .get_index(id as usize)
+            .get(id as usize)
             .cloned()
             .unwrap_or_default()
     }

@@ -66,7 +66,7 @@ pub struct CompiledPolicy {
     /// Each offer's screening and scoring constants, packed, in offer order.
     pub(crate) rows: Vec<super::Row>,
     /// The distinct products the offers name, numbered as the rows name them.
-    pub(crate) products: super::rows::ProductNames,
+    pub(crate) products: super::names::Names,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
     /// asking each offer).
     pub(crate) windowed: bool,

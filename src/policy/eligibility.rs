@@ -342,7 +342,7 @@ pub(crate) fn compile_condition(
     path: &str,
     spec: &ConditionSpec,
     attributes: &IndexMap<String, ValueKind>,
-    categories: &mut super::offers::CategoryNames,
+    categories: &mut super::names::Names,
 ) -> Result<Condition, PolicyError> {
     let found = forms(spec);
     let form = match found.as_slice() {
@@ -490,10 +490,7 @@ pub(crate) fn compile_condition(
                 ),
             };
             let category = name(field, category)?;
-            let category_id = match categories.get_index_of(category.as_str()) {
-                Some(id) => id,
-                None => categories.insert_full(category.as_str().into()).0,
-            };
+            let category_id = categories.insert(category.as_str());
             Condition::Activity {
                 failed: FailedRule::at(path),
                 leaf: NO_LEAF,

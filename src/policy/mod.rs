@@ -62,6 +62,7 @@ mod compile;
 mod eligibility;
 mod leaves;
 mod memo;
+mod names;
 mod offers;
 mod quiet;
 pub(crate) mod retention;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::eligibility::{compile_condition, Condition, ConditionSpec};
 use super::leaves::Quick;
+use super::names::Names;
 use super::window::{parse_duration, MAX_WINDOW_SECS};
 use super::CapSpec;
 use crate::channel::Channel;
@@ -329,11 +330,6 @@ pub(crate) fn compile_selection(spec: &SelectionSpec) -> Result<(Selection, u32)
     ))
 }
 
-/// The policy's category names, numbered in insertion order. Hashed with foldhash, not std's
-/// SipHash: a decision looks up the customer's favourite and never categories in it, and the
-/// names come from the policy's own author.
-pub(crate) type CategoryNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
-
 /// Every category the offers and their `bought` / `viewed` rules name, and every distinct list
 /// of categories an offer has, once: a decision looks each category up in the customer's
 /// summary once, and sums each list once, not once per offer or rule.
@@ -341,7 +337,7 @@ pub(crate) type CategoryNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
 pub(crate) struct Categories {
     /// The categories, in the order the offers and rules first name them (`Offer::category_ids`,
     /// and the rules' own indexes).
-    pub(crate) names: CategoryNames,
+    pub(crate) names: Names,
     /// How many distinct category lists (same categories in the same order) the offers have;
     /// `Offer::category_set` is below it.
     pub(crate) sets: usize,
@@ -366,7 +362,7 @@ pub(crate) fn compile_offers(
 ) -> Result<CompiledOffers, PolicyError> {
     let mut offers: Vec<Offer> = Vec::with_capacity(specs.len());
     let mut caps = Vec::new();
-    let mut categories = CategoryNames::default();
+    let mut categories = Names::default();
     let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
@@ -438,10 +434,7 @@ pub(crate) fn compile_offers(
         let category_ids: Vec<usize> = spec
             .categories
             .iter()
-            .map(|c| match categories.get_index_of(c.as_str()) {
-                Some(id) => id,
-                None => categories.insert_full(c.as_str().into()).0,
-            })
+            .map(|c| categories.insert(c))
             .collect();
         let category_set = sets.insert_full(category_ids.clone()).0;
         let bit = |id: &usize| u32::try_from(*id).ok().and_then(|id| 1u64.checked_shl(id));

@@ -4,15 +4,9 @@
 //! moment, a rule that is not a mask). A product is settled on the row too, by its number in
 //! the decision's table of products bought recently.
 
-use std::sync::Arc;
-
-use indexmap::IndexSet;
-
 use super::leaves::RuleMask;
+use super::names::Names;
 use super::offers::Offer;
-
-/// The distinct products the offers name, numbered in offer order ([`Row::product`]).
-pub(crate) type ProductNames = IndexSet<Arc<str>, foldhash::fast::RandomState>;
 
 /// An offer's row (see the module docs): copied from the offer by [`rows`], never changed.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +21,7 @@ pub(crate) struct Row {
     pub(crate) priority_addend: f64,
     /// Which of the policy's distinct category lists the offer has.
     pub(crate) category_set: usize,
-    /// The offer's product's number in [`ProductNames`] (with [`Row::PRODUCT`]).
+    /// The offer's product's number in the policy's products (with [`Row::PRODUCT`]).
     pub(crate) product: u32,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
@@ -54,15 +48,15 @@ impl Row {
 
 /// The rows of `offers`, in order (once their score addends are set), and the products they
 /// name. **O(offers)**.
-pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, ProductNames) {
-    let mut products = ProductNames::default();
+pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, Names) {
+    let mut products = Names::default();
     let rows = offers
         .iter()
         .map(|offer| {
             let flag = |present: bool, flag: u8| if present { flag } else { 0 };
             // Fewer products than offers, whose count fits a u32 (a policy is text in memory).
             let product = offer.product.as_ref().map_or(u32::MAX, |name| {
-                u32::try_from(products.insert_full(Arc::clone(name)).0).unwrap_or(u32::MAX)
+                u32::try_from(products.insert(name)).unwrap_or(u32::MAX)
             });
             Row {
                 product,

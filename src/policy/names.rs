@@ -1,0 +1,172 @@
+//! A policy's category or product names, numbered in the order they are first named, and a
+//! look-up that suits a decision: it asks for a customer's few names (their categories,
+//! favourites, never categories, products), and a policy has few names of each kind, for which
+//! comparing a short key per name costs less than hashing the name (and comparing it in full).
+
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+
+/// Up to this many names are found by their keys; more are hashed.
+const SCAN_MAX: usize = 32;
+
+/// A name's length and up to eight of its bytes: all its bytes when it is at most eight bytes
+/// long (so equal keys mean equal names), the first eight when it is longer (equal keys then
+/// mean the names must be compared in full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NameKey {
+    bytes: u64,
+    len: usize,
+}
+
+impl NameKey {
+    /// The key of `name`: for 4 to 7 bytes, its first four and last four bytes (which overlap
+    /// and together cover it); for 1 to 3, its first, middle and last bytes (which cover it).
+    #[inline]
+    fn of(name: &str) -> NameKey {
+        let b = name.as_bytes();
+        let bytes = if let Some(head) = b.first_chunk::<8>() {
+            u64::from_le_bytes(*head)
+        } else if let (Some(head), Some(tail)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+            u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32
+        } else {
+            let byte = |at: Option<&u8>| u64::from(at.copied().unwrap_or(0));
+            byte(b.first()) | byte(b.get(b.len() / 2)) << 8 | byte(b.last()) << 16
+        };
+        NameKey {
+            bytes,
+            len: b.len(),
+        }
+    }
+
+    /// Whether the key holds all of its name.
+    #[inline]
+    fn is_whole(&self) -> bool {
+        self.len <= 8
+    }
+}
+
+/// Numbered names (each once) with their keys.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    set: IndexSet<Arc<str>, foldhash::fast::RandomState>,
+    /// By number.
+    keys: Vec<NameKey>,
+}
+
+impl Names {
+    /// The number of `name`, numbering it if it is new.
+    pub(crate) fn insert(&mut self, name: &str) -> usize {
+        if let Some(id) = self.set.get_index_of(name) {
+            return id;
+        }
+        self.keys.push(NameKey::of(name));
+        self.set.insert_full(name.into()).0
+    }
+
+    /// The number of `name`, if it is one of these. Up to [`SCAN_MAX`] names, by comparing
+    /// keys (**O(n)**, a few instructions each; a name longer than eight bytes is compared in
+    /// full only with names of its key); past them, by hashing it (**O(1)**).
+    #[inline]
+    pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
+        if self.keys.len() > SCAN_MAX {
+            return self.set.get_index_of(name);
+        }
+        let key = NameKey::of(name);
+        (0..).zip(&self.keys).find_map(|(id, k)| {
+            let same = *k == key
+                && (key.is_whole() || self.set.get_index(id).is_some_and(|n| **n == *name));
+            same.then_some(id)
+        })
+    }
+
+    /// The name numbered `id`.
+    pub(crate) fn get(&self, id: usize) -> Option<&Arc<str>> {
+        self.set.get_index(id)
+    }
+
+    /// How many names there are.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The names, by number.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.set.iter().map(|name| &**name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_tell_short_names_apart_and_leave_long_ones_to_a_full_comparison() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "acb",
+            "abcd",
+            "abce",
+            "abcde",
+            "abdde",
+            "abcdefg",
+            "abcdxfg",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghi",
+            "abcdefghj",
+            "abcdefgh-long",
+        ];
+        for a in names {
+            for b in names {
+                let (ka, kb) = (NameKey::of(a), NameKey::of(b));
+                if ka.is_whole() {
+                    assert_eq!(ka == kb, a == b, "{a:?} {b:?}");
+                } else if a == b {
+                    assert_eq!(ka, kb);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_name_is_found_by_its_number_whether_scanned_or_hashed() {
+        for count in [0, 1, 5, SCAN_MAX, SCAN_MAX + 1, 100] {
+            let mut names = Names::default();
+            // Long names sharing their first eight bytes, and short ones.
+            let name = |i: usize| {
+                if i % 2 == 0 {
+                    format!("category-{i}")
+                } else {
+                    format!("c{i}")
+                }
+            };
+            for i in 0..count {
+                assert_eq!(names.insert(&name(i)), i);
+            }
+            if count > 0 {
+                assert_eq!(names.insert(&name(0)), 0, "a name is numbered once");
+            }
+            assert_eq!(names.len(), count);
+            for i in 0..count {
+                assert_eq!(names.index_of(&name(i)), Some(i));
+                assert_eq!(names.get(i).map(|n| &**n), Some(name(i).as_str()));
+            }
+            for missing in ["category-", "category-1000", "c", "c1000", "", "categories"] {
+                assert_eq!(names.index_of(missing), None, "{missing}");
+            }
+        }
+    }
+}
