@@ -1796,3 +1796,22 @@ fn a_bad_event_is_an_error_and_leaves_the_customer_unchanged() -> TestResult {
     assert_eq!(una, before);
     Ok(())
 }
+
+#[test]
+fn a_pick_sent_at_once_is_sent_at_the_whole_second_of_now() -> TestResult {
+    let engine = make_engine(
+        r#"
+        [[offers]]
+        id = "coffee-club"
+        categories = ["coffee"]
+        "#,
+    )?;
+    let ledger = MemoryLedger::new();
+    for (id, when) in [(1, now()), (2, now() + Duration::milliseconds(750))] {
+        let decision = engine.decide(&emailable(id), &ledger, &email(1), when)?;
+        let pick = decision.picks.first().ok_or("a pick")?;
+        assert_eq!(pick.send_at, now(), "{when}");
+        assert_eq!(pick.send_at, pick.reservation.send_at());
+    }
+    Ok(())
+}

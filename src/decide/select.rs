@@ -9,10 +9,11 @@ use super::record::{Code, Entry};
 use super::{category_code, offer_code, Engine, Pick, Request};
 use crate::channel::{Channel, MessageClass};
 use crate::error::Error;
-use crate::ledger::ContactLedger;
+use crate::ledger::{ContactLedger, Reservation};
 use crate::policy::Offer;
 use crate::score::Score;
 use crate::throttle::{Attempt, IfBlocked, Verdict};
+use crate::time::Stamp;
 
 /// What selection fills in: the picks, and the trace's entries and side tables.
 pub(super) struct Outcome {
@@ -124,7 +125,7 @@ impl Engine {
                     tags: offer.tags.clone(),
                     channel,
                     score: candidate.score,
-                    send_at: reservation.send_at(),
+                    send_at: send_time(&reservation, context.facts.now, now),
                     reservation,
                 });
                 return Ok(Code::Picked);
@@ -138,5 +139,17 @@ impl Engine {
         }
         // No refusal and no pick: no usable channel (not reached, a scored candidate has one).
         Ok(first_refusal.unwrap_or(Code::NoChannel))
+    }
+}
+
+/// When `reservation` is to be sent ([`Reservation::send_at`]) for a reserve at `now` (`at` in
+/// whole seconds): `now` itself when it goes at once and `now` is a whole second (as the
+/// stamp is), which saves converting the stamp back into a date and time.
+fn send_time(reservation: &Reservation, at: Stamp, now: DateTime<Utc>) -> DateTime<Utc> {
+    if reservation.send_stamp() == at && now.timestamp_subsec_nanos() == 0 {
+        debug_assert_eq!(now, reservation.send_at());
+        now
+    } else {
+        reservation.send_at()
     }
 }

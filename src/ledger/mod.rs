@@ -50,6 +50,11 @@ impl Reservation {
         self.send_at.to_utc()
     }
 
+    /// [`Reservation::send_at`] as the ledger keeps it.
+    pub(crate) fn send_stamp(&self) -> Stamp {
+        self.send_at
+    }
+
     /// The channel reserved.
     pub fn channel(&self) -> Channel {
         self.channel
