@@ -18,6 +18,11 @@
 //!   (`ledger.release(&pick.reservation)`) to keep the ledger the same for every iteration.
 //!   **The time per iteration therefore includes one `release`** (one lock, a short scan of the
 //!   customer's history) besides the decide itself, and dropping the returned `Decision`.
+//! - `cornershop_50_offers_engaged`: the 50-offer decide for the 20-event customer with, besides,
+//!   feedback on three offers (a click three days ago, a dislike a month ago, a dismissal five
+//!   days ago that rests its offer) and one unsubscribed topic (an offer's own id), as most
+//!   real customers have some: those offers are screened in full, the others on their rows
+//!   (with the same ledger history and request as above, one `release` included).
 //! - `baseline_{N}_offers`: the practical floor, written by hand on flat arrays with nothing
 //!   allocated: one cap check (count the timestamps of a small array that fall in a 7-day
 //!   window), then for each offer an eligibility test as comparisons of precomputed numbers, a
@@ -42,8 +47,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cornershop::{
-    Channel, Consent, ContactLedger, Customer, Engine, Event, MemoryLedger, MessageClass, Policy,
-    RecordedContact, Request, Response,
+    Channel, Consent, ContactLedger, Customer, Engine, Event, FeedbackTarget, MemoryLedger,
+    MessageClass, Policy, RecordedContact, Request, Response,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use rand::rngs::StdRng;
@@ -216,6 +221,35 @@ fn customer(engine: &Engine, id: u64, events: usize) -> Customer {
     who
 }
 
+/// The 20-event regular (`customer`) with feedback on three of the policy's `offers` (a click,
+/// a dislike a month ago, a dismissal five days ago), an ignored email on a fourth, and the
+/// topic of a fifth unsubscribed.
+fn engaged(engine: &Engine, id: u64, offers: usize) -> Customer {
+    let name = |i: usize| format!("offer-{:03}", i % offers);
+    let mut who = customer(engine, id, 20).with_unsubscribed_topic(name(12));
+    let ago = |days| now() - Duration::days(days);
+    let dislike = |i, days| Event::Feedback {
+        at: ago(days),
+        target: FeedbackTarget::Offer(name(i)),
+        positive: false,
+    };
+    let respond = |i, days, response| Event::Response {
+        at: ago(days),
+        channel: Channel::Email,
+        offer: Some(name(i)),
+        response,
+    };
+    for event in [
+        respond(8, 3, Response::Clicked),
+        dislike(2, 30),
+        dislike(4, 5),
+        respond(30, 2, Response::Ignored),
+    ] {
+        engine.observe(&mut who, &event).expect("a valid event");
+    }
+    who
+}
+
 /// Three earlier marketing contacts for `who`, well within every cap.
 fn ledger_with_history(engine: &Engine, customers: &[u64]) -> MemoryLedger {
     let ledger = MemoryLedger::new();
@@ -316,12 +350,13 @@ impl Baseline {
     }
 }
 
-/// One policy size: its engine, its ledger and the customers with their event counts.
+/// One policy size: its engine, its ledger and the customers, each with the end of its bench
+/// entry's name (`20_events`, `10000_events`, `engaged`).
 struct Setup {
     offers: usize,
     engine: Engine,
     ledger: MemoryLedger,
-    customers: Vec<(usize, Customer)>,
+    customers: Vec<(String, Customer)>,
 }
 
 fn setups(request: &Request) -> Vec<Setup> {
@@ -329,20 +364,25 @@ fn setups(request: &Request) -> Vec<Setup> {
         .into_iter()
         .map(|offers| {
             let engine = engine(offers);
-            let ids: Vec<u64> = (1..=EVENT_COUNTS.len() as u64).collect();
+            // One id more than the event counts: the engaged customer's.
+            let ids: Vec<u64> = (1..=EVENT_COUNTS.len() as u64 + 1).collect();
             let ledger = ledger_with_history(&engine, &ids);
-            let customers: Vec<(usize, Customer)> = ids
+            let mut customers: Vec<(String, Customer)> = ids
                 .iter()
                 .zip(EVENT_COUNTS)
-                .map(|(&id, events)| (events, customer(&engine, id, events)))
+                .map(|(&id, events)| (format!("{events}_events"), customer(&engine, id, events)))
                 .collect();
-            for (events, who) in &customers {
+            if offers == 50 {
+                let id = ids[EVENT_COUNTS.len()];
+                customers.push(("engaged".to_owned(), engaged(&engine, id, offers)));
+            }
+            for (label, who) in &customers {
                 let decision = engine
                     .decide(who, &ledger, request, now())
                     .expect("valid input");
                 let scored = decision.trace.iter().filter(|c| c.score.is_some()).count();
                 println!(
-                    "setup: {offers} offers, {events} events: picked {:?}, {scored} of {offers} offers scored",
+                    "setup: {offers} offers, {label}: picked {:?}, {scored} of {offers} offers scored",
                     decision.picked_offers().collect::<Vec<_>>()
                 );
                 for pick in &decision.picks {
@@ -379,9 +419,9 @@ fn decide(c: &mut Criterion) {
         // judges changes within them): a real caller never asks twice about the same instant,
         // and the ledger remembers the last instant's local time.
         let instants: Vec<DateTime<Utc>> = (0..1_000).map(|s| now + Duration::seconds(s)).collect();
-        for (events, who) in &setup.customers {
+        for (label, who) in &setup.customers {
             let mut next = 0;
-            group.bench_function(format!("cornershop_{offers}_offers_{events}_events"), |b| {
+            group.bench_function(format!("cornershop_{offers}_offers_{label}"), |b| {
                 b.iter(|| {
                     next = (next + 1) % instants.len();
                     let decision = engine

@@ -328,10 +328,15 @@ impl Summary {
         self.offers.get(offer)
     }
 
-    /// Whether the customer gave feedback on (or clicked) any offer.
+    /// How many offers the customer gave feedback on (or clicked).
     #[inline]
-    pub(crate) fn has_offer_feedback(&self) -> bool {
-        !self.offers.is_empty()
+    pub(crate) fn offer_feedback_count(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// The ids of the offers the customer gave feedback on (or clicked).
+    pub(crate) fn offers_with_feedback(&self) -> impl Iterator<Item = &str> + '_ {
+        self.offers.keys().map(String::as_str)
     }
 
     /// How many products are remembered (at most 64).

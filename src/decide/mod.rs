@@ -7,6 +7,7 @@
 //! `selection.max_per_category` per category, until the picks are filled) and *is it too much?*
 //! (caps, spacing, quiet hours and snoozes, judged atomically by the ledger while reserving).
 
+mod asked;
 mod context;
 mod explain;
 mod message;
@@ -15,6 +16,8 @@ mod record;
 mod scoring;
 mod screen;
 mod select;
+#[cfg(test)]
+mod tests;
 mod trace;
 
 use std::sync::Arc;
@@ -29,10 +32,11 @@ use crate::ledger::ContactLedger;
 use crate::policy::{CompiledPolicy, Memo, Row};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
-use context::Tables;
+use asked::{Asked, NoneAsked, OfferSet};
+use context::{Context, Tables};
 use rank::Pool;
 use record::{Code, Entry, Recorded, Scored};
-use scoring::SetFacts;
+use scoring::{SetFacts, Sets};
 use screen::{Gate, Screened, Screening};
 use select::Outcome;
 
@@ -197,9 +201,10 @@ impl Engine {
     /// Cost: **O(n + t)** for the policy's n offers (their screening, eligibility rules and
     /// scores; the selection orders only the candidates it walks) and t distinct eligibility
     /// tests (each worked out once, before the offers are screened), plus one ledger
-    /// check-and-reserve per candidate walked; it does not grow with the customer's history,
-    /// which is read from the running summary. With the built-in scorer nothing is allocated
-    /// per offer: the trace is recorded as one allocation of 64 bytes per offer (what stopped
+    /// check-and-reserve per candidate walked and one look-up per unsubscribed topic and per
+    /// offer with the customer's feedback (or per offer, if fewer); it does not grow with the
+    /// customer's history, which is read from the running summary. With the built-in scorer
+    /// nothing is allocated per offer: the trace is recorded as one allocation of 64 bytes per offer (what stopped
     /// it, the inputs of its score) and the policy shared by reference; offer ids, stop details and the
     /// score's named contributions are built when the trace is read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
@@ -251,16 +256,14 @@ impl Engine {
             context.facts.memo = memo;
         }
         let plain = Gate::plain(&context, complaint);
-        let bought = if plain {
-            Gate::recently_bought(&context, &self.policy)
+        let (asked, bought) = if plain {
+            (
+                self.asked(customer),
+                Gate::recently_bought(&context, &self.policy),
+            )
         } else {
-            SmallVec::new()
+            (OfferSet::default(), SmallVec::new())
         };
-        let gate = Gate::new(&context, plain, &bought);
-        // Offers that pass on their row are scored by the one sum with the built-in scorer,
-        // unless they have a moment part.
-        let builtin = matches!(self.scorer, Model::Builtin(_));
-        let offers = &self.policy.offers;
         // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
         // heap past them; read as a slice.
         let mut inline: [Option<SetFacts>; 16] = [const { None }; 16];
@@ -272,8 +275,7 @@ impl Engine {
                 &mut spilled[..]
             }
         };
-        let mut regular = Pool::new(false);
-        let mut fallback = Pool::new(true);
+        let offers = &self.policy.offers;
         // One entry per offer, in policy order, recorded here (selection only sets the stops
         // of the scored ones).
         let mut outcome = Outcome {
@@ -286,51 +288,15 @@ impl Engine {
             verdicts: Vec::new(),
             outscored_by: u32::MAX,
         };
-        let rows = &self.policy.rows;
-        for (index, ((row, offer), entry)) in rows
-            .iter()
-            .zip(offers)
-            .zip(&mut outcome.entries)
-            .enumerate()
-        {
-            // Most offers pass or fail on their row; the rest are asked in full.
-            let passed = match gate.pass(row, offer, &mut entry.stop) {
-                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
-                    let total = self.score_plain(&context, sets, row, offer, channels, entry);
-                    #[cfg(debug_assertions)]
-                    self.debug_check_row(&context, sets, offer, Ok(channels), Some(total));
-                    Some((channels, total))
-                }
-                Screening::Stop => {
-                    #[cfg(debug_assertions)]
-                    self.debug_check_row(&context, sets, offer, Err(entry.stop), None);
-                    continue;
-                }
-                verdict => self.screen_and_score(
-                    &context,
-                    sets,
-                    offer,
-                    match verdict {
-                        Screening::Pass(channels) => Some(channels),
-                        _ => None,
-                    },
-                    complaint,
-                    entry,
-                    &mut outcome.scores,
-                ),
-            };
-            let Some((channels, total)) = passed else {
-                continue;
-            };
-            entry.channels = channels;
-            let is_fallback = row.has(Row::FALLBACK);
-            entry.fallback = is_fallback;
-            if is_fallback {
-                fallback.add(total, index, channels);
-            } else {
-                regular.add(total, index, channels);
-            }
-        }
+        // Without offers asked in full by number (no feedback on the policy's offers, no
+        // unsubscribed topic of theirs), the offers are judged with no test for it.
+        let gate = Gate::new(&context, plain, &bought);
+        let (regular, fallback) = if asked.is_empty() {
+            self.judge(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
+        } else {
+            let asked = asked.words();
+            self.judge(&context, &gate, &asked, sets, complaint, &mut outcome)
+        };
         self.select(&context, ledger, request, now, &regular, &mut outcome)?;
         if outcome.picks.is_empty() {
             self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
@@ -359,6 +325,78 @@ impl Engine {
             outscored_by: outcome.outscored_by,
         });
         Ok(decision(outcome.picks, trace, open_complaints))
+    }
+
+    /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
+    /// in full otherwise) and scores those that pass, recording each in its entry of
+    /// `outcome`: the pools of regular and fallback candidates, each with its best. **O(n)**
+    /// for the policy's n offers.
+    #[inline(never)]
+    fn judge<A: Asked>(
+        &self,
+        context: &Context<'_>,
+        gate: &Gate<'_>,
+        asked: &A,
+        sets: &mut Sets,
+        complaint: bool,
+        outcome: &mut Outcome,
+    ) -> (Pool, Pool) {
+        // Offers that pass on their row are scored by the one sum with the built-in scorer,
+        // unless they have a moment part.
+        let builtin = matches!(self.scorer, Model::Builtin(_));
+        let offers = &self.policy.offers;
+        let mut regular = Pool::new(false);
+        let mut fallback = Pool::new(true);
+        let rows = &self.policy.rows;
+        for (index, ((row, offer), entry)) in rows
+            .iter()
+            .zip(offers)
+            .zip(&mut outcome.entries)
+            .enumerate()
+        {
+            // Most offers pass or fail on their row; the rest are asked in full.
+            let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
+                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
+                    let total = self.score_plain(context, sets, row, offer, channels, entry);
+                    #[cfg(debug_assertions)]
+                    self.debug_check_row(context, sets, offer, Ok(channels), Some(total));
+                    #[cfg(test)]
+                    screen::probe::settled();
+                    Some((channels, total))
+                }
+                Screening::Stop => {
+                    #[cfg(debug_assertions)]
+                    self.debug_check_row(context, sets, offer, Err(entry.stop), None);
+                    #[cfg(test)]
+                    screen::probe::settled();
+                    continue;
+                }
+                verdict => self.screen_and_score(
+                    context,
+                    sets,
+                    offer,
+                    match verdict {
+                        Screening::Pass(channels) => Some(channels),
+                        _ => None,
+                    },
+                    complaint,
+                    entry,
+                    &mut outcome.scores,
+                ),
+            };
+            let Some((channels, total)) = passed else {
+                continue;
+            };
+            entry.channels = channels;
+            let is_fallback = row.has(Row::FALLBACK);
+            entry.fallback = is_fallback;
+            if is_fallback {
+                fallback.add(total, index, channels);
+            } else {
+                regular.add(total, index, channels);
+            }
+        }
+        (regular, fallback)
     }
 }
 

@@ -197,7 +197,7 @@ impl Engine {
         scores: &mut Vec<Score>,
     ) -> Option<(u8, f64)> {
         let screened = match passed {
-            // A row passes only when no offer has feedback.
+            // A row passes only offers without feedback (those with are asked in full).
             Some(channels) => Ok(Screened {
                 channels,
                 feedback: None,

@@ -1,13 +1,14 @@
 //! Screening in [`Engine::decide`]: the absolute checks, cheap first. Most offers pass or
 //! fail on their [`Row`] alone, against a [`Gate`] worked out once per decision (channels,
 //! "never" categories, the rule's leaf bits and the products bought recently, as masks and a
-//! table); the others (an open complaint, do-not-contact, no consent, unsubscribes, feedback
-//! on offers, a validity window, a rule that is no mask) are asked in full by
-//! [`Engine::screen`]. Either way an offer that fails gets the stop of the first check it
-//! fails.
+//! table); the others (all of them with an open complaint or do-not-contact; an offer with no
+//! consent, a topic the customer unsubscribed from, feedback of the customer's, a validity
+//! window or a rule that is no mask) are asked in full by [`Engine::screen`]. Either way an
+//! offer that fails gets the stop of the first check it fails.
 
 use smallvec::SmallVec;
 
+use super::asked::Asked;
 use super::context::Context;
 use super::record::Code;
 use super::{category_code, Engine};
@@ -37,8 +38,7 @@ pub(super) enum Screening {
 /// can stop an offer its row does not show (see [`Gate::pass`]).
 pub(super) struct Gate<'t> {
     /// The requested channels with consent; none when no offer can pass on its row (an open
-    /// complaint, do-not-contact, topic unsubscribes, feedback on offers, or a "never"
-    /// category past the first 64).
+    /// complaint, do-not-contact, or a "never" category past the first 64).
     usable: u8,
     /// The customer's "never" categories among the first 64 ids.
     never: u64,
@@ -53,13 +53,15 @@ pub(super) struct Gate<'t> {
 impl<'t> Gate<'t> {
     /// Whether screening can be settled on rows for this decision (`complaint`: the customer
     /// has one open): nothing before the "never" categories can stop an offer its row does
-    /// not show, and the leaf tests are worked out.
+    /// not show, but for the offers asked in full ([`Engine::asked`]), and the leaf tests are
+    /// worked out.
     pub(super) fn plain(context: &Context<'_>, complaint: bool) -> bool {
-        let customer = context.customer;
+        #[cfg(test)]
+        if probe::ROWS_OFF.get() {
+            return false;
+        }
         !complaint
-            && !customer.do_not_contact
-            && customer.unsubscribed_topics.is_empty()
-            && !customer.profile.summary.has_offer_feedback()
+            && !context.customer.do_not_contact
             && !context.never.beyond
             && context.facts.memo.known()
     }
@@ -79,14 +81,23 @@ impl<'t> Gate<'t> {
         }
     }
 
-    /// Screens `offer` (whose row is `row`) on its row: [`Screening::Pass`] with its usable
-    /// channels if it passes every check, [`Screening::Stop`] if one stops it (the first, as
-    /// [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if it must be asked
-    /// in full.
+    /// Screens `offer` (number `index`, whose row is `row`) on its row: [`Screening::Pass`]
+    /// with its usable channels if it passes every check, [`Screening::Stop`] if one stops it
+    /// (the first, as [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if
+    /// it must be asked in full: among others, if `asked` holds it ([`Engine::asked`]: the
+    /// customer unsubscribed from its topic, a check before the "never" categories, or gave
+    /// feedback on it, which may start a cooldown and has a part in its score).
     #[inline(always)]
-    pub(super) fn pass(&self, row: &Row, offer: &Offer, stop: &mut Code) -> Screening {
+    pub(super) fn pass<A: Asked>(
+        &self,
+        asked: &A,
+        index: usize,
+        row: &Row,
+        offer: &Offer,
+        stop: &mut Code,
+    ) -> Screening {
         let usable = self.usable & row.channels;
-        if usable == 0 || row.has(Row::WINDOW) {
+        if usable == 0 || row.has(Row::WINDOW) || asked.holds(index) {
             return Screening::Ask;
         }
         // Past the gate, the checks before "never" pass: the first that fails is the stop.
@@ -178,10 +189,11 @@ impl<'t> Gate<'t> {
 }
 
 impl Engine {
-    /// Debug builds, on every offer the gate settles on its row: the full checks
-    /// ([`Engine::screen`]) come to the same answer (`settled`: the usable channels, or the
-    /// stop), and a `plain_total` ([`Engine::score_plain`]) equals the full scorer's total to
-    /// the bit. The row path is a second spelling of both, so every test run checks it.
+    /// Debug builds, on every offer the gate settles on its row: the customer gave no
+    /// feedback on it (such offers are asked in full), the full checks ([`Engine::screen`])
+    /// come to the same answer (`settled`: the usable channels, or the stop), and a
+    /// `plain_total` ([`Engine::score_plain`]) equals the full scorer's total to the bit. The
+    /// row path is a second spelling of both, so every test run checks it.
     #[cfg(debug_assertions)]
     pub(super) fn debug_check_row(
         &self,
@@ -191,6 +203,11 @@ impl Engine {
         settled: Result<u8, Code>,
         plain_total: Option<f64>,
     ) {
+        assert!(
+            context.customer.profile.summary.offer(&offer.id).is_none(),
+            "offer {} has the customer's feedback but was settled on its row",
+            offer.id
+        );
         let full = self.screen(context, offer);
         let full_channels = full.as_ref().map(|screened| screened.channels);
         assert_eq!(
@@ -289,5 +306,24 @@ impl Engine {
             .summary
             .product(product)
             .filter(|at| at.within(within, now))
+    }
+}
+
+/// Unit tests' view of the row path on their thread: how many offers were settled on their
+/// rows, and a switch that asks every offer in full (as before rows, or with a complaint).
+#[cfg(test)]
+pub(super) mod probe {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Offers settled on their rows (screened, and scored if they passed) so far.
+        pub(in crate::decide) static SETTLED: Cell<usize> = const { Cell::new(0) };
+        /// While set, no offer is settled on its row.
+        pub(in crate::decide) static ROWS_OFF: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Counts one offer settled on its row.
+    pub(in crate::decide) fn settled() {
+        SETTLED.set(SETTLED.get() + 1);
     }
 }

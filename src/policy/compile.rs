@@ -67,6 +67,8 @@ pub struct CompiledPolicy {
     pub(crate) rows: Vec<super::Row>,
     /// The distinct products the offers name, numbered as the rows name them.
     pub(crate) products: super::names::Names,
+    /// The offers by id and by topic.
+    pub(crate) keys: super::OfferKeys,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
     /// asking each offer).
     pub(crate) windowed: bool,
@@ -554,11 +556,13 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     let (rows, products) = super::rows::rows(&offers);
+    let keys = super::OfferKeys::of(&offers);
     let leaf_plan = super::LeafPlan::of(&leaf_tests);
     Ok(CompiledPolicy {
         leaf_plan,
         rows,
         products,
+        keys,
         preference_scopes,
         fallbacks,
         windowed,

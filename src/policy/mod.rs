@@ -60,6 +60,7 @@
 
 mod compile;
 mod eligibility;
+mod keys;
 mod leaves;
 mod memo;
 mod names;
@@ -80,6 +81,7 @@ use crate::error::PolicyError;
 pub use compile::CompiledPolicy;
 pub use eligibility::{ConditionSpec, FailedRule, Literal};
 pub(crate) use eligibility::{Facts, Recent};
+pub(crate) use keys::OfferKeys;
 pub(crate) use memo::{LeafPlan, Memo};
 pub(crate) use offers::{Offer, Scoring, Selection};
 pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
