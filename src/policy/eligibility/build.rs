@@ -1,21 +1,14 @@
 //! Validation of a written rule into a [`Condition`]: attribute names resolved to the
 //! declaration order, literals typed, each node's path and words recorded.
 
-use super::Activity;
-use super::AttributeTest;
-use super::Condition;
-use super::ConditionSpec;
-use super::FailedRule;
-use super::Literal;
-use crate::context::Value;
-use crate::context::ValueKind;
-use crate::error::PolicyError;
-use crate::policy::leaves::NO_LEAF;
-use crate::policy::offers::duration;
-use crate::policy::offers::label;
-use crate::policy::offers::MAX_NAME_LEN;
 use chrono::NaiveDate;
 use indexmap::IndexMap;
+
+use super::{Activity, AttributeTest, Condition, ConditionSpec, FailedRule, Literal};
+use crate::context::{Value, ValueKind};
+use crate::error::PolicyError;
+use crate::policy::leaves::NO_LEAF;
+use crate::policy::offers::{duration, label, MAX_NAME_LEN};
 
 fn literal_text(literal: &Literal) -> String {
     match literal {

@@ -1,7 +1,6 @@
 //! Eligibility rules as a policy file writes them.
 
-use serde::Deserialize;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A literal in a policy file: a boolean, a number, text (also dates, `"2026-11-24"`) or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,9 @@
 //! A compiled rule in words, as explanations quote it.
 
-use super::Activity;
-use super::AttributeTest;
-use super::Condition;
-use crate::context::Value;
 use std::fmt;
+
+use super::{Activity, AttributeTest, Condition};
+use crate::context::Value;
 
 fn value_text(value: &Value) -> String {
     match value {
