@@ -204,9 +204,10 @@ impl Engine {
     /// check-and-reserve per candidate walked and one look-up per unsubscribed topic and per
     /// offer with the customer's feedback (or per offer, if fewer); it does not grow with the
     /// customer's history, which is read from the running summary. With the built-in scorer
-    /// nothing is allocated per offer: the trace is recorded as one allocation of 64 bytes per offer (what stopped
-    /// it, the inputs of its score) and the policy shared by reference; offer ids, stop details and the
-    /// score's named contributions are built when the trace is read ([`Trace`]). An
+    /// nothing is allocated per offer: the trace is recorded as one allocation of 64 bytes per
+    /// offer (what stopped it, the inputs of its score) and the policy shared by reference;
+    /// offer ids, stop details and the score's named contributions are built when the trace is
+    /// read ([`Trace`]). An
     /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
     /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
     /// candidate builds a heap of the rest (**O(n)** once).
