@@ -1,4 +1,4 @@
-//! `Policy::compile`: validation with field paths, and the immutable [`CompiledPolicy`].
+//! `Policy::compile`: validation with field paths into a [`CompiledPolicy`].
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -6,214 +6,21 @@ use std::num::NonZeroU32;
 use chrono::Weekday;
 use chrono_tz::Tz;
 
-use super::eligibility::Condition;
+use super::compiled::{preference_scopes, rules_by_topic, CompiledPolicy, MAX_TOPIC_LEN};
 use super::offers::{
-    compile_offers, compile_scoring, compile_selection, label, Categories, CompiledOffers,
-    MAX_NAME_LEN,
+    compile_offers, compile_scoring, compile_selection, label, CompiledOffers, MAX_NAME_LEN,
 };
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
 use super::rules::{topic_hash, CapRule, Check, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
-use super::{CapSpec, Offer, Policy, PreferenceBounds, QuietHoursSpec, Scoring, Selection};
+use super::{CapSpec, Policy, PreferenceBounds, QuietHoursSpec};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
-use crate::error::{InputError, PolicyError};
+use crate::error::PolicyError;
 use crate::score::{addend, Parts};
 
 /// The largest cap limit: the ledger keeps up to this many contacts per scope and customer.
 const MAX_LIMIT: u32 = 1000;
-/// Topic names are short labels.
-const MAX_TOPIC_LEN: usize = 64;
-
-/// A validated policy: immutable, `Send + Sync`, cheap to share behind an `Arc`.
-///
-/// Built by [`Policy::compile`]; nothing on the hot path validates again. Replacing the policy at
-/// run time is passing a new `CompiledPolicy` to the ledger calls: the ledger keeps its history.
-#[derive(Debug, Clone)]
-pub struct CompiledPolicy {
-    source: Policy,
-    pub(crate) default_zone: Tz,
-    pub(crate) caps: Vec<CapRule>,
-    pub(crate) spacings: Vec<SpacingRule>,
-    /// `(rule, mask, kinds it covers)` per quiet-hours rule, for explanations.
-    pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; KINDS])>,
-    /// Per channel and class: the caps and spacing rules without a topic that apply, and the
-    /// union of the quiet masks (an index into `quiet_masks`).
-    pub(crate) caps_by_kind: [Vec<Check>; KINDS],
-    pub(crate) spacings_by_kind: [Vec<Check>; KINDS],
-    /// Per topic key, ascending: the caps and spacing rules scoped to that topic (all kinds).
-    /// `caps_by_kind` and `spacings_by_kind` hold only rules without a topic, so that a
-    /// judgment never walks other topics' rules (a policy may have one per offer).
-    by_topic: Vec<TopicRules>,
-    pub(crate) quiet_by_kind: [Option<u16>; KINDS],
-    pub(crate) quiet_masks: Vec<WeekMask>,
-    pub(crate) retention: RetentionTable,
-    pub(crate) preference_max_limit: u32,
-    pub(crate) preference_max_reach: u32,
-    /// The scopes customers' preferences count in: marketing per channel (by index), then
-    /// across channels.
-    preference_scopes: [ScopeKey; Channel::COUNT + 1],
-    pub(crate) offers: Vec<Offer>,
-    /// Every category the offers name, and every list of them an offer has, once.
-    pub(crate) categories: Categories,
-    /// The distinct leaf tests of the offers' eligibility rules, by id: a decision works each
-    /// out at most once.
-    pub(crate) leaf_tests: Vec<Condition>,
-    /// The same tests, sorted for working them out at once.
-    pub(crate) leaf_plan: super::LeafPlan,
-    /// The indexes of the fallback offers, in policy order.
-    pub(crate) fallbacks: Vec<usize>,
-    /// Each offer's screening and scoring constants, packed, in offer order.
-    pub(crate) rows: Vec<super::Row>,
-    /// The distinct products the offers name, numbered as the rows name them.
-    pub(crate) products: super::names::Names,
-    /// The offers by id and by topic.
-    pub(crate) keys: super::OfferKeys,
-    /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
-    /// asking each offer).
-    pub(crate) windowed: bool,
-    pub(crate) scoring: Scoring,
-    pub(crate) selection: Selection,
-}
-
-impl CompiledPolicy {
-    /// The policy as written.
-    pub fn source(&self) -> &Policy {
-        &self.source
-    }
-
-    /// The time zone used for customers who have none.
-    pub fn default_time_zone(&self) -> Tz {
-        self.default_zone
-    }
-
-    /// The stored key of a topic (0 for none), after checking its length. **O(topic length)**.
-    pub(crate) fn topic_key(&self, topic: Option<&str>) -> Result<u16, InputError> {
-        let Some(name) = topic else {
-            return Ok(0);
-        };
-        if name.is_empty() || name.len() > MAX_TOPIC_LEN {
-            return Err(InputError::BadTopic(name.to_owned()));
-        }
-        Ok(topic_hash(name))
-    }
-
-    /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
-    pub(crate) fn topic_rules(&self, topic: u16) -> (&[Check], &[Check]) {
-        match self.by_topic.binary_search_by_key(&topic, |t| t.topic) {
-            Ok(found) if topic != 0 => {
-                let rules = &self.by_topic[found];
-                (&rules.caps, &rules.spacings)
-            }
-            _ => (&[], &[]),
-        }
-    }
-
-    /// The scope a customer's frequency preference on `channel` (all channels: `None`) counts in.
-    pub(crate) fn preference_scope(&self, channel: Option<Channel>) -> ScopeKey {
-        self.preference_scopes[channel.map_or(Channel::COUNT, Channel::index)]
-    }
-
-    /// The longest span of history any rule of this policy looks back over, in seconds.
-    pub fn history_horizon_secs(&self) -> u32 {
-        self.retention.horizon
-    }
-
-    /// Pairs of this policy's topic names (those of its caps, spacing rules and offers; an
-    /// offer's topic is its id unless it names one) that share a stored key.
-    ///
-    /// The ledger stores a contact's topic as a 16-bit key, which keeps a contact at eight
-    /// bytes. Two names with the same key count together: more contacts counted, never fewer
-    /// (fail closed), so an offer's per-offer cap could hold it back after a send of the other.
-    /// Among 500 names, two or three such pairs are to be expected. Give one offer of a pair
-    /// its own `topic` to part them. Meant for a check when a policy is deployed, not for the
-    /// hot path: **O(t log t)** for `t` topics.
-    ///
-    /// ```
-    /// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
-    /// use cornershop::Policy;
-    ///
-    /// let policy = Policy::from_toml_str(r#"
-    ///     [[caps]]
-    ///     topic = "newsletter"
-    ///     limit = 1
-    ///     window = "7d"
-    /// "#)?.compile()?;
-    /// assert!(policy.topic_collisions().is_empty());
-    /// # }
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn topic_collisions(&self) -> Vec<(&str, &str)> {
-        let rule_topics = self
-            .caps
-            .iter()
-            .map(|cap| &cap.scope)
-            .chain(self.spacings.iter().map(|spacing| &spacing.scope))
-            .filter_map(|scope| scope.topic_name.as_deref());
-        let offer_topics = self.offers.iter().map(|offer| &*offer.topic);
-        let mut keyed: Vec<(u16, &str)> = rule_topics
-            .chain(offer_topics)
-            .map(|name| (topic_hash(name), name))
-            .collect();
-        keyed.sort_unstable();
-        keyed.dedup();
-        let mut pairs = Vec::new();
-        for group in keyed.chunk_by(|a, b| a.0 == b.0) {
-            // `chunk_by` never yields an empty group.
-            let (first, others) = (group[0].1, &group[1..]);
-            pairs.extend(others.iter().map(|&(_, other)| (first, other)));
-        }
-        pairs
-    }
-}
-
-/// The caps and spacing rules of one topic, in policy order.
-#[derive(Debug, Clone, Default)]
-struct TopicRules {
-    topic: u16,
-    caps: Vec<Check>,
-    spacings: Vec<Check>,
-}
-
-/// Groups the rules that have a topic by topic key.
-fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<TopicRules> {
-    let cap_topics = caps.iter().map(|c| c.scope.key.topic);
-    let spacing_topics = spacings.iter().map(|s| s.scope.key.topic);
-    let mut topics: Vec<u16> = cap_topics
-        .chain(spacing_topics)
-        .filter(|t| *t != 0)
-        .collect();
-    topics.sort_unstable();
-    topics.dedup();
-    let mut by_topic: Vec<TopicRules> = topics
-        .into_iter()
-        .map(|topic| TopicRules {
-            topic,
-            ..TopicRules::default()
-        })
-        .collect();
-    // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
-    for (i, cap) in caps.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.topic) {
-            by_topic[at].caps.push(cap.check(i as u16));
-        }
-    }
-    for (i, spacing) in spacings.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.topic) {
-            by_topic[at].spacings.push(spacing.check(i as u16));
-        }
-    }
-    by_topic
-}
-
-/// Marketing per channel, in channel order, then marketing across channels.
-fn preference_scopes() -> [ScopeKey; Channel::COUNT + 1] {
-    let mut scopes = [ScopeKey::new(MessageClass::Marketing, None, 0); Channel::COUNT + 1];
-    for channel in Channel::ALL {
-        scopes[channel.index()] = ScopeKey::new(MessageClass::Marketing, Some(channel), 0);
-    }
-    scopes
-}
 
 fn field(path: &str, name: &str) -> String {
     format!("{path}.{name}")

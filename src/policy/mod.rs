@@ -59,6 +59,7 @@
 //! ```
 
 mod compile;
+mod compiled;
 mod eligibility;
 mod keys;
 mod leaves;
@@ -78,7 +79,7 @@ use crate::context::ValueKind;
 
 use crate::error::PolicyError;
 
-pub use compile::CompiledPolicy;
+pub use compiled::CompiledPolicy;
 pub use eligibility::{ConditionSpec, FailedRule, Literal};
 pub(crate) use eligibility::{Facts, Recent};
 pub(crate) use keys::OfferKeys;
