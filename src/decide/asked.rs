@@ -18,15 +18,21 @@ pub(super) struct OfferSet {
     words: SmallVec<[u64; 2]>,
 }
 
+/// Where offer `index` is in a set's words: the word, and its bit there.
+#[inline(always)]
+fn slot(index: usize) -> (usize, u64) {
+    (index / 64, 1 << (index % 64))
+}
+
 impl OfferSet {
     /// Adds `index`. **O(1)**, or **O(index / 64)** the first time a word is needed.
     fn insert(&mut self, index: usize) {
-        let word = index / 64;
+        let (word, bit) = slot(index);
         if self.words.len() <= word {
             self.words.resize(word + 1, 0);
         }
         if let Some(bits) = self.words.get_mut(word) {
-            *bits |= 1 << (index % 64);
+            *bits |= bit;
         }
     }
 
@@ -66,8 +72,8 @@ impl Asked for NoneAsked {
 impl Asked for &[u64] {
     #[inline(always)]
     fn holds(&self, index: usize) -> bool {
-        self.get(index / 64)
-            .is_some_and(|bits| bits >> (index % 64) & 1 != 0)
+        let (word, bit) = slot(index);
+        self.get(word).is_some_and(|bits| bits & bit != 0)
     }
 }
 
@@ -93,7 +99,7 @@ impl Engine {
         let summary = &customer.profile.summary;
         let keys = &self.policy.keys;
         let offers = &self.policy.offers;
-        if summary.offer_feedback_count() < offers.len() {
+        if summary.offer_feedback_count() <= offers.len() {
             for index in summary
                 .offers_with_feedback()
                 .filter_map(|id| keys.offer(id))

@@ -40,6 +40,13 @@ use scoring::{SetFacts, Sets};
 use screen::{Gate, Screened, Screening};
 use select::Outcome;
 
+/// The candidates [`Engine::judge`] found: regular offers, and the fallbacks that only count
+/// when no regular offer is picked.
+struct Pools {
+    regular: Pool,
+    fallback: Pool,
+}
+
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
 /// What the application asks for: which channels it can use, how many picks, which class.
@@ -207,10 +214,9 @@ impl Engine {
     /// nothing is allocated per offer: the trace is recorded as one allocation of 64 bytes per
     /// offer (what stopped it, the inputs of its score) and the policy shared by reference;
     /// offer ids, stop details and the score's named contributions are built when the trace is
-    /// read ([`Trace`]). An
-    /// application's [`Scorer`] fills a [`Score`](crate::Score) per scored offer, kept beside
-    /// the entries. A throttled candidate keeps the ledger's verdict, and walking a second
-    /// candidate builds a heap of the rest (**O(n)** once).
+    /// read ([`Trace`]). An application's [`Scorer`] fills a [`Score`](crate::Score) per
+    /// scored offer, kept beside the entries. A throttled candidate keeps the ledger's
+    /// verdict, and walking a second candidate builds a heap of the rest (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -292,7 +298,7 @@ impl Engine {
         // Without offers asked in full by number (no feedback on the policy's offers, no
         // unsubscribed topic of theirs), the offers are judged with no test for it.
         let gate = Gate::new(&context, plain, &bought);
-        let (regular, fallback) = if asked.is_empty() {
+        let Pools { regular, fallback } = if asked.is_empty() {
             self.judge(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
         } else {
             let asked = asked.words();
@@ -341,7 +347,7 @@ impl Engine {
         sets: &mut Sets,
         complaint: bool,
         outcome: &mut Outcome,
-    ) -> (Pool, Pool) {
+    ) -> Pools {
         // Offers that pass on their row are scored by the one sum with the built-in scorer,
         // unless they have a moment part.
         let builtin = matches!(self.scorer, Model::Builtin(_));
@@ -397,7 +403,7 @@ impl Engine {
                 regular.add(total, index, channels);
             }
         }
-        (regular, fallback)
+        Pools { regular, fallback }
     }
 }
 

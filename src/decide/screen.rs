@@ -37,8 +37,8 @@ pub(super) enum Screening {
 /// [`Engine::screen`] would say, for decisions where no check before the "never" categories
 /// can stop an offer its row does not show (see [`Gate::pass`]).
 pub(super) struct Gate<'t> {
-    /// The requested channels with consent; none when no offer can pass on its row (an open
-    /// complaint, do-not-contact, or a "never" category past the first 64).
+    /// The requested channels with consent; none unless the decision is `plain`
+    /// ([`Gate::plain`]), and then no offer passes on its row.
     usable: u8,
     /// The customer's "never" categories among the first 64 ids.
     never: u64,
@@ -54,7 +54,7 @@ impl<'t> Gate<'t> {
     /// Whether screening can be settled on rows for this decision (`complaint`: the customer
     /// has one open): nothing before the "never" categories can stop an offer its row does
     /// not show, but for the offers asked in full ([`Engine::asked`]), and the leaf tests are
-    /// worked out.
+    /// worked out. (Unit tests can turn rows off here, to compare with the full checks.)
     pub(super) fn plain(context: &Context<'_>, complaint: bool) -> bool {
         #[cfg(test)]
         if probe::ROWS_OFF.get() {
@@ -84,9 +84,9 @@ impl<'t> Gate<'t> {
     /// Screens `offer` (number `index`, whose row is `row`) on its row: [`Screening::Pass`]
     /// with its usable channels if it passes every check, [`Screening::Stop`] if one stops it
     /// (the first, as [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if
-    /// it must be asked in full: among others, if `asked` holds it ([`Engine::asked`]: the
-    /// customer unsubscribed from its topic, a check before the "never" categories, or gave
-    /// feedback on it, which may start a cooldown and has a part in its score).
+    /// it must be asked in full: among others, if `asked` holds it ([`Engine::asked`]: its
+    /// topic is unsubscribed, a check that comes before "never"; or the customer gave feedback
+    /// on it, which may start a cooldown and adds its own negative-feedback part).
     #[inline(always)]
     pub(super) fn pass<A: Asked>(
         &self,
@@ -136,7 +136,7 @@ impl<'t> Gate<'t> {
         let recent = |at: &Stamp| at.within(within, now);
         // (Not `SmallVec::resize`, which costs several times as much.)
         let mut bought = SmallVec::from_elem(None, policy.products.len());
-        if summary.product_count() < policy.products.len() {
+        if summary.product_count() <= policy.products.len() {
             for (name, at) in summary.products().filter(|(_, at)| recent(at)) {
                 if let Some(slot) = policy
                     .products
@@ -208,6 +208,11 @@ impl Engine {
             "offer {} has the customer's feedback but was settled on its row",
             offer.id
         );
+        assert!(
+            !context.customer.is_unsubscribed_from(&offer.topic),
+            "offer {}'s topic is unsubscribed but it was settled on its row",
+            offer.id
+        );
         let full = self.screen(context, offer);
         let full_channels = full.as_ref().map(|screened| screened.channels);
         assert_eq!(
@@ -256,6 +261,8 @@ impl Engine {
         if usable == 0 {
             return Err(Code::NoConsent { allowed });
         }
+        // A check on the customer's own state per offer must also put the offers it concerns
+        // in `Engine::asked`, or rows would skip it.
         if customer.is_unsubscribed_from(&offer.topic) {
             return Err(Code::Unsubscribed);
         }
@@ -280,6 +287,7 @@ impl Engine {
         if let Some(at) = self.just_bought(context, offer) {
             return Err(Code::JustBought { at });
         }
+        // As with unsubscribes above, the offers this concerns are in `Engine::asked`.
         let summary = &customer.profile.summary;
         let feedback = summary.offer(&offer.id);
         if let Some(last) = feedback.and_then(|s| s.last_negative) {

@@ -153,3 +153,34 @@ fn with_an_applications_scorer_an_engaged_customers_stops_settle_on_rows() {
     let o6 = decision.candidate("o6").and_then(|c| c.score).unwrap();
     assert!(o6.total < 6.0, "o6's own dislike counts: {}", o6.total);
 }
+
+#[test]
+fn feedback_on_more_offers_than_the_policy_has_walks_the_policy_side() {
+    let policy = Policy {
+        offers: (0..3)
+            .map(|i| OfferSpec {
+                id: format!("o{i}"),
+                categories: vec![CATEGORIES[i % 4].to_owned()],
+                value: i as f64,
+                ..OfferSpec::default()
+            })
+            .collect(),
+        ..Policy::default()
+    };
+    let engine = Engine::new(policy.compile().expect("a valid policy"));
+    let mut who = Customer::new(8).with_consent(Channel::Email, Consent::OptedIn);
+    // Four offers with feedback (three of them not the policy's) against three offers.
+    for offer in ["o1", "x", "y", "z"] {
+        let event = Event::Feedback {
+            at: now() - Duration::days(40),
+            target: FeedbackTarget::Offer(offer.to_owned()),
+            positive: false,
+        };
+        engine.observe(&mut who, &event).expect("a valid event");
+    }
+    let (full, _) = decide(&engine, &who, true);
+    let (rows, settled) = decide(&engine, &who, false);
+    assert_eq!(rows, full);
+    assert_eq!(rows.to_string(), full.to_string());
+    assert_eq!(settled, 2, "o0 and o2 on their rows, o1 in full");
+}

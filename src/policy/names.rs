@@ -20,8 +20,9 @@ struct NameKey {
 }
 
 impl NameKey {
-    /// The key of `name`: for 4 to 7 bytes, its first four and last four bytes (which overlap
-    /// and together cover it); for 1 to 3, its first, middle and last bytes (which cover it).
+    /// The key of `name`: for 8 bytes or more, its first eight; for 4 to 7, its first four and
+    /// last four bytes (which overlap and together cover it); for 1 to 3, its first, middle and
+    /// last bytes (which cover it); for none, zero.
     #[inline]
     fn of(name: &str) -> NameKey {
         let b = name.as_bytes();
@@ -73,11 +74,14 @@ impl Names {
             return self.set.get_index_of(name);
         }
         let key = NameKey::of(name);
-        (0..).zip(&self.keys).find_map(|(id, k)| {
-            let same = *k == key
-                && (key.is_whole() || self.set.get_index(id).is_some_and(|n| **n == *name));
-            same.then_some(id)
-        })
+        self.keys
+            .iter()
+            .enumerate()
+            .find(|&(id, k)| {
+                *k == key
+                    && (key.is_whole() || self.set.get_index(id).is_some_and(|n| **n == *name))
+            })
+            .map(|(id, _)| id)
     }
 
     /// The name numbered `id`.
