@@ -364,11 +364,14 @@ pub(crate) fn compile_offers(
     let mut caps = Vec::new();
     let mut categories = Names::default();
     let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
+    // The ids so far, in offer order: a repeated id names the offer that had it first.
+    let mut ids: IndexSet<&str> = IndexSet::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
         let field = |name: &str| format!("{path}.{name}");
         label(&field("id"), &spec.id, 64)?;
-        if let Some(earlier) = offers.iter().position(|o| *o.id == *spec.id) {
+        let (earlier, new) = ids.insert_full(spec.id.as_str());
+        if !new {
             return Err(PolicyError::new(
                 field("id"),
                 format!("{:?} is already the id of offers[{earlier}]", spec.id),
