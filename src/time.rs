@@ -10,6 +10,7 @@ pub(crate) struct Stamp(pub(crate) u32);
 
 impl Stamp {
     /// Converts a time, dropping sub-second precision.
+    #[inline]
     pub(crate) fn from_utc(time: DateTime<Utc>) -> Result<Stamp, InputError> {
         u32::try_from(time.timestamp())
             .map(Stamp)
