@@ -206,7 +206,7 @@ impl Engine {
             categories.push(CategoryFacts::default());
             recent.push(Recent::default());
         }
-        let mut fill = |id: usize, stats: &CategoryStats| {
+        let fill = |id: usize, stats: &CategoryStats| {
             let decayed = |value: &Decayed| value.at(at, half_life);
             if let Some(facts) = categories.get_mut(id) {
                 facts.purchases = decayed(&stats.purchases);
@@ -221,19 +221,11 @@ impl Engine {
             }
         };
         let summary = &profile.summary;
-        if summary.category_count() <= names.len() {
-            for (name, stats) in summary.categories() {
-                if let Some(id) = names.index_of(name) {
-                    fill(id, stats);
-                }
-            }
-        } else {
-            for (id, name) in names.iter().enumerate() {
-                if let Some(stats) = summary.category(name) {
-                    fill(id, stats);
-                }
-            }
-        }
+        names.join(
+            (summary.category_count(), summary.categories()),
+            |name| summary.category(name),
+            fill,
+        );
         // The customer's few favourite and never categories, each found in the policy's set
         // (not every policy category compared against each of them).
         for name in &profile.favourite_categories {

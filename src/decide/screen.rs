@@ -136,21 +136,16 @@ impl<'t> Gate<'t> {
         let recent = |at: &Stamp| at.within(within, now);
         // (Not `SmallVec::resize`, which costs several times as much.)
         let mut bought = SmallVec::from_elem(None, policy.products.len());
-        if summary.product_count() <= policy.products.len() {
-            for (name, at) in summary.products().filter(|(_, at)| recent(at)) {
-                if let Some(slot) = policy
-                    .products
-                    .index_of(name)
-                    .and_then(|id| bought.get_mut(id))
-                {
+        let mine = summary.products().filter(|(_, at)| recent(at));
+        policy.products.join(
+            (summary.product_count(), mine),
+            |name| summary.product(name).filter(recent),
+            |id, at| {
+                if let Some(slot) = bought.get_mut(id) {
                     *slot = Some(at);
                 }
-            }
-        } else {
-            for (slot, name) in bought.iter_mut().zip(policy.products.iter()) {
-                *slot = summary.product(name).filter(recent);
-            }
-        }
+            },
+        );
         bought
     }
 

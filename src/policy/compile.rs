@@ -269,6 +269,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         caps: offer_caps,
         leaf_tests,
         categories,
+        keys,
     } = compile_offers(&policy.offers, &policy.attributes, default_cooldown)?;
     for offer in &mut offers {
         offer.value_addend = addend(Parts::value(&scoring.spec, offer.value));
@@ -363,7 +364,6 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .iter()
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     let (rows, products) = super::rows::rows(&offers);
-    let keys = super::OfferKeys::of(&offers);
     let leaf_plan = super::LeafPlan::of(&leaf_tests);
     Ok(CompiledPolicy {
         leaf_plan,

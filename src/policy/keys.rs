@@ -1,12 +1,10 @@
-//! The offers by id and by topic, built once at compile time: a decision finds the few offers
+//! The offers by id and by topic, built once at compile time (as the offers are validated): a decision finds the few offers
 //! a customer's feedback and topic unsubscribes concern by looking their names up here, rather
 //! than by asking every offer about them.
 
 use std::sync::Arc;
 
 use indexmap::{IndexMap, IndexSet};
-
-use super::offers::Offer;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -20,17 +18,22 @@ pub(crate) struct OfferKeys {
 }
 
 impl OfferKeys {
-    /// The keys of `offers`, in order. **O(offers)**.
-    pub(crate) fn of(offers: &[Offer]) -> Self {
-        let mut keys = OfferKeys::default();
-        for (index, offer) in offers.iter().enumerate() {
-            keys.ids.insert(Arc::clone(&offer.id));
-            keys.topics
-                .entry(Arc::clone(&offer.topic))
-                .or_default()
-                .push(index);
+    /// Numbers the next offer's `id` (offers are added in order); `Err` with the index of the
+    /// offer that has it already, if one does.
+    pub(crate) fn add_id(&mut self, id: &Arc<str>) -> Result<usize, usize> {
+        match self.ids.insert_full(Arc::clone(id)) {
+            (index, true) => Ok(index),
+            (earlier, false) => Err(earlier),
         }
-        keys
+    }
+
+    /// Files offer `index` under `topic`. Offers are added in order, so each topic's indexes
+    /// stay ascending.
+    pub(crate) fn add_topic(&mut self, topic: &Arc<str>, index: usize) {
+        self.topics
+            .entry(Arc::clone(topic))
+            .or_default()
+            .push(index);
     }
 
     /// The index of the offer with this `id`, if the policy has one. **O(1)** (a hash).

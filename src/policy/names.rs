@@ -84,6 +84,32 @@ impl Names {
             .map(|(id, _)| id)
     }
 
+    /// Pairs a customer's named entries with these names, walking whichever side has fewer:
+    /// `mine` (`count` entries) each looked up here by key, or each of these names looked up
+    /// with `theirs`. Calls `each` with the number and value of every name on both sides.
+    /// **O(min(count, n))** look-ups for these n names.
+    #[inline]
+    pub(crate) fn join<'a, V>(
+        &self,
+        (count, mine): (usize, impl Iterator<Item = (&'a str, V)>),
+        theirs: impl Fn(&str) -> Option<V>,
+        mut each: impl FnMut(usize, V),
+    ) {
+        if count <= self.len() {
+            for (name, value) in mine {
+                if let Some(id) = self.index_of(name) {
+                    each(id, value);
+                }
+            }
+        } else {
+            for (id, name) in self.iter().enumerate() {
+                if let Some(value) = theirs(name) {
+                    each(id, value);
+                }
+            }
+        }
+    }
+
     /// The name numbered `id`.
     pub(crate) fn get(&self, id: usize) -> Option<&Arc<str>> {
         self.set.get_index(id)

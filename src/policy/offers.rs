@@ -7,6 +7,7 @@ use indexmap::{IndexMap, IndexSet};
 use serde::{Deserialize, Serialize};
 
 use super::eligibility::{compile_condition, Condition, ConditionSpec};
+use super::keys::OfferKeys;
 use super::leaves::Quick;
 use super::names::Names;
 use super::window::{parse_duration, MAX_WINDOW_SECS};
@@ -352,6 +353,8 @@ pub(crate) struct CompiledOffers {
     /// Each offer's cap, as a cap spec with its path (`offers[i].cap`).
     pub(crate) caps: Vec<(String, CapSpec)>,
     pub(crate) categories: Categories,
+    /// The offers by id and by topic.
+    pub(crate) keys: OfferKeys,
 }
 
 /// Validates the offers.
@@ -364,14 +367,13 @@ pub(crate) fn compile_offers(
     let mut caps = Vec::new();
     let mut categories = Names::default();
     let mut sets: IndexSet<Vec<usize>> = IndexSet::new();
-    // The ids so far, in offer order: a repeated id names the offer that had it first.
-    let mut ids: IndexSet<&str> = IndexSet::with_capacity(specs.len());
+    let mut keys = OfferKeys::default();
     for (i, spec) in specs.iter().enumerate() {
         let path = format!("offers[{i}]");
         let field = |name: &str| format!("{path}.{name}");
         label(&field("id"), &spec.id, 64)?;
-        let (earlier, new) = ids.insert_full(spec.id.as_str());
-        if !new {
+        let id: Arc<str> = spec.id.as_str().into();
+        if let Err(earlier) = keys.add_id(&id) {
             return Err(PolicyError::new(
                 field("id"),
                 format!("{:?} is already the id of offers[{earlier}]", spec.id),
@@ -446,8 +448,10 @@ pub(crate) fn compile_offers(
             .filter_map(bit)
             .fold(0, |mask, b| mask | b);
         let categories_masked = category_ids.iter().all(|id| bit(id).is_some());
+        let topic: Arc<str> = topic.into();
+        keys.add_topic(&topic, i);
         offers.push(Offer {
-            id: spec.id.as_str().into(),
+            id,
             categories: spec.categories.as_slice().into(),
             category_ids,
             category_set,
@@ -463,7 +467,7 @@ pub(crate) fn compile_offers(
             valid_until,
             product: spec.product.as_deref().map(Arc::from),
             moment: spec.moment.clone(),
-            topic: topic.into(),
+            topic,
             eligibility,
             quick: Quick::Nested,
             cooldown,
@@ -479,6 +483,7 @@ pub(crate) fn compile_offers(
     }
     Ok(CompiledOffers {
         offers,
+        keys,
         caps,
         leaf_tests,
         categories: Categories {
