@@ -185,6 +185,18 @@ impl Record {
         &mut self.0[..len]
     }
 
+    /// Commits the newest contact if it is `reserved`; whether it was.
+    #[inline]
+    pub(crate) fn commit_newest(&mut self, reserved: Contact) -> bool {
+        match self.contacts_mut().last_mut() {
+            Some(newest) if *newest == reserved => {
+                newest.set_state(ContactState::Committed);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes the inline contact at `index`, keeping the others in order.
     pub(crate) fn remove(&mut self, index: usize) {
         let len = self.len();

@@ -205,6 +205,59 @@ impl MemoryLedger {
         Ok(())
     }
 
+    /// The general reserve, in a locked shard: judges the attempt of `reservation` (at its
+    /// `send_at`, the time of the reserve) in full and reserves it now, or deferred as
+    /// `if_blocked` allows. Kept out of line so that the usual reserve stays small.
+    #[inline(never)]
+    fn reserve_judged(
+        shard: &mut ShardState,
+        policy: &CompiledPolicy,
+        judge: &Judge<'_>,
+        reservation: Reservation,
+        if_blocked: IfBlocked,
+        floor: Stamp,
+    ) -> Result<Outcome, Error> {
+        let now = reservation.send_at;
+        // One look-up for judging and reserving.
+        let judged =
+            shard
+                .customers
+                .judge_and_insert(reservation.customer, policy, now, |history| {
+                    let verdict = judge.verdict(history, now, floor);
+                    let send_at = match (&verdict, if_blocked) {
+                        (Verdict::Allowed, _) => Ok(Some(now)),
+                        (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
+                            if expires.is_none_or(|e| *until <= e) =>
+                        {
+                            stamp(*until).map(Some)
+                        }
+                        _ => Ok(None),
+                    };
+                    let reserved = match send_at {
+                        Ok(Some(send_at)) => Some(stored(
+                            &Reservation {
+                                send_at,
+                                ..reservation.clone()
+                            },
+                            ContactState::Reserved,
+                        )),
+                        _ => None,
+                    };
+                    (send_at.map(|send_at| (verdict, send_at)), reserved)
+                });
+        let (verdict, send_at) = judged?;
+        if send_at.is_some() {
+            shard.next_id = reservation.id.wrapping_add(1);
+        }
+        Ok(Outcome {
+            verdict,
+            reservation: send_at.map(|send_at| Reservation {
+                send_at,
+                ..reservation
+            }),
+        })
+    }
+
     /// Finds the reserved or committed contact behind `reservation` and applies `settle` to it.
     /// `Ok(false)` when the ledger no longer holds it.
     fn settle(
@@ -212,20 +265,19 @@ impl MemoryLedger {
         reservation: &Reservation,
         settle: impl FnOnce(Settle<'_>, usize) -> Result<bool, LedgerError>,
     ) -> Result<bool, Error> {
-        // The stored contact the reservation made, as it is while reserved and once committed.
-        let stored = |state| {
-            Contact::new(
-                reservation.send_at,
-                reservation.channel,
-                reservation.class,
-                reservation.topic,
-                reservation.id,
-                state,
-            )
-        };
+        let mut shard = self.lock(reservation.customer);
+        Self::settle_locked(&mut shard, reservation, settle)
+    }
+
+    /// [`MemoryLedger::settle`] in a locked shard.
+    fn settle_locked(
+        shard: &mut ShardState,
+        reservation: &Reservation,
+        settle: impl FnOnce(Settle<'_>, usize) -> Result<bool, LedgerError>,
+    ) -> Result<bool, Error> {
         let (reserved, committed) = (
-            stored(ContactState::Reserved),
-            stored(ContactState::Committed),
+            stored(reservation, ContactState::Reserved),
+            stored(reservation, ContactState::Committed),
         );
         // Reservations that agree in every field are interchangeable: settle one still
         // reserved before concluding that the reservation was committed. Newest first: a
@@ -236,10 +288,21 @@ impl MemoryLedger {
                 .rposition(|c| *c == reserved)
                 .or_else(|| contacts.iter().rposition(|c| *c == committed))
         };
-        let mut shard = self.lock(reservation.customer);
         let settled = shard.customers.settle(reservation.customer, find, settle);
         Ok(settled.transpose()?.unwrap_or(false))
     }
+}
+
+/// The stored contact `reservation` made, as it is in `state`.
+fn stored(reservation: &Reservation, state: ContactState) -> Contact {
+    Contact::new(
+        reservation.send_at,
+        reservation.channel,
+        reservation.class,
+        reservation.topic,
+        reservation.id,
+        state,
+    )
 }
 
 impl ContactLedger for MemoryLedger {
@@ -267,74 +330,46 @@ impl ContactLedger for MemoryLedger {
     ) -> Result<Outcome, Error> {
         let now = stamp(now)?;
         let judge = Judge::new(policy, customer, attempt)?;
-        let topic = judge.topic();
         let mut shard = self.lock(customer.id);
         let floor = self.floor();
-        let ShardState {
-            customers, next_id, ..
-        } = &mut *shard;
-        // The contact and the reservation a reserve at `at` makes, whichever path takes it.
-        let id = *next_id;
-        let reserved_at = |at| {
-            Contact::new(
-                at,
-                attempt.channel,
-                attempt.class,
-                topic,
-                id,
-                ContactState::Reserved,
-            )
-        };
-        let reservation = |send_at| Reservation {
+        // The reservation a reserve sending at `now` makes (its stored contact, reserved).
+        let reservation = Reservation {
             customer: customer.id,
-            send_at,
+            send_at: now,
             channel: attempt.channel,
             class: attempt.class,
-            topic,
-            id,
+            topic: judge.topic(),
+            id: shard.next_id,
         };
         // The usual case first: an attempt allowed now for a customer whose contacts are inline.
         if floor <= now
-            && customers.try_reserve_inline(customer.id, policy, reserved_at(now), |history| {
-                judge.allows(history, now)
-            })
+            && shard.customers.try_reserve_inline(
+                customer.id,
+                policy,
+                stored(&reservation, ContactState::Reserved),
+                |history| judge.allows(history, now),
+            )
         {
-            *next_id = id.wrapping_add(1);
+            shard.next_id = reservation.id.wrapping_add(1);
             return Ok(Outcome {
                 verdict: Verdict::Allowed,
-                reservation: Some(reservation(now)),
+                reservation: Some(reservation),
             });
         }
-        // One look-up for judging and reserving.
-        let judged = customers.judge_and_insert(customer.id, policy, now, |history| {
-            let verdict = judge.verdict(history, now, floor);
-            let send_at = match (&verdict, if_blocked) {
-                (Verdict::Allowed, _) => Ok(Some(now)),
-                (Verdict::Deferred { until, .. }, IfBlocked::Defer { expires })
-                    if expires.is_none_or(|e| *until <= e) =>
-                {
-                    stamp(*until).map(Some)
-                }
-                _ => Ok(None),
-            };
-            let reserved = match send_at {
-                Ok(Some(at)) => Some(reserved_at(at)),
-                _ => None,
-            };
-            (send_at.map(|send_at| (verdict, send_at)), reserved)
-        });
-        let (verdict, send_at) = judged?;
-        if send_at.is_some() {
-            *next_id = id.wrapping_add(1);
-        }
-        Ok(Outcome {
-            verdict,
-            reservation: send_at.map(reservation),
-        })
+        Self::reserve_judged(&mut shard, policy, &judge, reservation, if_blocked, floor)
     }
 
     fn commit(&self, reservation: &Reservation) -> Result<bool, Error> {
-        self.settle(reservation, |mut found, index| {
+        let mut shard = self.lock(reservation.customer);
+        // The usual commit: the reservation is its customer's newest contact, inline.
+        let reserved = stored(reservation, ContactState::Reserved);
+        if shard
+            .customers
+            .try_commit_newest(reservation.customer, reserved)
+        {
+            return Ok(true);
+        }
+        Self::settle_locked(&mut shard, reservation, |mut found, index| {
             let contact = &mut found.contacts()[index];
             let reserved = contact.state() == ContactState::Reserved;
             contact.set_state(ContactState::Committed);

@@ -185,6 +185,16 @@ impl Table {
         }
     }
 
+    /// The usual commit, made in place: `customer`'s contacts are inline and the newest is
+    /// `reserved`, which becomes committed. `false`, with nothing changed, otherwise.
+    #[inline]
+    pub(super) fn try_commit_newest(&mut self, customer: CustomerId, reserved: Contact) -> bool {
+        match self.records.get_mut(&customer) {
+            Some(record) if !record.overflowed() => record.commit_newest(reserved),
+            _ => false,
+        }
+    }
+
     /// Finds a contact of `customer` with `find` (an index into the contacts, oldest first)
     /// and applies `change` to the contacts there, in place. `None` if the customer is unknown
     /// or `find` finds nothing. A customer left with no contacts is removed.

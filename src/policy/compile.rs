@@ -12,7 +12,7 @@ use super::offers::{
 };
 use super::quiet::{parse_time_of_day, WeekMask};
 use super::retention::RetentionTable;
-use super::rules::{topic_hash, CapRule, Check, RuleRef, Scope, ScopeKey, SpacingRule};
+use super::rules::{topic_hash, CapRule, Checks, RuleRef, Scope, ScopeKey, SpacingRule};
 use super::window::{parse_duration, Window, MAX_WINDOW_SECS};
 use super::{CapSpec, Policy, PreferenceBounds, QuietHoursSpec};
 use crate::channel::{kind, Channel, MessageClass, KINDS};
@@ -291,8 +291,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .collect::<Result<Vec<_>, _>>()?;
     let (preference_max_limit, preference_max_reach) = compile_preferences(&policy.preferences)?;
 
-    let mut caps_by_kind: [Vec<Check>; KINDS] = Default::default();
-    let mut spacings_by_kind: [Vec<Check>; KINDS] = Default::default();
+    let mut checks_by_kind: [Checks; KINDS] = Default::default();
     let mut quiet_by_kind: [Option<u16>; KINDS] = [None; KINDS];
     let mut quiet_masks: Vec<WeekMask> = Vec::new();
     let mut mask_ids: HashMap<Vec<usize>, u16> = HashMap::new();
@@ -305,14 +304,16 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
                     && scope.key.channel.is_none_or(|c| c == channel)
             };
             // Rule counts are bounded by the policy text; u16 indexes cover any sane policy.
-            caps_by_kind[s] = (0..caps.len())
-                .filter(|&i| applies(&caps[i].scope))
-                .map(|i| caps[i].check(i as u16))
-                .collect();
-            spacings_by_kind[s] = (0..spacings.len())
-                .filter(|&i| applies(&spacings[i].scope))
-                .map(|i| spacings[i].check(i as u16))
-                .collect();
+            checks_by_kind[s] = Checks::new(
+                (0..caps.len())
+                    .filter(|&i| applies(&caps[i].scope))
+                    .map(|i| caps[i].check(i as u16))
+                    .collect(),
+                (0..spacings.len())
+                    .filter(|&i| applies(&spacings[i].scope))
+                    .map(|i| spacings[i].check(i as u16))
+                    .collect(),
+            );
             let covering: Vec<usize> = (0..quiet_rules.len())
                 .filter(|&i| quiet_rules[i].2[s])
                 .collect();
@@ -383,8 +384,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         caps,
         spacings,
         quiet_rules,
-        caps_by_kind,
-        spacings_by_kind,
+        checks_by_kind,
         by_topic,
         quiet_by_kind,
         quiet_masks,

@@ -6,7 +6,7 @@ use super::eligibility::Condition;
 use super::offers::Categories;
 use super::quiet::WeekMask;
 use super::retention::RetentionTable;
-use super::rules::{topic_hash, CapRule, Check, RuleRef, ScopeKey, SpacingRule};
+use super::rules::{topic_hash, CapRule, Check, Checks, RuleRef, ScopeKey, SpacingRule};
 use super::{Offer, Policy, Scoring, Selection};
 use crate::channel::{Channel, MessageClass, KINDS};
 use crate::error::InputError;
@@ -28,11 +28,10 @@ pub struct CompiledPolicy {
     pub(crate) quiet_rules: Vec<(RuleRef, WeekMask, [bool; KINDS])>,
     /// Per channel and class: the caps and spacing rules without a topic that apply, and the
     /// union of the quiet masks (an index into `quiet_masks`).
-    pub(crate) caps_by_kind: [Vec<Check>; KINDS],
-    pub(crate) spacings_by_kind: [Vec<Check>; KINDS],
+    pub(crate) checks_by_kind: [Checks; KINDS],
     /// Per topic key, ascending: the caps and spacing rules scoped to that topic (all kinds).
-    /// `caps_by_kind` and `spacings_by_kind` hold only rules without a topic, so that a
-    /// judgment never walks other topics' rules (a policy may have one per offer).
+    /// `checks_by_kind` holds only rules without a topic, so that a judgment never walks other
+    /// topics' rules (a policy may have one per offer).
     pub(super) by_topic: Vec<TopicRules>,
     pub(crate) quiet_by_kind: [Option<u16>; KINDS],
     pub(crate) quiet_masks: Vec<WeekMask>,
@@ -88,13 +87,10 @@ impl CompiledPolicy {
     }
 
     /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
-    pub(crate) fn topic_rules(&self, topic: u16) -> (&[Check], &[Check]) {
+    pub(crate) fn topic_rules(&self, topic: u16) -> &Checks {
         match self.by_topic.binary_search_by_key(&topic, |t| t.topic) {
-            Ok(found) if topic != 0 => {
-                let rules = &self.by_topic[found];
-                (&rules.caps, &rules.spacings)
-            }
-            _ => (&[], &[]),
+            Ok(found) if topic != 0 => &self.by_topic[found].checks,
+            _ => &NO_CHECKS,
         }
     }
 
@@ -156,12 +152,14 @@ impl CompiledPolicy {
     }
 }
 
+/// The rules of a topic without any.
+static NO_CHECKS: Checks = Checks::NONE;
+
 /// The caps and spacing rules of one topic, in policy order.
 #[derive(Debug, Clone, Default)]
 pub(super) struct TopicRules {
     topic: u16,
-    caps: Vec<Check>,
-    spacings: Vec<Check>,
+    checks: Checks,
 }
 
 /// Groups the rules that have a topic by topic key.
@@ -174,25 +172,28 @@ pub(super) fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<
         .collect();
     topics.sort_unstable();
     topics.dedup();
-    let mut by_topic: Vec<TopicRules> = topics
+    let mut by_topic: Vec<(u16, Vec<Check>, Vec<Check>)> = topics
         .into_iter()
-        .map(|topic| TopicRules {
-            topic,
-            ..TopicRules::default()
-        })
+        .map(|topic| (topic, Vec::new(), Vec::new()))
         .collect();
     // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
     for (i, cap) in caps.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.topic) {
-            by_topic[at].caps.push(cap.check(i as u16));
+        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.0) {
+            by_topic[at].1.push(cap.check(i as u16));
         }
     }
     for (i, spacing) in spacings.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.topic) {
-            by_topic[at].spacings.push(spacing.check(i as u16));
+        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.0) {
+            by_topic[at].2.push(spacing.check(i as u16));
         }
     }
     by_topic
+        .into_iter()
+        .map(|(topic, caps, spacings)| TopicRules {
+            topic,
+            checks: Checks::new(caps, spacings),
+        })
+        .collect()
 }
 
 /// Marketing per channel, in channel order, then marketing across channels.

@@ -166,6 +166,51 @@ pub(crate) struct Check {
     pub(crate) source: CheckSource,
 }
 
+/// Caps, then spacing rules, as one array: walked in that order when a judgment gives
+/// reasons, and all at once when it only asks whether they pass.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Checks {
+    all: Vec<Check>,
+    /// How many of `all`, from the start, are caps.
+    caps: usize,
+}
+
+impl Checks {
+    /// None.
+    pub(crate) const NONE: Checks = Checks {
+        all: Vec::new(),
+        caps: 0,
+    };
+
+    /// `caps`, then `spacings`.
+    pub(crate) fn new(mut caps: Vec<Check>, spacings: Vec<Check>) -> Checks {
+        let count = caps.len();
+        caps.extend(spacings);
+        Checks {
+            all: caps,
+            caps: count,
+        }
+    }
+
+    /// Caps and spacing rules.
+    #[inline]
+    pub(crate) fn all(&self) -> &[Check] {
+        &self.all
+    }
+
+    /// The caps.
+    #[inline]
+    pub(crate) fn caps(&self) -> &[Check] {
+        self.all.get(..self.caps).unwrap_or_default()
+    }
+
+    /// The spacing rules.
+    #[inline]
+    pub(crate) fn spacings(&self) -> &[Check] {
+        self.all.get(self.caps..).unwrap_or_default()
+    }
+}
+
 impl CapRule {
     /// The judge's form of the cap at `index`.
     pub(crate) fn check(&self, index: u16) -> Check {

@@ -11,7 +11,7 @@ use crate::channel::{kind, MessageClass, KINDS};
 use crate::customer::{Consent, Customer};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::{Check, CheckSource, CompiledPolicy, RuleRef, WeekMask, Window};
+use crate::policy::{Check, CheckSource, Checks, CompiledPolicy, RuleRef, WeekMask, Window};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
@@ -60,10 +60,8 @@ pub(crate) struct Judge<'a> {
     snoozed_until: Option<Stamp>,
     /// The policy's caps and spacing rules without a topic for the attempt's kind, then those
     /// scoped to the attempt's topic (all kinds: filtered when judged).
-    caps: &'a [Check],
-    spacings: &'a [Check],
-    topic_caps: &'a [Check],
-    topic_spacings: &'a [Check],
+    checks: &'a Checks,
+    topic_checks: &'a Checks,
 }
 
 fn stamp_ceil(time: DateTime<Utc>) -> Stamp {
@@ -109,13 +107,10 @@ impl<'a> Judge<'a> {
         if marketing && !customer.frequency_preferences.is_empty() {
             check_preferences(policy, customer)?;
         }
-        let (topic_caps, topic_spacings) = policy.topic_rules(topic);
         let kind = usize::from(kind(attempt.channel, attempt.class));
         Ok(Judge {
-            caps: &policy.caps_by_kind[kind],
-            spacings: &policy.spacings_by_kind[kind],
-            topic_caps,
-            topic_spacings,
+            checks: &policy.checks_by_kind[kind],
+            topic_checks: policy.topic_rules(topic),
             policy,
             customer,
             attempt,
@@ -196,11 +191,9 @@ impl<'a> Judge<'a> {
     /// Whether any rule that counts history applies: a cap, a spacing rule or a preference.
     fn counts_history(&self) -> bool {
         let covers = |check: &Check| self.covers(check);
-        !(self.caps.is_empty()
-            && self.spacings.is_empty()
+        !(self.checks.all().is_empty()
             && self.preferences().next().is_none()
-            && !self.topic_caps.iter().any(covers)
-            && !self.topic_spacings.iter().any(covers))
+            && !self.topic_checks.all().iter().any(covers))
     }
 
     /// The customer's frequency preferences that apply to a marketing attempt, as checks.
@@ -351,19 +344,19 @@ impl<'a> Judge<'a> {
         mut visit: impl FnMut(&Check) -> ControlFlow<B>,
     ) -> ControlFlow<B> {
         let covered = |check: &&Check| self.covers(check);
-        for check in self.caps {
+        for check in self.checks.caps() {
             visit(check)?;
         }
-        for check in self.topic_caps.iter().filter(covered) {
+        for check in self.topic_checks.caps().iter().filter(covered) {
             visit(check)?;
         }
         for check in self.preferences() {
             visit(&check)?;
         }
-        for check in self.spacings {
+        for check in self.checks.spacings() {
             visit(check)?;
         }
-        for check in self.topic_spacings.iter().filter(covered) {
+        for check in self.topic_checks.spacings().iter().filter(covered) {
             visit(check)?;
         }
         ControlFlow::Continue(())
@@ -461,12 +454,18 @@ impl<'a> Judge<'a> {
     /// the first that blocks.
     #[inline(always)]
     fn passes_unchecked(&self, history: &[Contact], at: Stamp) -> bool {
+        // The rules of `try_for_each_check` in another order (any order gives a yes or no):
+        // the policy's caps and spacing rules as one array each for all topics and the
+        // attempt's topic, then the customer's preferences.
         let checks_pass = || {
-            self.try_for_each_check(|check| match self.check_passes(history, check, at) {
-                true => ControlFlow::Continue(()),
-                false => ControlFlow::Break(()),
-            })
-            .is_continue()
+            let passes = |check: &Check| self.check_passes(history, check, at);
+            self.checks.all().iter().all(passes)
+                && self
+                    .topic_checks
+                    .all()
+                    .iter()
+                    .all(|check| !self.covers(check) || passes(check))
+                && self.preferences().all(|check| passes(&check))
         };
         self.snoozed_at(at).is_none()
             && checks_pass()
