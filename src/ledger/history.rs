@@ -212,7 +212,7 @@ impl Record {
     /// The usual insert, made in place: `contact` is at least as new as every contact held,
     /// and a slot is free or the oldest settled contact can go (as [`insert_pruned`] would).
     /// `false`, with nothing inserted, when the general path is needed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn try_append(
         &mut self,
         contact: Contact,
