@@ -1781,3 +1781,90 @@ fn topics_that_share_a_stored_key_count_together_and_the_policy_names_them() {
         .unwrap();
     assert!(other.is_allowed(), "{other}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Window edges, to the second
+// ---------------------------------------------------------------------------------------------
+
+/// A rolling window of W counts a contact made W - 1 seconds before the attempt and not one
+/// made W seconds before: for a history of one kind of contact (judged from its newest and
+/// `limit`-th newest contacts) and a mixed one (judged by walking it) alike, for a cap, a
+/// spacing rule and the customer's own preference, and through `reserve` as through `check`.
+#[test]
+fn a_window_counts_a_contact_one_second_inside_it_and_not_one_on_its_edge() {
+    let policy = compile(
+        r#"
+        [[caps]]
+        name = "two emails an hour"
+        channel = "email"
+        limit = 2
+        window = "1h"
+
+        [[spacing]]
+        name = "ten minutes apart"
+        channel = "email"
+        min_gap = "10m"
+        "#,
+    );
+    let second = Duration::seconds(1);
+    for mixed in [false, true] {
+        let ledger = MemoryLedger::new();
+        let ada = customer(1);
+        // Two emails 30 minutes apart (and, for the mixed history, an SMS between them, which
+        // no rule here counts against email but which makes the history of two kinds).
+        send(&ledger, &policy, &ada, EMAIL, t0());
+        if mixed {
+            send(&ledger, &policy, &ada, SMS, t0() + Duration::minutes(10));
+        }
+        let second_email = t0() + Duration::minutes(30);
+        send(&ledger, &policy, &ada, EMAIL, second_email);
+
+        // Spacing: ten minutes after the second email, less one second, is too soon.
+        let spaced = second_email + Duration::minutes(10);
+        // The cap: the first email leaves the hour at t0 + 1h exactly.
+        let freed = t0() + Duration::hours(1);
+        for (at, allowed) in [
+            (spaced - second, false),
+            (spaced, false), // still two emails in the hour
+            (freed - second, false),
+            (freed, true),
+        ] {
+            let checked = ledger.check(&policy, &ada, EMAIL, at).unwrap();
+            assert_eq!(
+                checked.is_allowed(),
+                allowed,
+                "mixed {mixed}, at {at}: {checked}"
+            );
+            let outcome = ledger
+                .reserve(&policy, &ada, EMAIL, IfBlocked::Drop, at)
+                .unwrap();
+            assert_eq!(outcome.verdict, checked, "mixed {mixed}, at {at}");
+            if let Some(reservation) = outcome.reservation {
+                ledger.release(&reservation).unwrap();
+            }
+        }
+
+        // The customer's own preference: one email per 20 minutes, judged the same way.
+        let mut picky = ada.clone();
+        picky.frequency_preferences.push(FrequencyPreference {
+            channel: Some(Channel::Email),
+            limit: NonZeroU32::new(1).unwrap(),
+            window: Window::Rolling {
+                seconds: NonZeroU32::new(20 * 60).unwrap(),
+            },
+        });
+        let at_edge = t0() + Duration::hours(2);
+        send(&ledger, &policy, &picky, EMAIL, at_edge);
+        for (at, allowed) in [
+            (at_edge + Duration::minutes(20) - second, false),
+            (at_edge + Duration::minutes(20), true),
+        ] {
+            let checked = ledger.check(&policy, &picky, EMAIL, at).unwrap();
+            assert_eq!(
+                checked.is_allowed(),
+                allowed,
+                "mixed {mixed}, at {at}: {checked}"
+            );
+        }
+    }
+}
