@@ -80,7 +80,8 @@ pub(super) struct Shard(Mutex<ShardState>);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct MemoryLedger {
-    pub(super) shards: Box<[Shard]>,
+    /// A fixed count, so that indexing by `shard_of` needs no bounds check.
+    pub(super) shards: Box<[Shard; SHARDS]>,
     /// The latest time given to [`MemoryLedger::sweep`]; attempts before it are judged from it.
     pub(super) floor: AtomicU32,
 }
@@ -122,7 +123,7 @@ impl MemoryLedger {
             }))
         };
         MemoryLedger {
-            shards: (0..SHARDS).map(|_| shard()).collect(),
+            shards: Box::new(std::array::from_fn(|_| shard())),
             floor: AtomicU32::new(0),
         }
     }
