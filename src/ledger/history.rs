@@ -219,6 +219,30 @@ impl Record {
         policy: &CompiledPolicy,
         now: Stamp,
     ) -> bool {
+        let alike = self.all_alike(&contact);
+        self.try_append_alike(contact, policy, now, alike)
+    }
+
+    /// Whether every contact held is of `incoming`'s kind and topic (none held: yes).
+    #[inline(always)]
+    pub(crate) fn all_alike(&self, incoming: &Contact) -> bool {
+        let (kind, topic) = (incoming.kind(), incoming.topic);
+        self.contacts()
+            .iter()
+            .all(|c| c.kind() == kind && c.topic == topic)
+    }
+
+    /// [`Record::try_append`] told whether every contact held is of `contact`'s kind and topic
+    /// (`alike`, as [`Record::all_alike`] finds it).
+    #[inline(always)]
+    pub(crate) fn try_append_alike(
+        &mut self,
+        contact: Contact,
+        policy: &CompiledPolicy,
+        now: Stamp,
+        alike: bool,
+    ) -> bool {
+        debug_assert_eq!(alike, self.all_alike(&contact));
         let len = self.len();
         if self.0[..len]
             .last()
@@ -234,7 +258,7 @@ impl Record {
             self.0[len] = contact;
             return true;
         }
-        let oldest = if self.uniform_oldest_displaced(&contact, counting) {
+        let oldest = if alike && self.settled_oldest_displaced(&contact, counting) {
             debug_assert!(
                 !needed(&self.0, policy, Some(&contact))[0],
                 "the uniform check and the full prune disagree"
@@ -257,21 +281,17 @@ impl Record {
         true
     }
 
-    /// Whether this full record is in the usual state of a customer contacted the same way
-    /// time after time, with the oldest contact displaced: every contact settled and of
-    /// `incoming`'s kind and topic (so counted by exactly `incoming`'s rules, `counting`), and
-    /// the newer ones outranking the oldest for good (as [`displaced`] judges it). Then the
-    /// oldest can go, found without settling reservations or a walk per contact's rules.
-    /// `false` says nothing: the general check decides.
+    /// Whether this full record, whose contacts are all of `incoming`'s kind and topic (so
+    /// counted by exactly `incoming`'s rules, `counting`), is in the usual state of a customer
+    /// contacted the same way time after time, with the oldest contact displaced: every
+    /// contact settled, and the newer ones outranking the oldest for good (as [`displaced`]
+    /// judges it). Then the oldest can go, found without settling reservations or a walk per
+    /// contact's rules. `false` says nothing: the general check decides.
     #[inline(always)]
-    fn uniform_oldest_displaced(&self, incoming: &Contact, counting: Counting) -> bool {
-        // Kind and topic as one number; a settled contact's state bits are not zero.
-        let kind_and_topic = |c: &Contact| u32::from(c.topic) << 8 | u32::from(c.kind());
-        let wanted = kind_and_topic(incoming);
-        let settled_alike = |c: &Contact| (kind_and_topic(c) == wanted) & !c.is_reserved();
+    fn settled_oldest_displaced(&self, incoming: &Contact, counting: Counting) -> bool {
         // `&` rather than `&&`: five flat tests, no branch per contact.
-        let uniform = self.0.iter().fold(true, |all, c| all & settled_alike(c));
-        if !uniform {
+        let settled = self.0.iter().fold(true, |all, c| all & !c.is_reserved());
+        if !settled {
             return false;
         }
         let [oldest, .., newest] = &self.0;

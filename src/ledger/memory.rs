@@ -348,7 +348,7 @@ impl ContactLedger for MemoryLedger {
                 customer.id,
                 policy,
                 stored(&reservation, ContactState::Reserved),
-                |history| judge.allows(history, now),
+                |history, alike| judge.allows_alike(history, now, alike),
             )
         {
             shard.next_id = reservation.id.wrapping_add(1);

@@ -166,20 +166,25 @@ impl Table {
     }
 
     /// The usual reserve, made in place: `customer` is known, their contacts are inline,
-    /// `allows` passes them, and `contact` goes in as [`Record::try_append`] puts it. `false`
-    /// when any of that fails, with nothing changed that any judgment could tell (at most, stale
-    /// reservations taken as sent, as every insert does): then the general path runs.
+    /// `allows` passes them (told whether they are all of `contact`'s kind and topic), and
+    /// `contact` goes in as [`Record::try_append`] puts it. `false` when any of that fails, with
+    /// nothing changed that any judgment could tell (at most, stale reservations taken as sent,
+    /// as every insert does): then the general path runs.
     #[inline]
     pub(super) fn try_reserve_inline(
         &mut self,
         customer: CustomerId,
         policy: &CompiledPolicy,
         contact: Contact,
-        allows: impl FnOnce(&[Contact]) -> bool,
+        allows: impl FnOnce(&[Contact], bool) -> bool,
     ) -> bool {
         match self.records.get_mut(&customer) {
             Some(record) if !record.overflowed() => {
-                allows(record.contacts()) && record.try_append(contact, policy, contact.at)
+                // Whether every contact is of the incoming one's kind and topic: the judgment
+                // and the append both have a shortcut for such a history.
+                let alike = record.all_alike(&contact);
+                allows(record.contacts(), alike)
+                    && record.try_append_alike(contact, policy, contact.at, alike)
             }
             _ => false,
         }
@@ -421,13 +426,13 @@ mod tests {
         let (known, unknown, long) = (CustomerId(1), CustomerId(2), CustomerId(3));
         table.update(known, |h| h.extend([10, 20].map(contact)));
         table.update(long, |h| h.extend((1..=6).map(contact)));
-        let allow = |_: &[Contact]| true;
+        let allow = |_: &[Contact], _| true;
 
         // Not the usual case: unknown, overflowed, refused by the judgment, or older than the
         // newest contact held. Nothing changes; the general path takes it from there.
         assert!(!table.try_reserve_inline(unknown, &policy, contact(30), allow));
         assert!(!table.try_reserve_inline(long, &policy, contact(30), allow));
-        assert!(!table.try_reserve_inline(known, &policy, contact(30), |_| false));
+        assert!(!table.try_reserve_inline(known, &policy, contact(30), |_, _| false));
         assert!(!table.try_reserve_inline(known, &policy, contact(15), allow));
         assert_eq!(times(&table, known), vec![10, 20]);
         assert!(!table.contains(unknown));
@@ -435,8 +440,9 @@ mod tests {
 
         // The usual case: judged on the contacts where they lie, appended in place.
         let mut judged = Vec::new();
-        let taken = table.try_reserve_inline(known, &policy, contact(30), |history| {
+        let taken = table.try_reserve_inline(known, &policy, contact(30), |history, alike| {
             judged = history.iter().map(|c| c.at.0).collect();
+            assert!(alike, "all of the incoming contact's kind and topic");
             true
         });
         assert!(taken);

@@ -185,7 +185,16 @@ impl<'a> Judge<'a> {
     /// the same answer as `verdict(..) == Verdict::Allowed` there, without building reasons.
     #[inline]
     pub(crate) fn allows(&self, history: &[Contact], now: Stamp) -> bool {
-        !self.permanently_blocked() && self.passes(history, now)
+        self.allows_alike(history, now, self.uniform(history))
+    }
+
+    /// [`Judge::allows`] for a history known to be all of the attempt's kind and topic, or not
+    /// (`alike`): the ledger's usual reserve works that out once for the judgment and the
+    /// append.
+    #[inline]
+    pub(crate) fn allows_alike(&self, history: &[Contact], now: Stamp, alike: bool) -> bool {
+        debug_assert_eq!(alike, self.uniform(history));
+        !self.permanently_blocked() && self.passes(history, now, alike)
     }
 
     /// Whether any rule that counts history applies: a cap, a spacing rule or a preference.
@@ -440,8 +449,8 @@ impl<'a> Judge<'a> {
     /// `blocked_until(..).is_none()`, cheaper since it stops at the first rule that blocks and
     /// works out no release time.
     #[inline]
-    fn passes(&self, history: &[Contact], at: Stamp) -> bool {
-        let passes = self.passes_unchecked(history, at);
+    fn passes(&self, history: &[Contact], at: Stamp, alike: bool) -> bool {
+        let passes = self.passes_unchecked(history, at, alike);
         debug_assert_eq!(
             passes,
             self.blocked_until(history, at, None).is_none(),
@@ -453,8 +462,8 @@ impl<'a> Judge<'a> {
     /// The quick pass: the rules of [`Judge::blocked_until`], stopping at the first that
     /// blocks.
     #[inline(always)]
-    fn passes_unchecked(&self, history: &[Contact], at: Stamp) -> bool {
-        let checks_pass = || match self.uniform(history) {
+    fn passes_unchecked(&self, history: &[Contact], at: Stamp, alike: bool) -> bool {
+        let checks_pass = || match alike {
             true => self.all_checks_pass(|check| self.uniform_check_passes(history, check, at)),
             false => self.all_checks_pass(|check| self.check_passes(history, check, at)),
         };
@@ -480,7 +489,8 @@ impl<'a> Judge<'a> {
     }
 
     /// Whether every contact of `history` is of the attempt's kind and topic: the usual
-    /// history of a customer contacted the same way each time.
+    /// history of a customer contacted the same way each time (as
+    /// [`Record::all_alike`](crate::ledger::history::Record::all_alike) finds it).
     #[inline(always)]
     fn uniform(&self, history: &[Contact]) -> bool {
         history
