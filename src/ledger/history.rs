@@ -232,8 +232,8 @@ impl Record {
             .all(|c| c.kind() == kind && c.topic == topic)
     }
 
-    /// [`Record::try_append`] told whether every contact held is of `contact`'s kind and topic
-    /// (`alike`, as [`Record::all_alike`] finds it).
+    /// [`Record::try_append`], for a caller that has already found whether every contact held
+    /// is of `contact`'s kind and topic (`alike`: [`Record::all_alike`]).
     #[inline(always)]
     pub(crate) fn try_append_alike(
         &mut self,
@@ -260,8 +260,9 @@ impl Record {
         }
         let oldest = if alike && self.settled_oldest_displaced(&contact, counting) {
             debug_assert!(
-                !needed(&self.0, policy, Some(&contact))[0],
-                "the uniform check and the full prune disagree"
+                displaced(&self.0, 0, policy, (&contact, counting))
+                    && !needed(&self.0, policy, Some(&contact))[0],
+                "the quick check for alike contacts, the general one and the full prune disagree"
             );
             0
         } else {
@@ -284,9 +285,10 @@ impl Record {
     /// Whether this full record, whose contacts are all of `incoming`'s kind and topic (so
     /// counted by exactly `incoming`'s rules, `counting`), is in the usual state of a customer
     /// contacted the same way time after time, with the oldest contact displaced: every
-    /// contact settled, and the newer ones outranking the oldest for good (as [`displaced`]
-    /// judges it). Then the oldest can go, found without settling reservations or a walk per
-    /// contact's rules. `false` says nothing: the general check decides.
+    /// contact settled, and the newer ones outranking the oldest for good. That is
+    /// [`displaced`]'s judgment of the oldest contact, which for such a record needs no walk:
+    /// every newer contact is alike, so they number four (five with a settled `incoming`) and
+    /// the newest is the last (or `incoming`). `false` says nothing: the general check decides.
     #[inline(always)]
     fn settled_oldest_displaced(&self, incoming: &Contact, counting: Counting) -> bool {
         // `&` rather than `&&`: five flat tests, no branch per contact.

@@ -206,9 +206,10 @@ impl MemoryLedger {
         Ok(())
     }
 
-    /// The general reserve, in a locked shard: judges the attempt of `reservation` (at its
-    /// `send_at`, the time of the reserve) in full and reserves it now, or deferred as
-    /// `if_blocked` allows. Kept out of line so that the usual reserve stays small.
+    /// The general reserve, in a locked shard: judges the attempt at `now` in full and
+    /// reserves it (as `reservation`, sent now or at the time it is deferred to) if it is
+    /// allowed now, or deferred as `if_blocked` allows. Kept out of line so that the usual
+    /// reserve stays small.
     #[inline(never)]
     fn reserve_judged(
         shard: &mut ShardState,
@@ -216,9 +217,9 @@ impl MemoryLedger {
         judge: &Judge<'_>,
         reservation: Reservation,
         if_blocked: IfBlocked,
+        now: Stamp,
         floor: Stamp,
     ) -> Result<Outcome, Error> {
-        let now = reservation.send_at;
         // One look-up for judging and reserving.
         let judged =
             shard
@@ -357,7 +358,15 @@ impl ContactLedger for MemoryLedger {
                 reservation: Some(reservation),
             });
         }
-        Self::reserve_judged(&mut shard, policy, &judge, reservation, if_blocked, floor)
+        Self::reserve_judged(
+            &mut shard,
+            policy,
+            &judge,
+            reservation,
+            if_blocked,
+            now,
+            floor,
+        )
     }
 
     fn commit(&self, reservation: &Reservation) -> Result<bool, Error> {

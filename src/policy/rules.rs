@@ -168,23 +168,23 @@ pub(crate) struct Check {
 pub(crate) struct Checks {
     all: Vec<Check>,
     /// How many of `all`, from the start, are caps.
-    caps: usize,
+    cap_count: usize,
 }
 
 impl Checks {
     /// None.
     pub(crate) const NONE: Checks = Checks {
         all: Vec::new(),
-        caps: 0,
+        cap_count: 0,
     };
 
     /// `caps`, then `spacings`.
     pub(crate) fn new(mut caps: Vec<Check>, spacings: Vec<Check>) -> Checks {
-        let count = caps.len();
+        let cap_count = caps.len();
         caps.extend(spacings);
         Checks {
             all: caps,
-            caps: count,
+            cap_count,
         }
     }
 
@@ -197,13 +197,13 @@ impl Checks {
     /// The caps.
     #[inline]
     pub(crate) fn caps(&self) -> &[Check] {
-        self.all.get(..self.caps).unwrap_or_default()
+        self.all.get(..self.cap_count).unwrap_or_default()
     }
 
     /// The spacing rules.
     #[inline]
     pub(crate) fn spacings(&self) -> &[Check] {
-        self.all.get(self.caps..).unwrap_or_default()
+        self.all.get(self.cap_count..).unwrap_or_default()
     }
 }
 

@@ -185,7 +185,7 @@ impl<'a> Judge<'a> {
     /// the same answer as `verdict(..) == Verdict::Allowed` there, without building reasons.
     #[inline]
     pub(crate) fn allows(&self, history: &[Contact], now: Stamp) -> bool {
-        self.allows_alike(history, now, self.uniform(history))
+        self.allows_alike(history, now, self.all_alike(history))
     }
 
     /// [`Judge::allows`] for a history known to be all of the attempt's kind and topic, or not
@@ -193,7 +193,7 @@ impl<'a> Judge<'a> {
     /// append.
     #[inline]
     pub(crate) fn allows_alike(&self, history: &[Contact], now: Stamp, alike: bool) -> bool {
-        debug_assert_eq!(alike, self.uniform(history));
+        debug_assert_eq!(alike, self.all_alike(history));
         !self.permanently_blocked() && self.passes(history, now, alike)
     }
 
@@ -345,8 +345,11 @@ impl<'a> Judge<'a> {
 
     /// Walks every check that counts history, in the order reasons are given: the policy's caps
     /// (without a topic, then the topic's), the customer's preferences, the policy's spacing
-    /// rules (likewise). Stops at the first `Break`. The one list of such rules: the general
-    /// path and the quick pass both walk it.
+    /// rules (likewise). Stops at the first `Break`. The general path's list of such rules; the
+    /// quick pass walks the same three sources (the kind's checks, the topic's checks that
+    /// cover the kind, the preferences) in another order ([`Judge::all_checks_pass`]): a
+    /// source added to one must be added to the other (debug builds compare their answers on
+    /// every judgment).
     #[inline(always)]
     fn try_for_each_check<B>(
         &self,
@@ -464,7 +467,7 @@ impl<'a> Judge<'a> {
     #[inline(always)]
     fn passes_unchecked(&self, history: &[Contact], at: Stamp, alike: bool) -> bool {
         let checks_pass = || match alike {
-            true => self.all_checks_pass(|check| self.uniform_check_passes(history, check, at)),
+            true => self.all_checks_pass(|check| self.alike_check_passes(history, check, at)),
             false => self.all_checks_pass(|check| self.check_passes(history, check, at)),
         };
         self.snoozed_at(at).is_none()
@@ -474,9 +477,10 @@ impl<'a> Judge<'a> {
                 .is_none_or(|(_, mut rules)| rules.next().is_none())
     }
 
-    /// Whether `passes` holds for every rule of `try_for_each_check`, taken in another order
-    /// (any order gives a yes or no): the policy's caps and spacing rules as one array for all
-    /// topics and one for the attempt's topic, then the customer's preferences.
+    /// Whether `passes` holds for every rule of [`Judge::try_for_each_check`] (the same three
+    /// sources), taken in another order (any order gives a yes or no): the policy's caps and
+    /// spacing rules as one array for all topics and one for the attempt's topic, then the
+    /// customer's preferences.
     #[inline(always)]
     fn all_checks_pass(&self, passes: impl Fn(&Check) -> bool) -> bool {
         self.checks.all().iter().all(&passes)
@@ -492,23 +496,25 @@ impl<'a> Judge<'a> {
     /// history of a customer contacted the same way each time (as
     /// [`Record::all_alike`](crate::ledger::history::Record::all_alike) finds it).
     #[inline(always)]
-    fn uniform(&self, history: &[Contact]) -> bool {
+    fn all_alike(&self, history: &[Contact]) -> bool {
         history
             .iter()
             .all(|c| usize::from(c.kind()) == self.kind && c.topic == self.topic)
     }
 
-    /// [`Judge::check_passes`] for a `uniform` history. Every check walked covers the
+    /// [`Judge::check_passes`] for a history whose contacts are all of the attempt's kind and
+    /// topic ([`Judge::all_alike`]). Every check walked covers the
     /// attempt's kind and topic (it is the kind's, or its topic's and covers the kind, or a
     /// preference on its channel), so it counts every contact of such a history; and the
     /// history is in time order. So the check passes when its newest contact is not after
-    /// `at` and its `limit`-th newest, if there are that many, is before the window:
+    /// `at` and its `limit`-th newest, if there are that many, is before the window's start:
     /// **O(1)**, no walk.
     #[inline(always)]
-    fn uniform_check_passes(&self, history: &[Contact], check: &Check, at: Stamp) -> bool {
+    fn alike_check_passes(&self, history: &[Contact], check: &Check, at: Stamp) -> bool {
         let (start, _) = self.window(check, at);
         let newest_not_after = history.last().is_none_or(|newest| newest.at <= at);
-        // A limit of 0, which nothing passes, finds no contact at the history's length.
+        // (A limit of 0, which no rule has, would look at the slot past the newest: none, so
+        // the check fails, as the walk's `count < 0` does.)
         let below_limit = match history.len().checked_sub(check.limit as usize) {
             None => true,
             Some(index) => history.get(index).is_some_and(|c| c.at < start),
