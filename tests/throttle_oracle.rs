@@ -4,7 +4,9 @@
 //! (time zones with DST and half-hour offsets, consent, do-not-contact, unsubscribes, snoozes,
 //! their own frequency preferences) and random sequences of attempts across channels and classes
 //! are run through a [`MemoryLedger`]. Time mostly moves forward, sometimes backwards, and many
-//! sequences start next to a 2026 DST transition of the customer's zone.
+//! sequences start next to a 2026 DST transition of the customer's zone. In half of the others
+//! most attempts follow one habit (one channel and topic, marketing), so that histories all of
+//! one kind and topic, for which the ledger has quick paths, are common.
 //!
 //! The oracle is written from the documented semantics (`cornershop::policy` module docs, the
 //! `Verdict`, `Reason`, `Customer` and `ContactLedger` docs), not from the implementation. It keeps
