@@ -398,9 +398,9 @@ impl Engine {
             let is_fallback = row.has(Row::FALLBACK);
             entry.fallback = is_fallback;
             if is_fallback {
-                fallback.add(total, index, channels);
+                fallback.add(total, index);
             } else {
-                regular.add(total, index, channels);
+                regular.add(total, index);
             }
         }
         Pools { regular, fallback }
