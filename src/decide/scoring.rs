@@ -274,11 +274,26 @@ impl Engine {
             Some(slot) => slot,
             None => spare,
         };
-        slot.get_or_insert_with(|| self.sum_categories(context, offer))
+        match slot {
+            Some(facts) => facts,
+            None => self.fill_set(context, offer, slot),
+        }
+    }
+
+    /// Works out the facts of `offer`'s list of categories into its empty `slot` (in place,
+    /// not built aside and copied in).
+    #[inline(never)]
+    fn fill_set<'s>(
+        &self,
+        context: &Context<'_>,
+        offer: &Offer,
+        slot: &'s mut Option<SetFacts>,
+    ) -> &'s SetFacts {
+        slot.insert(self.sum_categories(context, offer))
     }
 
     /// Sums `offer`'s categories' facts, in the offer's order, from zero.
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
         let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
         for &id in &offer.category_ids {
