@@ -263,13 +263,12 @@ impl Engine {
             context.facts.memo = memo;
         }
         let plain = Gate::plain(&context, complaint);
-        let (asked, bought) = if plain {
-            (
-                self.asked(customer),
-                Gate::recently_bought(&context, &self.policy),
-            )
+        let mut bought = SmallVec::new();
+        let asked = if plain {
+            Gate::recently_bought(&context, &self.policy, &mut bought);
+            self.asked(customer)
         } else {
-            (OfferSet::default(), SmallVec::new())
+            OfferSet::default()
         };
         // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
         // heap past them; read as a slice.

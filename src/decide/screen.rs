@@ -118,24 +118,28 @@ impl<'t> Gate<'t> {
         Screening::Pass(usable)
     }
 
-    /// The gate's table of products bought recently: the customer's products looked up in
-    /// the policy's, or the policy's in the customer's, whichever are fewer.
-    /// **O(min(products, policy products))**.
+    /// Fills `bought` (empty) with the gate's table of products bought recently: the
+    /// customer's products looked up in the policy's, or the policy's in the customer's,
+    /// whichever are fewer; left empty when no offer is skipped for a product. Filled in
+    /// place (not built aside and moved). **O(min(products, policy products))**.
     pub(super) fn recently_bought(
         context: &Context<'_>,
         policy: &CompiledPolicy,
-    ) -> SmallVec<[Option<Stamp>; 16]> {
+        bought: &mut SmallVec<[Option<Stamp>; 16]>,
+    ) {
         let summary = &context.customer.profile.summary;
         let Some(within) = policy.selection.skip_bought_within else {
-            return SmallVec::new();
+            return;
         };
         if summary.product_count() == 0 || policy.products.is_empty() {
-            return SmallVec::new();
+            return;
         }
         let now = context.facts.now;
         let recent = |at: &Stamp| at.within(within, now);
         // (Not `SmallVec::resize`, which costs several times as much.)
-        let mut bought = SmallVec::from_elem(None, policy.products.len());
+        for _ in 0..policy.products.len() {
+            bought.push(None);
+        }
         let mine = summary.products().filter(|(_, at)| recent(at));
         policy.products.join(
             (summary.product_count(), mine),
@@ -146,7 +150,6 @@ impl<'t> Gate<'t> {
                 }
             },
         );
-        bought
     }
 
     /// Stops `offer` at the first of its categories the customer never wants (among the

@@ -129,9 +129,7 @@ impl Names {
         // At most every slot; an empty one ends the probe well before (see `KeyTable`).
         for _ in 0..slots.len() {
             let id = (*slots.get(at)? as usize).checked_sub(1)?;
-            if self.keys.get(id) == Some(&key)
-                && (key.is_whole() || self.is_named(id, name))
-            {
+            if self.keys.get(id) == Some(&key) && (key.is_whole() || self.is_named(id, name)) {
                 return Some(id);
             }
             at = (at + 1) & mask;
