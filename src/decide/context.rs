@@ -144,6 +144,31 @@ impl Context<'_> {
     }
 }
 
+/// Fills in category `id`'s facts and recent activity from the customer's `stats`, decayed
+/// to `at`. Inlined into both sides of the join (a call per category costs more than it).
+#[inline(always)]
+fn fill_category(
+    facts: &mut [CategoryFacts],
+    recents: &mut [Recent],
+    id: usize,
+    stats: &CategoryStats,
+    at: Stamp,
+    half_life: u32,
+) {
+    let decayed = |value: &Decayed| value.at(at, half_life);
+    if let Some(facts) = facts.get_mut(id) {
+        facts.purchases = decayed(&stats.purchases);
+        facts.views = decayed(&stats.views);
+        facts.negative = decayed(&stats.negative);
+    }
+    if let Some(recent) = recents.get_mut(id) {
+        *recent = Recent {
+            purchase: stats.last_purchase,
+            view: stats.last_view,
+        };
+    }
+}
+
 fn channel_bit(channel: Channel) -> u8 {
     1 << channel.index()
 }
@@ -206,25 +231,13 @@ impl Engine {
             categories.push(CategoryFacts::default());
             recent.push(Recent::default());
         }
-        let fill = |id: usize, stats: &CategoryStats| {
-            let decayed = |value: &Decayed| value.at(at, half_life);
-            if let Some(facts) = categories.get_mut(id) {
-                facts.purchases = decayed(&stats.purchases);
-                facts.views = decayed(&stats.views);
-                facts.negative = decayed(&stats.negative);
-            }
-            if let Some(recent) = recent.get_mut(id) {
-                *recent = Recent {
-                    purchase: stats.last_purchase,
-                    view: stats.last_view,
-                };
-            }
-        };
         let summary = &profile.summary;
+        // Read and written as slices (not asked on every access whether they spilled).
+        let (facts, recents) = (&mut categories[..], &mut recent[..]);
         names.join(
             (summary.category_count(), summary.categories()),
             |name| summary.category(name),
-            fill,
+            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
         );
         // The customer's few favourite and never categories, each found in the policy's set
         // (not every policy category compared against each of them).
