@@ -335,8 +335,8 @@ impl Engine {
 
     /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
     /// in full otherwise) and scores those that pass, recording each in its entry of
-    /// `outcome`: the pools of regular and fallback candidates, each with its best. **O(n)**
-    /// for the policy's n offers.
+    /// `outcome`; then gathers the pools of regular and fallback candidates from the entries,
+    /// each with its best. **O(n)** for the policy's n offers.
     #[inline(never)]
     fn judge<A: Asked>(
         &self,
@@ -351,8 +351,6 @@ impl Engine {
         // unless they have a moment part.
         let builtin = matches!(self.scorer, Model::Builtin(_));
         let offers = &self.policy.offers;
-        let mut regular = Pool::new(false);
-        let mut fallback = Pool::new(true);
         let rows = &self.policy.rows;
         for (index, ((row, offer), entry)) in rows
             .iter()
@@ -363,12 +361,12 @@ impl Engine {
             // Most offers pass or fail on their row; the rest are asked in full.
             let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
                 Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
-                    let total = self.score_plain(context, sets, row, offer, channels, entry);
+                    self.score_plain(context, sets, row, offer, channels, entry);
                     #[cfg(debug_assertions)]
-                    self.debug_check_row(context, sets, offer, Ok(channels), Some(total));
+                    self.debug_check_row(context, sets, offer, Ok(channels), Some(entry.total));
                     #[cfg(test)]
                     screen::probe::settled();
-                    Some((channels, total))
+                    Some(channels)
                 }
                 Screening::Stop => {
                     #[cfg(debug_assertions)]
@@ -390,19 +388,17 @@ impl Engine {
                     &mut outcome.scores,
                 ),
             };
-            let Some((channels, total)) = passed else {
+            let Some(channels) = passed else {
                 continue;
             };
             entry.channels = channels;
-            let is_fallback = row.has(Row::FALLBACK);
-            entry.fallback = is_fallback;
-            if is_fallback {
-                fallback.add(total, index);
-            } else {
-                regular.add(total, index);
-            }
+            entry.fallback = row.has(Row::FALLBACK);
         }
-        Pools { regular, fallback }
+        // Gathered after the loop, which then carries no best from offer to offer.
+        Pools {
+            regular: Pool::regular(&outcome.entries),
+            fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries),
+        }
     }
 }
 

@@ -66,9 +66,9 @@ impl PartialEq for Rank {
 impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
-/// its offers, and the best of them, kept as they are scored (one comparison each). Only the
-/// best's key and index are kept (few values to carry through the offer loop); its score and
-/// channels are read back from its entry.
+/// its offers, and the best of them, found once the offers are judged (one comparison each).
+/// Only the best's key and index are kept; its score and channels are read back from its
+/// entry.
 pub(super) struct Pool {
     fallback: bool,
     /// The best's [`key`] (meaningless while `best` is [`NONE`]).
@@ -81,8 +81,8 @@ pub(super) struct Pool {
 const NONE: usize = usize::MAX;
 
 impl Pool {
-    /// The regular offers (`fallback` false) or the fallbacks.
-    pub(super) fn new(fallback: bool) -> Pool {
+    /// The regular offers (`fallback` false) or the fallbacks, with no candidate yet.
+    fn new(fallback: bool) -> Pool {
         Pool {
             fallback,
             best_key: 0,
@@ -90,12 +90,35 @@ impl Pool {
         }
     }
 
-    /// Counts in a scored candidate: offer `index` (added in increasing order, its entry
-    /// holding its total and usable channels) and its `score`. Only a better score replaces
-    /// the best so far: on equal scores, the offer written first is the better ([`Rank`]'s
-    /// order).
+    /// The regular offers' pool: every entry scored that is not a fallback's. **O(offers)**,
+    /// a few instructions each.
+    pub(super) fn regular(entries: &[Entry]) -> Pool {
+        let mut pool = Pool::new(false);
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.scored != Scored::No && !entry.fallback {
+                pool.add(entry.total, index);
+            }
+        }
+        pool
+    }
+
+    /// The fallbacks' pool: those of `indexes` (the policy's fallback offers, in policy
+    /// order) that were scored in `entries`. **O(fallbacks)**.
+    pub(super) fn fallbacks(indexes: &[usize], entries: &[Entry]) -> Pool {
+        let mut pool = Pool::new(true);
+        for &index in indexes {
+            if let Some(entry) = entries.get(index).filter(|e| e.scored != Scored::No) {
+                pool.add(entry.total, index);
+            }
+        }
+        pool
+    }
+
+    /// Counts in a scored candidate: offer `index` (added in increasing order) and its
+    /// `score`. Only a better score replaces the best so far: on equal scores, the offer
+    /// written first is the better ([`Rank`]'s order).
     #[inline(always)]
-    pub(super) fn add(&mut self, score: f64, index: usize) {
+    fn add(&mut self, score: f64, index: usize) {
         let key = key(score);
         if self.best == NONE || key > self.best_key {
             self.best_key = key;

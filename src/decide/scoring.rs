@@ -154,8 +154,8 @@ impl Engine {
     }
 
     /// Scores with the built-in scorer an offer that passed on its row (`channels` usable, no
-    /// feedback of its own, no moment), recording how in its trace `entry`; returns the
-    /// total, summed by the same [`Builtin::record`] as [`Engine::score`]'s.
+    /// feedback of its own, no moment), recording how and its total in its trace `entry`,
+    /// summed by the same [`Builtin::record`] as [`Engine::score`]'s.
     #[inline(always)]
     pub(super) fn score_plain(
         &self,
@@ -165,7 +165,7 @@ impl Engine {
         offer: &Offer,
         channels: u8,
         entry: &mut Entry,
-    ) -> f64 {
+    ) {
         let channel = context.best_channel(channels);
         let mut spare = None;
         let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
@@ -178,12 +178,12 @@ impl Engine {
             days_until_moment: None,
             moment_addend: None,
         };
-        builtin.record(context, set, entry)
+        builtin.record(context, set, entry);
     }
 
     /// Screens `offer` in full (or takes `passed`, the channels it passed its row with) and
-    /// scores it if it passes, recording either in its trace `entry`: the usable channels and
-    /// the total, or `None` if it was stopped. The path of offers a row does not settle.
+    /// scores it if it passes, recording either in its trace `entry`: returns the usable
+    /// channels, or `None` if it was stopped. The path of offers a row does not settle.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     pub(super) fn screen_and_score(
@@ -195,7 +195,7 @@ impl Engine {
         complaint: bool,
         entry: &mut Entry,
         scores: &mut Vec<Score>,
-    ) -> Option<(u8, f64)> {
+    ) -> Option<u8> {
         let screened = match passed {
             // A row passes only offers without feedback (those with are asked in full).
             Some(channels) => Ok(Screened {
@@ -212,10 +212,8 @@ impl Engine {
             }
             Ok(screened) => {
                 let channels = screened.channels;
-                Some((
-                    channels,
-                    self.score(context, sets, offer, screened, entry, scores),
-                ))
+                self.score(context, sets, offer, screened, entry, scores);
+                Some(channels)
             }
         }
     }
