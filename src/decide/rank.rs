@@ -94,9 +94,20 @@ impl Pool {
     /// a few instructions each.
     pub(super) fn regular(entries: &[Entry]) -> Pool {
         let mut pool = Pool::new(false);
-        for (index, entry) in entries.iter().enumerate() {
-            if entry.scored != Scored::No && !entry.fallback {
-                pool.add(entry.total, index);
+        let mut candidates = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.scored != Scored::No && !entry.fallback);
+        // The first is the best so far; each after it needs one comparison.
+        if let Some((index, entry)) = candidates.next() {
+            pool.best_key = key(entry.total);
+            pool.best = index;
+            for (index, entry) in candidates {
+                let key = key(entry.total);
+                if key > pool.best_key {
+                    pool.best_key = key;
+                    pool.best = index;
+                }
             }
         }
         pool
