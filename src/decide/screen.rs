@@ -101,7 +101,15 @@ impl<'t> Gate<'t> {
             return Screening::Ask;
         }
         // Past the gate, the checks before "never" pass: the first that fails is the stop.
-        if row.category_mask & self.never != 0 {
+        let never = row.category_mask & self.never;
+        if never != 0 {
+            // One never category among the offer's (the usual case) is the first in its order.
+            if never.is_power_of_two() {
+                *stop = Code::NeverCategory {
+                    category: never.trailing_zeros(),
+                };
+                return Screening::Stop;
+            }
             return self.never_category(offer, stop);
         }
         match row.rule.holds(self.bits) {
@@ -153,7 +161,8 @@ impl<'t> Gate<'t> {
     }
 
     /// Stops `offer` at the first of its categories the customer never wants (among the
-    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full).
+    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full), for
+    /// an offer with several.
     #[inline(never)]
     fn never_category(&self, offer: &Offer, stop: &mut Code) -> Screening {
         let never = self.never;
