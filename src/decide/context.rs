@@ -117,9 +117,12 @@ impl Context<'_> {
     /// The best consented channel in `mask` (which has one: Email if not, not reached).
     #[inline]
     pub(super) fn best_channel(&self, mask: u8) -> Channel {
-        // Usually the best of all (the offer can use it).
+        // Usually the best of all (the offer can use it), or else the next best.
         if mask & channel_bit(self.consented[0]) != 0 {
             return self.consented[0];
+        }
+        if self.consented_len > 1 && mask & channel_bit(self.consented[1]) != 0 {
+            return self.consented[1];
         }
         self.consented()
             .iter()
