@@ -234,18 +234,9 @@ impl Engine {
             .open_complaints()
             .map(str::to_owned)
             .collect();
-        let decision = |picks, trace, open_complaints| Decision {
-            customer: customer.id,
-            at: now,
-            class: request.class,
-            picks,
-            trace,
-            open_complaints,
-            notes: customer.profile.notes.clone(),
-            no_channel: false,
-        };
         if request.class != MessageClass::Marketing {
-            let mut decision = decision(Vec::new(), Trace::default(), open_complaints);
+            let trace = Trace::default();
+            let mut decision = decision(customer, request, now, Vec::new(), trace, open_complaints);
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
@@ -330,7 +321,15 @@ impl Engine {
             requested,
             outscored_by: outcome.outscored_by,
         });
-        Ok(decision(outcome.picks, trace, open_complaints))
+        let picks = outcome.picks;
+        Ok(decision(
+            customer,
+            request,
+            now,
+            picks,
+            trace,
+            open_complaints,
+        ))
     }
 
     /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
@@ -411,4 +410,28 @@ fn category_code(id: usize) -> u32 {
 /// An offer index as the trace records it (as [`category_code`]).
 fn offer_code(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// The decision for `customer`'s `request` at `now`. Inlined at both ends of
+/// [`Engine::decide`], so that the decision is built where it is returned (not built aside and
+/// copied).
+#[inline(always)]
+fn decision(
+    customer: &Customer,
+    request: &Request,
+    now: DateTime<Utc>,
+    picks: Vec<Pick>,
+    trace: Trace,
+    open_complaints: Vec<String>,
+) -> Decision {
+    Decision {
+        customer: customer.id,
+        at: now,
+        class: request.class,
+        picks,
+        trace,
+        open_complaints,
+        notes: customer.profile.notes.clone(),
+        no_channel: false,
+    }
 }
