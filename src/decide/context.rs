@@ -32,7 +32,8 @@ pub(super) struct CategoryFacts {
 }
 
 /// The built-in score's parts that are the same for every offer of a decision sent on the
-/// same channel, as its total adds them ([`addend`]): worked out once per decision.
+/// same channel, as its total adds them ([`addend`]): worked out once per decision, for the
+/// consented channels (the only ones scored on; 0 for the others).
 #[derive(Clone, Copy)]
 pub(super) struct SharedParts {
     /// By channel index.
@@ -323,18 +324,24 @@ impl Engine {
             ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
         };
         let w = &self.policy.scoring.spec;
-        let shared = SharedParts {
-            preferred: Channel::ALL.map(|channel| {
-                addend(Parts::preferred(
-                    w,
-                    factors.preferred_channel == Some(channel),
-                ))
-            }),
+        let mut shared = SharedParts {
+            preferred: [0.0; Channel::COUNT],
             fatigue: addend(Parts::fatigue(w, factors.recent_contacts)),
-            ignored: factors
-                .ignored_streak
-                .map(|streak| addend(Parts::ignored(w, streak))),
+            ignored: [0.0; Channel::COUNT],
         };
+        // Only the consented channels are scored on: their parts alone are worked out.
+        for &channel in consented.iter().take(consented_len) {
+            let on = channel.index();
+            let preferred = factors.preferred_channel == Some(channel);
+            if let (Some(p), Some(i), Some(&streak)) = (
+                shared.preferred.get_mut(on),
+                shared.ignored.get_mut(on),
+                factors.ignored_streak.get(on),
+            ) {
+                *p = addend(Parts::preferred(w, preferred));
+                *i = addend(Parts::ignored(w, streak));
+            }
+        }
         Ok(Context {
             customer,
             facts: Facts {
