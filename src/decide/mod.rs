@@ -289,10 +289,10 @@ impl Engine {
         // unsubscribed topic of theirs), the offers are judged with no test for it.
         let gate = Gate::new(&context, plain, &bought);
         let Pools { regular, fallback } = if asked.is_empty() {
-            self.judge(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
+            self.judge_by(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
         } else {
             let asked = asked.words();
-            self.judge(&context, &gate, &asked, sets, complaint, &mut outcome)
+            self.judge_by(&context, &gate, &asked, sets, complaint, &mut outcome)
         };
         self.select(&context, ledger, request, now, &regular, &mut outcome)?;
         if outcome.picks.is_empty() {
@@ -332,12 +332,10 @@ impl Engine {
         ))
     }
 
-    /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
-    /// in full otherwise) and scores those that pass, recording each in its entry of
-    /// `outcome`; then gathers the pools of regular and fallback candidates from the entries,
-    /// each with its best. **O(n)** for the policy's n offers.
-    #[inline(never)]
-    fn judge<A: Asked>(
+    /// [`Engine::judge`] by the engine's scorer: with the built-in one, offers that pass on
+    /// their row are scored by the one sum (unless they have a moment part), a choice made
+    /// here once rather than asked per offer.
+    fn judge_by<A: Asked>(
         &self,
         context: &Context<'_>,
         gate: &Gate<'_>,
@@ -346,9 +344,31 @@ impl Engine {
         complaint: bool,
         outcome: &mut Outcome,
     ) -> Pools {
-        // Offers that pass on their row are scored by the one sum with the built-in scorer,
-        // unless they have a moment part.
-        let builtin = matches!(self.scorer, Model::Builtin(_));
+        match self.scorer {
+            Model::Builtin(_) => {
+                self.judge::<A, true>(context, gate, asked, sets, complaint, outcome)
+            }
+            Model::Custom(_) => {
+                self.judge::<A, false>(context, gate, asked, sets, complaint, outcome)
+            }
+        }
+    }
+
+    /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
+    /// in full otherwise) and scores those that pass, recording each in its entry of
+    /// `outcome`; then gathers the pools of regular and fallback candidates from the entries,
+    /// each with its best. `BUILTIN`: the engine has the built-in scorer. **O(n)** for the
+    /// policy's n offers.
+    #[inline(never)]
+    fn judge<A: Asked, const BUILTIN: bool>(
+        &self,
+        context: &Context<'_>,
+        gate: &Gate<'_>,
+        asked: &A,
+        sets: &mut Sets,
+        complaint: bool,
+        outcome: &mut Outcome,
+    ) -> Pools {
         let offers = &self.policy.offers;
         let rows = &self.policy.rows;
         for (index, ((row, offer), entry)) in rows
@@ -359,7 +379,7 @@ impl Engine {
         {
             // Most offers pass or fail on their row; the rest are asked in full.
             let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
-                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
+                Screening::Pass(channels) if BUILTIN && !row.has(Row::MOMENT) => {
                     self.score_plain(context, sets, row, offer, channels, entry);
                     #[cfg(debug_assertions)]
                     self.debug_check_row(context, sets, offer, Ok(channels), Some(entry.total));
