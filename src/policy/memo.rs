@@ -266,7 +266,7 @@ mod tests {
             let quick = offer.eligibility.as_ref().map(|_| &offer.quick);
             assert_eq!(row.rule, RuleMask::of(quick), "{}", offer.id);
             kinds[match row.rule {
-                RuleMask::Always => 0,
+                RuleMask::ALWAYS => 0,
                 RuleMask::All { .. } => 1,
                 RuleMask::Any { .. } => 2,
                 RuleMask::Other => 3,
