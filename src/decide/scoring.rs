@@ -96,8 +96,7 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let mut spare = None;
-        let set = self.set_facts(context, sets, offer.category_set, offer, &mut spare);
+        let set = &self.set_facts(context, sets, offer.category_set, offer);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -167,8 +166,7 @@ impl Engine {
         entry: &mut Entry,
     ) {
         let channel = context.best_channel(channels);
-        let mut spare = None;
-        let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
+        let set = &self.set_facts(context, sets, row.category_set, offer);
         let builtin = Builtin {
             channel,
             value_addend: row.value_addend,
@@ -257,24 +255,22 @@ impl Engine {
         (slot, total)
     }
 
-    /// The facts of `offer`'s list of categories (number `set`): from its slot of `sets`, or
-    /// worked out into the slot (or, for a number past the slots, not reached, into `spare`).
+    /// The facts of `offer`'s list of categories (number `set`), copied out: from its slot of
+    /// `sets`, or worked out into the slot (or, for a number past the slots, not reached,
+    /// worked out aside).
     #[inline(always)]
-    pub(super) fn set_facts<'s>(
+    pub(super) fn set_facts(
         &self,
         context: &Context<'_>,
-        sets: &'s mut Sets,
+        sets: &mut Sets,
         set: usize,
         offer: &Offer,
-        spare: &'s mut Option<SetFacts>,
-    ) -> &'s SetFacts {
-        let slot = match sets.get_mut(set) {
-            Some(slot) => slot,
-            None => spare,
-        };
-        match slot {
-            Some(facts) => facts,
-            None => self.fill_set(context, offer, slot),
+    ) -> SetFacts {
+        match sets.get_mut(set) {
+            Some(Some(facts)) => *facts,
+            Some(slot) => *self.fill_set(context, offer, slot),
+            // Not reached: every list has a slot.
+            None => *self.fill_set(context, offer, &mut None),
         }
     }
 
