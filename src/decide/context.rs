@@ -32,7 +32,8 @@ pub(super) struct CategoryFacts {
 }
 
 /// The built-in score's parts that are the same for every offer of a decision sent on the
-/// same channel, as its total adds them ([`addend`]): worked out once per decision.
+/// same channel, as its total adds them ([`addend`]): worked out once per decision, for the
+/// consented channels (the only ones scored on; 0 for the others).
 #[derive(Clone, Copy)]
 pub(super) struct SharedParts {
     /// By channel index.
@@ -117,9 +118,12 @@ impl Context<'_> {
     /// The best consented channel in `mask` (which has one: Email if not, not reached).
     #[inline]
     pub(super) fn best_channel(&self, mask: u8) -> Channel {
-        // Usually the best of all (the offer can use it).
+        // Usually the best of all (the offer can use it), or else the next best.
         if mask & channel_bit(self.consented[0]) != 0 {
             return self.consented[0];
+        }
+        if self.consented_len > 1 && mask & channel_bit(self.consented[1]) != 0 {
+            return self.consented[1];
         }
         self.consented()
             .iter()
@@ -141,6 +145,31 @@ impl Context<'_> {
             .iter()
             .copied()
             .filter(move |c| mask & channel_bit(*c) != 0)
+    }
+}
+
+/// Fills in category `id`'s facts and recent activity from the customer's `stats`, decayed
+/// to `at`. Inlined into both sides of the join (a call per category costs more than it).
+#[inline(always)]
+fn fill_category(
+    facts: &mut [CategoryFacts],
+    recents: &mut [Recent],
+    id: usize,
+    stats: &CategoryStats,
+    at: Stamp,
+    half_life: u32,
+) {
+    let decayed = |value: &Decayed| value.at(at, half_life);
+    if let Some(facts) = facts.get_mut(id) {
+        facts.purchases = decayed(&stats.purchases);
+        facts.views = decayed(&stats.views);
+        facts.negative = decayed(&stats.negative);
+    }
+    if let Some(recent) = recents.get_mut(id) {
+        *recent = Recent {
+            purchase: stats.last_purchase,
+            view: stats.last_view,
+        };
     }
 }
 
@@ -206,25 +235,13 @@ impl Engine {
             categories.push(CategoryFacts::default());
             recent.push(Recent::default());
         }
-        let fill = |id: usize, stats: &CategoryStats| {
-            let decayed = |value: &Decayed| value.at(at, half_life);
-            if let Some(facts) = categories.get_mut(id) {
-                facts.purchases = decayed(&stats.purchases);
-                facts.views = decayed(&stats.views);
-                facts.negative = decayed(&stats.negative);
-            }
-            if let Some(recent) = recent.get_mut(id) {
-                *recent = Recent {
-                    purchase: stats.last_purchase,
-                    view: stats.last_view,
-                };
-            }
-        };
         let summary = &profile.summary;
+        // Read and written as slices (not asked on every access whether they spilled).
+        let (facts, recents) = (&mut categories[..], &mut recent[..]);
         names.join(
             (summary.category_count(), summary.categories()),
             |name| summary.category(name),
-            fill,
+            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
         );
         // The customer's few favourite and never categories, each found in the policy's set
         // (not every policy category compared against each of them).
@@ -307,18 +324,24 @@ impl Engine {
             ignored_streak: Channel::ALL.map(|channel| summary.ignored_streak(channel)),
         };
         let w = &self.policy.scoring.spec;
-        let shared = SharedParts {
-            preferred: Channel::ALL.map(|channel| {
-                addend(Parts::preferred(
-                    w,
-                    factors.preferred_channel == Some(channel),
-                ))
-            }),
+        let mut shared = SharedParts {
+            preferred: [0.0; Channel::COUNT],
             fatigue: addend(Parts::fatigue(w, factors.recent_contacts)),
-            ignored: factors
-                .ignored_streak
-                .map(|streak| addend(Parts::ignored(w, streak))),
+            ignored: [0.0; Channel::COUNT],
         };
+        // Only the consented channels are scored on: their parts alone are worked out.
+        for &channel in consented.iter().take(consented_len) {
+            let on = channel.index();
+            let preferred = factors.preferred_channel == Some(channel);
+            if let (Some(p), Some(i), Some(&streak)) = (
+                shared.preferred.get_mut(on),
+                shared.ignored.get_mut(on),
+                factors.ignored_streak.get(on),
+            ) {
+                *p = addend(Parts::preferred(w, preferred));
+                *i = addend(Parts::ignored(w, streak));
+            }
+        }
         Ok(Context {
             customer,
             facts: Facts {

@@ -10,6 +10,7 @@
 mod asked;
 mod context;
 mod explain;
+mod judge;
 mod message;
 mod rank;
 mod record;
@@ -29,23 +30,16 @@ use crate::channel::{Channel, MessageClass};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Memo, Row};
+use crate::policy::{CompiledPolicy, Memo};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
-use asked::{Asked, NoneAsked, OfferSet};
-use context::{Context, Tables};
-use rank::Pool;
+use asked::{NoneAsked, OfferSet};
+use context::Tables;
+use judge::Pools;
 use record::{Code, Entry, Recorded, Scored};
-use scoring::{SetFacts, Sets};
-use screen::{Gate, Screened, Screening};
+use scoring::SetFacts;
+use screen::{Gate, Screened};
 use select::Outcome;
-
-/// The candidates [`Engine::judge`] found: regular offers, and the fallbacks that only count
-/// when no regular offer is picked.
-struct Pools {
-    regular: Pool,
-    fallback: Pool,
-}
 
 pub use trace::{Candidate, Decision, Pick, Stop, Trace, TraceIter};
 
@@ -234,18 +228,9 @@ impl Engine {
             .open_complaints()
             .map(str::to_owned)
             .collect();
-        let decision = |picks, trace, open_complaints| Decision {
-            customer: customer.id,
-            at: now,
-            class: request.class,
-            picks,
-            trace,
-            open_complaints,
-            notes: customer.profile.notes.clone(),
-            no_channel: false,
-        };
         if request.class != MessageClass::Marketing {
-            let mut decision = decision(Vec::new(), Trace::default(), open_complaints);
+            let trace = Trace::default();
+            let mut decision = decision(customer, request, now, Vec::new(), trace, open_complaints);
             self.message(customer, ledger, request, now, &mut decision)?;
             return Ok(decision);
         }
@@ -263,13 +248,12 @@ impl Engine {
             context.facts.memo = memo;
         }
         let plain = Gate::plain(&context, complaint);
-        let (asked, bought) = if plain {
-            (
-                self.asked(customer),
-                Gate::recently_bought(&context, &self.policy),
-            )
+        let mut bought = SmallVec::new();
+        let asked = if plain {
+            Gate::recently_bought(&context, &self.policy, &mut bought);
+            self.asked(customer)
         } else {
-            (OfferSet::default(), SmallVec::new())
+            OfferSet::default()
         };
         // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
         // heap past them; read as a slice.
@@ -299,10 +283,10 @@ impl Engine {
         // unsubscribed topic of theirs), the offers are judged with no test for it.
         let gate = Gate::new(&context, plain, &bought);
         let Pools { regular, fallback } = if asked.is_empty() {
-            self.judge(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
+            self.judge_by(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
         } else {
             let asked = asked.words();
-            self.judge(&context, &gate, &asked, sets, complaint, &mut outcome)
+            self.judge_by(&context, &gate, &asked, sets, complaint, &mut outcome)
         };
         self.select(&context, ledger, request, now, &regular, &mut outcome)?;
         if outcome.picks.is_empty() {
@@ -331,79 +315,15 @@ impl Engine {
             requested,
             outscored_by: outcome.outscored_by,
         });
-        Ok(decision(outcome.picks, trace, open_complaints))
-    }
-
-    /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
-    /// in full otherwise) and scores those that pass, recording each in its entry of
-    /// `outcome`: the pools of regular and fallback candidates, each with its best. **O(n)**
-    /// for the policy's n offers.
-    #[inline(never)]
-    fn judge<A: Asked>(
-        &self,
-        context: &Context<'_>,
-        gate: &Gate<'_>,
-        asked: &A,
-        sets: &mut Sets,
-        complaint: bool,
-        outcome: &mut Outcome,
-    ) -> Pools {
-        // Offers that pass on their row are scored by the one sum with the built-in scorer,
-        // unless they have a moment part.
-        let builtin = matches!(self.scorer, Model::Builtin(_));
-        let offers = &self.policy.offers;
-        let mut regular = Pool::new(false);
-        let mut fallback = Pool::new(true);
-        let rows = &self.policy.rows;
-        for (index, ((row, offer), entry)) in rows
-            .iter()
-            .zip(offers)
-            .zip(&mut outcome.entries)
-            .enumerate()
-        {
-            // Most offers pass or fail on their row; the rest are asked in full.
-            let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
-                Screening::Pass(channels) if builtin && !row.has(Row::MOMENT) => {
-                    let total = self.score_plain(context, sets, row, offer, channels, entry);
-                    #[cfg(debug_assertions)]
-                    self.debug_check_row(context, sets, offer, Ok(channels), Some(total));
-                    #[cfg(test)]
-                    screen::probe::settled();
-                    Some((channels, total))
-                }
-                Screening::Stop => {
-                    #[cfg(debug_assertions)]
-                    self.debug_check_row(context, sets, offer, Err(entry.stop), None);
-                    #[cfg(test)]
-                    screen::probe::settled();
-                    continue;
-                }
-                verdict => self.screen_and_score(
-                    context,
-                    sets,
-                    offer,
-                    match verdict {
-                        Screening::Pass(channels) => Some(channels),
-                        _ => None,
-                    },
-                    complaint,
-                    entry,
-                    &mut outcome.scores,
-                ),
-            };
-            let Some((channels, total)) = passed else {
-                continue;
-            };
-            entry.channels = channels;
-            let is_fallback = row.has(Row::FALLBACK);
-            entry.fallback = is_fallback;
-            if is_fallback {
-                fallback.add(total, index, channels);
-            } else {
-                regular.add(total, index, channels);
-            }
-        }
-        Pools { regular, fallback }
+        let picks = outcome.picks;
+        Ok(decision(
+            customer,
+            request,
+            now,
+            picks,
+            trace,
+            open_complaints,
+        ))
     }
 }
 
@@ -416,4 +336,28 @@ fn category_code(id: usize) -> u32 {
 /// An offer index as the trace records it (as [`category_code`]).
 fn offer_code(index: usize) -> u32 {
     u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+/// The decision for `customer`'s `request` at `now`. Inlined at both ends of
+/// [`Engine::decide`], so that the decision is built where it is returned (not built aside and
+/// copied).
+#[inline(always)]
+fn decision(
+    customer: &Customer,
+    request: &Request,
+    now: DateTime<Utc>,
+    picks: Vec<Pick>,
+    trace: Trace,
+    open_complaints: Vec<String>,
+) -> Decision {
+    Decision {
+        customer: customer.id,
+        at: now,
+        class: request.class,
+        picks,
+        trace,
+        open_complaints,
+        notes: customer.profile.notes.clone(),
+        no_channel: false,
+    }
 }

@@ -66,38 +66,81 @@ impl PartialEq for Rank {
 impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
-/// its offers, and the best of them, kept as they are scored (one comparison each).
+/// its offers, and the best of them, found once the offers are judged (one comparison each).
+/// Only the best's key and index are kept; its score and channels are read back from its
+/// entry.
 pub(super) struct Pool {
     fallback: bool,
-    best: Option<Rank>,
+    /// The best's [`key`] (meaningless while `best` is [`NONE`]).
+    best_key: i64,
+    /// The best's offer index, or [`NONE`].
+    best: usize,
 }
 
+/// No best yet (no offer has this index: entries are one per offer, far fewer).
+const NONE: usize = usize::MAX;
+
 impl Pool {
-    /// The regular offers (`fallback` false) or the fallbacks.
-    pub(super) fn new(fallback: bool) -> Pool {
+    /// The regular offers (`fallback` false) or the fallbacks, with no candidate yet.
+    fn new(fallback: bool) -> Pool {
         Pool {
             fallback,
-            best: None,
+            best_key: 0,
+            best: NONE,
         }
     }
 
-    /// Counts in a scored candidate: offer `index` (added in increasing order), its `score`
-    /// and usable `channels`. Only a better score replaces the best so far: on equal scores,
-    /// the offer written first is the better ([`Rank`]'s order).
-    #[inline(always)]
-    pub(super) fn add(&mut self, score: f64, index: usize, channels: u8) {
-        let key = key(score);
-        match self.best {
-            Some(best) if key <= best.key => {}
-            _ => {
-                self.best = Some(Rank {
-                    key,
-                    score,
-                    index,
-                    channels,
-                })
+    /// The regular offers' pool: every entry scored that is not a fallback's. **O(offers)**,
+    /// a few instructions each.
+    pub(super) fn regular(entries: &[Entry]) -> Pool {
+        let mut pool = Pool::new(false);
+        let mut candidates = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.scored != Scored::No && !entry.fallback);
+        // The first is the best so far; each after it needs one comparison.
+        if let Some((index, entry)) = candidates.next() {
+            pool.best_key = key(entry.total);
+            pool.best = index;
+            for (index, entry) in candidates {
+                let key = key(entry.total);
+                if key > pool.best_key {
+                    pool.best_key = key;
+                    pool.best = index;
+                }
             }
         }
+        pool
+    }
+
+    /// The fallbacks' pool: those of `indexes` (the policy's fallback offers, in policy
+    /// order) that were scored in `entries`. **O(fallbacks)**.
+    pub(super) fn fallbacks(indexes: &[usize], entries: &[Entry]) -> Pool {
+        let mut pool = Pool::new(true);
+        for &index in indexes {
+            if let Some(entry) = entries.get(index).filter(|e| e.scored != Scored::No) {
+                pool.add(entry.total, index);
+            }
+        }
+        pool
+    }
+
+    /// Counts in a scored candidate: offer `index` (added in increasing order) and its
+    /// `score`. Only a better score replaces the best so far: on equal scores, the offer
+    /// written first is the better ([`Rank`]'s order).
+    #[inline(always)]
+    fn add(&mut self, score: f64, index: usize) {
+        let key = key(score);
+        if self.best == NONE || key > self.best_key {
+            self.best_key = key;
+            self.best = index;
+        }
+    }
+
+    /// The best candidate, read from `entries` (the trace's, one per offer).
+    fn best(&self, entries: &[Entry]) -> Option<Rank> {
+        let entry = entries.get(self.best)?;
+        Some(Rank::of(entry, self.best))
     }
 
     /// Whether `entry` is a candidate of this pool still waiting: scored, and neither
@@ -134,7 +177,7 @@ impl BestFirst<'_> {
     pub(super) fn next(&mut self, entries: &[Entry]) -> Option<Rank> {
         if self.first {
             self.first = false;
-            return self.pool.best;
+            return self.pool.best(entries);
         }
         let pool = self.pool;
         self.heap

@@ -96,8 +96,7 @@ impl Engine {
         let facts = &context.facts;
         // `channels` is never empty: screening returns at least one usable channel.
         let channel = context.best_channel(channels);
-        let mut spare = None;
-        let set = self.set_facts(context, sets, offer.category_set, offer, &mut spare);
+        let set = &self.set_facts(context, sets, offer.category_set, offer);
         // Feedback on the offer itself comes first, then its categories' (in the same order as
         // the categories' own sum, so that the total is the same to the bit).
         let negative = match feedback {
@@ -154,8 +153,8 @@ impl Engine {
     }
 
     /// Scores with the built-in scorer an offer that passed on its row (`channels` usable, no
-    /// feedback of its own, no moment), recording how in its trace `entry`; returns the
-    /// total, summed by the same [`Builtin::record`] as [`Engine::score`]'s.
+    /// feedback of its own, no moment), recording how and its total in its trace `entry`,
+    /// summed by the same [`Builtin::record`] as [`Engine::score`]'s.
     #[inline(always)]
     pub(super) fn score_plain(
         &self,
@@ -165,10 +164,9 @@ impl Engine {
         offer: &Offer,
         channels: u8,
         entry: &mut Entry,
-    ) -> f64 {
+    ) {
         let channel = context.best_channel(channels);
-        let mut spare = None;
-        let set = self.set_facts(context, sets, row.category_set, offer, &mut spare);
+        let set = &self.set_facts(context, sets, row.category_set, offer);
         let builtin = Builtin {
             channel,
             value_addend: row.value_addend,
@@ -178,12 +176,12 @@ impl Engine {
             days_until_moment: None,
             moment_addend: None,
         };
-        builtin.record(context, set, entry)
+        builtin.record(context, set, entry);
     }
 
     /// Screens `offer` in full (or takes `passed`, the channels it passed its row with) and
-    /// scores it if it passes, recording either in its trace `entry`: the usable channels and
-    /// the total, or `None` if it was stopped. The path of offers a row does not settle.
+    /// scores it if it passes, recording either in its trace `entry`: returns the usable
+    /// channels, or `None` if it was stopped. The path of offers a row does not settle.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     pub(super) fn screen_and_score(
@@ -195,7 +193,7 @@ impl Engine {
         complaint: bool,
         entry: &mut Entry,
         scores: &mut Vec<Score>,
-    ) -> Option<(u8, f64)> {
+    ) -> Option<u8> {
         let screened = match passed {
             // A row passes only offers without feedback (those with are asked in full).
             Some(channels) => Ok(Screened {
@@ -212,10 +210,8 @@ impl Engine {
             }
             Ok(screened) => {
                 let channels = screened.channels;
-                Some((
-                    channels,
-                    self.score(context, sets, offer, screened, entry, scores),
-                ))
+                self.score(context, sets, offer, screened, entry, scores);
+                Some(channels)
             }
         }
     }
@@ -259,26 +255,39 @@ impl Engine {
         (slot, total)
     }
 
-    /// The facts of `offer`'s list of categories (number `set`): from its slot of `sets`, or
-    /// worked out into the slot (or, for a number past the slots, not reached, into `spare`).
+    /// The facts of `offer`'s list of categories (number `set`), copied out: from its slot of
+    /// `sets`, or worked out into the slot (or, for a number past the slots, not reached,
+    /// worked out aside).
     #[inline(always)]
-    pub(super) fn set_facts<'s>(
+    pub(super) fn set_facts(
         &self,
         context: &Context<'_>,
-        sets: &'s mut Sets,
+        sets: &mut Sets,
         set: usize,
         offer: &Offer,
-        spare: &'s mut Option<SetFacts>,
+    ) -> SetFacts {
+        match sets.get_mut(set) {
+            Some(Some(facts)) => *facts,
+            Some(slot) => *self.fill_set(context, offer, slot),
+            // Not reached: every list has a slot.
+            None => *self.fill_set(context, offer, &mut None),
+        }
+    }
+
+    /// Works out the facts of `offer`'s list of categories into its empty `slot` (in place,
+    /// not built aside and copied in).
+    #[inline(never)]
+    fn fill_set<'s>(
+        &self,
+        context: &Context<'_>,
+        offer: &Offer,
+        slot: &'s mut Option<SetFacts>,
     ) -> &'s SetFacts {
-        let slot = match sets.get_mut(set) {
-            Some(slot) => slot,
-            None => spare,
-        };
-        slot.get_or_insert_with(|| self.sum_categories(context, offer))
+        slot.insert(self.sum_categories(context, offer))
     }
 
     /// Sums `offer`'s categories' facts, in the offer's order, from zero.
-    #[inline(never)]
+    #[inline(always)]
     pub(super) fn sum_categories(&self, context: &Context<'_>, offer: &Offer) -> SetFacts {
         let (mut purchases, mut views, mut negative, mut favourite) = (0.0, 0.0, 0.0, false);
         for &id in &offer.category_ids {

@@ -101,7 +101,15 @@ impl<'t> Gate<'t> {
             return Screening::Ask;
         }
         // Past the gate, the checks before "never" pass: the first that fails is the stop.
-        if row.category_mask & self.never != 0 {
+        let never = row.category_mask & self.never;
+        if never != 0 {
+            // One never category among the offer's (the usual case) is the first in its order.
+            if never.is_power_of_two() {
+                *stop = Code::NeverCategory {
+                    category: never.trailing_zeros(),
+                };
+                return Screening::Stop;
+            }
             return self.never_category(offer, stop);
         }
         match row.rule.holds(self.bits) {
@@ -118,24 +126,28 @@ impl<'t> Gate<'t> {
         Screening::Pass(usable)
     }
 
-    /// The gate's table of products bought recently: the customer's products looked up in
-    /// the policy's, or the policy's in the customer's, whichever are fewer.
-    /// **O(min(products, policy products))**.
+    /// Fills `bought` (empty) with the gate's table of products bought recently: the
+    /// customer's products looked up in the policy's, or the policy's in the customer's,
+    /// whichever are fewer; left empty when no offer is skipped for a product. Filled in
+    /// place (not built aside and moved). **O(min(products, policy products))**.
     pub(super) fn recently_bought(
         context: &Context<'_>,
         policy: &CompiledPolicy,
-    ) -> SmallVec<[Option<Stamp>; 16]> {
+        bought: &mut SmallVec<[Option<Stamp>; 16]>,
+    ) {
         let summary = &context.customer.profile.summary;
         let Some(within) = policy.selection.skip_bought_within else {
-            return SmallVec::new();
+            return;
         };
         if summary.product_count() == 0 || policy.products.is_empty() {
-            return SmallVec::new();
+            return;
         }
         let now = context.facts.now;
         let recent = |at: &Stamp| at.within(within, now);
         // (Not `SmallVec::resize`, which costs several times as much.)
-        let mut bought = SmallVec::from_elem(None, policy.products.len());
+        for _ in 0..policy.products.len() {
+            bought.push(None);
+        }
         let mine = summary.products().filter(|(_, at)| recent(at));
         policy.products.join(
             (summary.product_count(), mine),
@@ -146,11 +158,11 @@ impl<'t> Gate<'t> {
                 }
             },
         );
-        bought
     }
 
     /// Stops `offer` at the first of its categories the customer never wants (among the
-    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full).
+    /// first 64 ids, as the gate holds only those; not found, not reached: asked in full), for
+    /// an offer with several.
     #[inline(never)]
     fn never_category(&self, offer: &Offer, stop: &mut Code) -> Screening {
         let never = self.never;

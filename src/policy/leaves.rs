@@ -127,10 +127,9 @@ impl Quick {
 /// allows: a decision then checks it in a few instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RuleMask {
-    /// The offer has no rule.
-    Always,
     /// Holds when every `set` bit is set and every `clear` bit clear (a test, a `not`, an
-    /// `all` of tests and `not`s).
+    /// `all` of tests and `not`s; with no bits, no rule: it always holds, with no variant of
+    /// its own for a decision to tell apart).
     All { set: u64, clear: u64 },
     /// Holds when a `set` bit is set or a `clear` bit clear (an `any`).
     Any { set: u64, clear: u64 },
@@ -139,6 +138,9 @@ pub(crate) enum RuleMask {
 }
 
 impl RuleMask {
+    /// The mask of an offer with no rule: it always holds.
+    pub(crate) const ALWAYS: RuleMask = RuleMask::All { set: 0, clear: 0 };
+
     /// The mask form of a rule of shape `quick` (`None`: no rule).
     pub(crate) fn of(quick: Option<&Quick>) -> RuleMask {
         let bit = |id: u32| 1u64.checked_shl(id).filter(|_| id < 64);
@@ -153,7 +155,7 @@ impl RuleMask {
             })
         };
         let shape = match quick {
-            None => return RuleMask::Always,
+            None => return RuleMask::ALWAYS,
             Some(Quick::Test(id)) => bit(*id).map(|set| RuleMask::All { set, clear: 0 }),
             Some(Quick::Not(id)) => bit(*id).map(|clear| RuleMask::All { set: 0, clear }),
             Some(Quick::All(terms)) => {
@@ -172,7 +174,6 @@ impl RuleMask {
     #[inline(always)]
     pub(crate) fn holds(self, bits: u64) -> Option<bool> {
         match self {
-            RuleMask::Always => Some(true),
             RuleMask::All { set, clear } => Some(bits & set == set && bits & clear == 0),
             RuleMask::Any { set, clear } => Some(bits & set != 0 || !bits & clear != 0),
             RuleMask::Other => None,

@@ -2,7 +2,7 @@
 //! before the offers are looked at ([`Memo::work_out`], following a [`LeafPlan`] made at
 //! compile time).
 
-use super::eligibility::{Activity, Condition, Facts};
+use super::eligibility::{in_segment, Activity, AttributeTest, Condition, Facts};
 use super::leaves::MAX_LEAVES;
 
 /// How many 64-bit words hold one decision's leaf results, a bit per numbered test.
@@ -54,6 +54,12 @@ impl<'a> Memo<'a> {
                     .is_some_and(|test| test.holds(facts)),
             };
             self.set(leaf.id, holds);
+        }
+        for leaf in &plan.attributes {
+            self.set(leaf.id, leaf.test.holds(leaf.index, facts));
+        }
+        for leaf in &plan.segments {
+            self.set(leaf.id, in_segment(&leaf.name, facts));
         }
         for &id in &plan.others {
             let holds = self
@@ -117,12 +123,30 @@ impl<'a> Memo<'a> {
 }
 
 /// A policy's leaf tests sorted for working them out at once ([`Memo::work_out`]): the
-/// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, and the
-/// ids of the others, each worked out by its own call.
+/// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, the
+/// attribute and segment tests each with what it reads (no call through the whole
+/// condition's match), and the ids of the others, each worked out by its own call.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeafPlan {
     activities: Vec<ActivityLeaf>,
+    attributes: Vec<AttributeLeaf>,
+    segments: Vec<SegmentLeaf>,
     others: Vec<u32>,
+}
+
+/// An attribute test: its id, the attribute's index (declaration order), the test.
+#[derive(Debug, Clone)]
+struct AttributeLeaf {
+    id: u32,
+    index: usize,
+    test: AttributeTest,
+}
+
+/// A segment test: its id and the segment.
+#[derive(Debug, Clone)]
+struct SegmentLeaf {
+    id: u32,
+    name: String,
 }
 
 /// A `bought` / `viewed` test: its id, the category's index, the span, which activity.
@@ -152,6 +176,15 @@ impl LeafPlan {
                     category: u32::try_from(*category_id).unwrap_or(u32::MAX),
                     within: *within,
                     bought: *activity == Activity::Bought,
+                }),
+                Condition::Attribute { index, test, .. } => plan.attributes.push(AttributeLeaf {
+                    id,
+                    index: *index,
+                    test: test.clone(),
+                }),
+                Condition::Segment { name, .. } => plan.segments.push(SegmentLeaf {
+                    id,
+                    name: name.clone(),
                 }),
                 _ => plan.others.push(id),
             }
@@ -233,7 +266,7 @@ mod tests {
             let quick = offer.eligibility.as_ref().map(|_| &offer.quick);
             assert_eq!(row.rule, RuleMask::of(quick), "{}", offer.id);
             kinds[match row.rule {
-                RuleMask::Always => 0,
+                RuleMask::ALWAYS => 0,
                 RuleMask::All { .. } => 1,
                 RuleMask::Any { .. } => 2,
                 RuleMask::Other => 3,
@@ -288,6 +321,76 @@ mod tests {
                 .collect();
             let attributes = [Some(&tier)];
             let unknown = facts(&profile, &attributes, &recent, Memo::new(tests));
+            let mut memo = Memo::new(tests);
+            memo.work_out(&policy.leaf_plan, &unknown);
+            for (id, test) in (0u32..).zip(tests) {
+                assert_eq!(
+                    memo.bit(id),
+                    Some(test.holds(&unknown)),
+                    "test {id}: {test}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn attribute_and_segment_tests_worked_out_at_once_give_what_each_test_gives() {
+        let policy = Policy::from_toml_str(
+            r#"
+            [attributes]
+            tier = "text"
+            age = "number"
+            since = "date"
+            diets = "list"
+
+            [[offers]]
+            id = "a"
+            eligibility = { all = [ { attribute = "age", at_least = 18 }, { attribute = "age", at_most = 65 }, { attribute = "since", at_most = "2022-01-01" } ] }
+            [[offers]]
+            id = "b"
+            eligibility = { any = [ { attribute = "tier", in = ["gold", "silver"] }, { attribute = "tier", equals = "bronze" }, { attribute = "diets", equals = "vegan" } ] }
+            [[offers]]
+            id = "c"
+            eligibility = { any = [ { attribute = "age", exists = false }, { attribute = "since", at_least = "2020-06-01" }, { segment = "vip" }, { not = { segment = "new" } } ] }
+            "#,
+        )
+        .and_then(|p| p.compile())
+        .expect("a valid policy");
+        let tests = &policy.leaf_tests;
+        let date = |y, m, d| Value::from(NaiveDate::from_ymd_opt(y, m, d).expect("a real date"));
+        let values = [
+            [
+                Some(Value::from("gold")),
+                Some(Value::from(34i64)),
+                Some(date(2019, 3, 2)),
+                Some(Value::from(vec!["vegan".to_owned()])),
+            ],
+            [
+                Some(Value::from("bronze")),
+                Some(Value::from(17.5)),
+                Some(date(2023, 1, 1)),
+                Some(Value::from(vec!["halal".to_owned()])),
+            ],
+            [
+                None,
+                Some(Value::from(f64::NAN)),
+                Some(date(2022, 1, 1)),
+                None,
+            ],
+            [
+                Some(Value::from("silver")),
+                Some(Value::from(65i64)),
+                None,
+                None,
+            ],
+        ];
+        for (values, segment) in values.iter().zip(["vip", "new", "", "regular"]) {
+            let profile = Profile {
+                segments: vec![segment.to_owned()],
+                ..Profile::default()
+            };
+            let attributes: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
+            let unknown = facts(&profile, &attributes, &[], Memo::new(tests));
             let mut memo = Memo::new(tests);
             memo.work_out(&policy.leaf_plan, &unknown);
             for (id, test) in (0u32..).zip(tests) {

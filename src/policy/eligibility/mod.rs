@@ -170,6 +170,7 @@ impl fmt::Display for FailedRule {
     }
 }
 
+#[inline]
 fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.partial_cmp(y),
@@ -178,6 +179,7 @@ fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
+#[inline]
 fn matches_value(have: &Value, want: &Value) -> bool {
     match (have, want) {
         (Value::List(items), Value::Text(t)) => items.iter().any(|i| i == t),
@@ -333,26 +335,7 @@ impl Condition {
             Condition::All(_) | Condition::Any { .. } | Condition::Not { .. } => {
                 self.judge(facts).is_ok()
             }
-            Condition::Attribute { index, test, .. } => {
-                let have = facts.attributes.get(*index).copied().flatten();
-                match (test, have) {
-                    (AttributeTest::Exists(want), have) => have.is_some() == *want,
-                    (_, None) => false,
-                    (AttributeTest::Equals(want), Some(have)) => matches_value(have, want),
-                    (AttributeTest::OneOf(wants), Some(have)) => {
-                        wants.iter().any(|w| matches_value(have, w))
-                    }
-                    (AttributeTest::Range { at_least, at_most }, Some(have)) => {
-                        let above = at_least.as_ref().is_none_or(|lo| {
-                            compare(have, lo).is_some_and(|o| o != std::cmp::Ordering::Less)
-                        });
-                        let below = at_most.as_ref().is_none_or(|hi| {
-                            compare(have, hi).is_some_and(|o| o != std::cmp::Ordering::Greater)
-                        });
-                        above && below
-                    }
-                }
-            }
+            Condition::Attribute { index, test, .. } => test.holds(*index, facts),
             Condition::Activity {
                 activity,
                 category,
@@ -392,7 +375,40 @@ impl Condition {
                 let ltv = facts.profile.summary.lifetime_value();
                 at_least.is_none_or(|lo| ltv >= lo) && at_most.is_none_or(|hi| ltv <= hi)
             }
-            Condition::Segment { name, .. } => facts.profile.segments.iter().any(|s| s == name),
+            Condition::Segment { name, .. } => in_segment(name, facts),
         }
     }
+}
+
+impl AttributeTest {
+    /// Whether the customer's value of attribute `index` (in declaration order) passes the
+    /// test: the one spelling for [`Condition::holds`] and the memo's plan.
+    #[inline]
+    pub(crate) fn holds(&self, index: usize, facts: &Facts<'_>) -> bool {
+        let have = facts.attributes.get(index).copied().flatten();
+        match (self, have) {
+            (AttributeTest::Exists(want), have) => have.is_some() == *want,
+            (_, None) => false,
+            (AttributeTest::Equals(want), Some(have)) => matches_value(have, want),
+            (AttributeTest::OneOf(wants), Some(have)) => {
+                wants.iter().any(|w| matches_value(have, w))
+            }
+            (AttributeTest::Range { at_least, at_most }, Some(have)) => {
+                let above = at_least.as_ref().is_none_or(|lo| {
+                    compare(have, lo).is_some_and(|o| o != std::cmp::Ordering::Less)
+                });
+                let below = at_most.as_ref().is_none_or(|hi| {
+                    compare(have, hi).is_some_and(|o| o != std::cmp::Ordering::Greater)
+                });
+                above && below
+            }
+        }
+    }
+}
+
+/// Whether the customer is in segment `name`: the one spelling for [`Condition::holds`] and
+/// the memo's plan.
+#[inline]
+pub(crate) fn in_segment(name: &str, facts: &Facts<'_>) -> bool {
+    facts.profile.segments.iter().any(|s| s == name)
 }
