@@ -1,8 +1,9 @@
 //! A policy's category or product names, numbered in the order they are first named, and a
 //! look-up that suits a decision: it asks for a customer's few names (their categories,
-//! favourites, never categories, products), for which a short key per name, found in a small
-//! table of keys, costs less than hashing the name (and comparing it in full).
+//! favourites, never categories, products), for which hashing a short key per name (its length
+//! and up to eight bytes) costs less than hashing the whole name and comparing it in full.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use indexmap::IndexSet;
@@ -10,7 +11,7 @@ use indexmap::IndexSet;
 /// A name's length and up to eight of its bytes: all its bytes when it is at most eight bytes
 /// long (so equal keys mean equal names), the first eight when it is longer (equal keys then
 /// mean the names must be compared in full).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct NameKey {
     bytes: u64,
     len: usize,
@@ -42,58 +43,6 @@ impl NameKey {
     fn is_whole(&self) -> bool {
         self.len <= 8
     }
-
-    /// Where the key's probe starts in a table of `1 << (64 - shift)` slots: the top bits of
-    /// a multiplicative hash of its bytes and length.
-    #[inline]
-    fn slot(&self, shift: u32) -> usize {
-        let mixed = (self.bytes ^ self.len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The slot is below the table's length, which is a usize.
-        (mixed >> shift) as usize
-    }
-}
-
-/// The names' numbers by key: an open-addressing table of `slots` (a power of two, at least
-/// twice the names, so a probe always meets an empty slot), each the number of a name plus
-/// one (0: empty), probed from [`NameKey::slot`] onwards.
-#[derive(Debug, Clone, Default)]
-struct KeyTable {
-    slots: Vec<u32>,
-    /// 64 minus the log2 of the slots' count.
-    shift: u32,
-}
-
-impl KeyTable {
-    /// Adds the last of `keys` (by number), first growing the table to twice the names' count
-    /// if it is not that large (rebuilt from `keys`: amortized **O(1)** per name).
-    fn push(&mut self, keys: &[NameKey]) {
-        let wanted = (keys.len() * 2).next_power_of_two();
-        if self.slots.len() < wanted {
-            self.slots = vec![0; wanted];
-            self.shift = 64 - wanted.trailing_zeros();
-            for id in 0..keys.len() {
-                self.place(keys, id);
-            }
-        } else {
-            self.place(keys, keys.len() - 1);
-        }
-    }
-
-    /// Puts name `id` of `keys` (stored as `id + 1`) in the first empty slot of its probe.
-    fn place(&mut self, keys: &[NameKey], id: usize) {
-        let (Some(key), Ok(stored)) = (keys.get(id), u32::try_from(id + 1)) else {
-            // Not reached: `id` is one of `keys`, and names number fewer than a policy's bytes.
-            return;
-        };
-        let mask = self.slots.len() - 1;
-        let mut at = key.slot(self.shift);
-        while self.slots.get(at).is_some_and(|slot| *slot != 0) {
-            at = (at + 1) & mask;
-        }
-        if let Some(slot) = self.slots.get_mut(at) {
-            *slot = stored;
-        }
-    }
 }
 
 /// Numbered names (each once) with their keys.
@@ -102,8 +51,8 @@ pub(crate) struct Names {
     set: IndexSet<Arc<str>, foldhash::fast::RandomState>,
     /// By number.
     keys: Vec<NameKey>,
-    /// The numbers by key.
-    table: KeyTable,
+    /// The first number of each key (names longer than eight bytes may share one).
+    by_key: HashMap<NameKey, usize, foldhash::fast::RandomState>,
 }
 
 impl Names {
@@ -112,35 +61,33 @@ impl Names {
         if let Some(id) = self.set.get_index_of(name) {
             return id;
         }
-        self.keys.push(NameKey::of(name));
-        self.table.push(&self.keys);
+        let key = NameKey::of(name);
+        self.by_key.entry(key).or_insert(self.keys.len());
+        self.keys.push(key);
         self.set.insert_full(name.into()).0
     }
 
-    /// The number of `name`, if it is one of these: its key found in the table of keys
-    /// (**O(1)**, a few instructions; a name longer than eight bytes is compared in full only
-    /// with names of its key).
-    #[inline(always)]
+    /// The number of `name`, if it is one of these: its key looked up (**O(1)**; a name longer
+    /// than eight bytes is then compared in full with the names of its key).
+    #[inline]
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         let key = NameKey::of(name);
-        let slots = &self.table.slots;
-        let mask = slots.len().wrapping_sub(1);
-        let mut at = key.slot(self.table.shift);
-        // At most every slot; an empty one ends the probe well before (see `KeyTable`).
-        for _ in 0..slots.len() {
-            let id = (*slots.get(at)? as usize).checked_sub(1)?;
-            if self.keys.get(id) == Some(&key) && (key.is_whole() || self.is_named(id, name)) {
-                return Some(id);
-            }
-            at = (at + 1) & mask;
+        let id = *self.by_key.get(&key)?;
+        match key.is_whole() {
+            true => Some(id),
+            false => self.find_long(id, name),
         }
-        None
     }
 
-    /// Whether name `id` is `name` (compared in full: out of the look-up's way).
+    /// The number of `name`, a name longer than eight bytes whose key is first found at `id`:
+    /// compared in full with the names of its key from there (out of the scan's way).
     #[inline(never)]
-    fn is_named(&self, id: usize, name: &str) -> bool {
-        self.set.get_index(id).is_some_and(|n| **n == *name)
+    fn find_long(&self, id: usize, name: &str) -> Option<usize> {
+        let key = self.keys.get(id)?;
+        (id..self.keys.len()).find(|&other| {
+            self.keys.get(other) == Some(key)
+                && self.set.get_index(other).is_some_and(|n| **n == *name)
+        })
     }
 
     /// Pairs a customer's named entries with these names, walking whichever side has fewer:
