@@ -643,7 +643,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_uniform_record_drops_its_oldest_in_place_only_when_no_rule_needs_it() {
+    fn a_full_alike_record_drops_its_oldest_in_place_only_when_no_rule_needs_it() {
         let reserved = |at| {
             let mut c = contact(at, Channel::Email);
             c.set_state(ContactState::Reserved);
