@@ -255,6 +255,18 @@ mod tests {
         }
     }
 
+    /// Works out every leaf test of `policy` at once for `facts` (whose memo knows nothing)
+    /// and asserts that each bit is what the test itself gives.
+    #[track_caller]
+    fn assert_worked_out_as_each_holds(policy: &CompiledPolicy, facts: &Facts<'_>) {
+        let tests = &policy.leaf_tests;
+        let mut memo = Memo::new(tests);
+        memo.work_out(&policy.leaf_plan, facts);
+        for (id, test) in (0u32..).zip(tests) {
+            assert_eq!(memo.bit(id), Some(test.holds(facts)), "test {id}: {test}");
+        }
+    }
+
     #[test]
     fn a_rule_mask_and_its_failed_position_agree_with_the_quick_check_on_every_result() {
         let policy = policy();
@@ -321,15 +333,7 @@ mod tests {
                 .collect();
             let attributes = [Some(&tier)];
             let unknown = facts(&profile, &attributes, &recent, Memo::new(tests));
-            let mut memo = Memo::new(tests);
-            memo.work_out(&policy.leaf_plan, &unknown);
-            for (id, test) in (0u32..).zip(tests) {
-                assert_eq!(
-                    memo.bit(id),
-                    Some(test.holds(&unknown)),
-                    "test {id}: {test}"
-                );
-            }
+            assert_worked_out_as_each_holds(&policy, &unknown);
         }
     }
 
@@ -391,15 +395,7 @@ mod tests {
             };
             let attributes: Vec<Option<&Value>> = values.iter().map(Option::as_ref).collect();
             let unknown = facts(&profile, &attributes, &[], Memo::new(tests));
-            let mut memo = Memo::new(tests);
-            memo.work_out(&policy.leaf_plan, &unknown);
-            for (id, test) in (0u32..).zip(tests) {
-                assert_eq!(
-                    memo.bit(id),
-                    Some(test.holds(&unknown)),
-                    "test {id}: {test}"
-                );
-            }
+            assert_worked_out_as_each_holds(&policy, &unknown);
         }
     }
 }
