@@ -1272,6 +1272,34 @@ fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
 }
 
 #[test]
+fn a_delay_beyond_the_calendar_means_no_limit_and_does_not_panic() -> TestResult {
+    let engine = make_engine(&format!(
+        r#"
+        time_zone = "Europe/London"
+
+        [[quiet_hours]]
+        start = "21:00"
+        end = "08:00"
+        {MONTHLY}
+        "#
+    ))?;
+    let ledger = MemoryLedger::new();
+    let late = at(2026, 11, 24, 22, 30);
+
+    // `now + delay` is past the last date chrono can hold: read as no limit.
+    let patient = email(1).with_max_delay(Some(Duration::MAX));
+    let decision = engine.decide(&emailable(84), &ledger, &patient, late)?;
+    assert_eq!(decision.picks.len(), 1, "{decision}");
+    assert_eq!(decision.picks[0].send_at, at(2026, 11, 25, 8, 0));
+
+    // And before the first one: nothing may wait, so nothing is picked in quiet hours.
+    let hasty = email(1).with_max_delay(Some(Duration::MIN));
+    let decision = engine.decide(&emailable(85), &ledger, &hasty, late)?;
+    assert!(decision.picks.is_empty(), "{decision}");
+    Ok(())
+}
+
+#[test]
 fn no_offer_is_deferred_past_its_validity() -> TestResult {
     let engine = make_engine(
         r#"

@@ -1,7 +1,7 @@
 //! Selection in [`Engine::decide`]: candidates best first, the diversity rule, and the
 //! ledger's atomic check-and-reserve on each usable channel.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::context::Context;
 use super::rank::{Picked, Pool, Rank};
@@ -100,7 +100,14 @@ impl Engine {
         let if_blocked = match request.max_delay {
             None => IfBlocked::Drop,
             Some(delay) => {
-                let latest = now + delay;
+                // A delay past the calendar's range means no limit (and one before it, none).
+                let latest = now
+                    .checked_add_signed(delay)
+                    .unwrap_or(if delay > Duration::zero() {
+                        DateTime::<Utc>::MAX_UTC
+                    } else {
+                        DateTime::<Utc>::MIN_UTC
+                    });
                 let expires = offer
                     .valid_until
                     .map_or(latest, |until| until.to_utc().min(latest));
