@@ -137,16 +137,38 @@ impl Window {
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Window::Rolling { seconds } => write!(
-                f,
-                "{}",
-                humantime::format_duration(std::time::Duration::from_secs(u64::from(
-                    seconds.get()
-                )))
-            ),
+            Window::Rolling { seconds } => write_span(f, seconds.get()),
             Window::Calendar(period) => write!(f, "calendar {}", period.as_str()),
         }
     }
+}
+
+/// A span of seconds, displayed by [`write_span`].
+struct Span(u32);
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_span(f, self.0)
+    }
+}
+
+/// Writes a span of seconds in whole days, hours, minutes and seconds ("60 days",
+/// "1 day 12 hours"), the way a marketer reads it and the duration parser reads it back.
+/// (humantime's own format counts in 30.44-day months: "1month 29days 13h 26m 24s" for 60 days.)
+fn write_span(f: &mut fmt::Formatter<'_>, seconds: u32) -> fmt::Result {
+    let parts = [
+        (seconds / 86_400, "day"),
+        (seconds / 3_600 % 24, "hour"),
+        (seconds / 60 % 60, "minute"),
+        (seconds % 60, "second"),
+    ];
+    let mut separator = "";
+    for (count, unit) in parts.into_iter().filter(|(count, _)| *count > 0) {
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "{separator}{count} {unit}{plural}")?;
+        separator = " ";
+    }
+    Ok(())
 }
 
 /// Parses a positive duration of whole seconds, at most `max` seconds long.
@@ -160,7 +182,7 @@ pub(crate) fn parse_duration(text: &str, max: u32) -> Result<NonZeroU32, String>
     if secs > max {
         return Err(format!(
             "{text:?} is longer than the longest supported ({})",
-            humantime::format_duration(std::time::Duration::from_secs(u64::from(max)))
+            Span(max)
         ));
     }
     NonZeroU32::new(secs).ok_or_else(|| "must be greater than zero".to_owned())
@@ -241,17 +263,31 @@ mod tests {
 
     #[test]
     fn windows_print_the_way_they_parse() {
-        for text in [
-            "7d",
-            "1h 30m",
-            "calendar day",
-            "calendar week",
-            "calendar month",
+        for (text, shown) in [
+            ("7d", "7 days"),
+            ("60d", "60 days"),
+            ("24h", "1 day"),
+            ("36h", "1 day 12 hours"),
+            ("1h 30m", "1 hour 30 minutes"),
+            ("61s", "1 minute 1 second"),
+            ("calendar day", "calendar day"),
+            ("calendar week", "calendar week"),
+            ("calendar month", "calendar month"),
         ] {
             let window: Window = text.parse().unwrap();
+            assert_eq!(window.to_string(), shown);
             assert_eq!(window.to_string().parse::<Window>().unwrap(), window);
         }
         assert!("calendar year".parse::<Window>().is_err());
+        let spans = (1..=MAX_WINDOW_SECS)
+            .step_by(7_919)
+            .chain([59, 60, 3_599, 86_399, 86_401]);
+        for seconds in spans.chain([MAX_WINDOW_SECS]) {
+            let window = Window::Rolling {
+                seconds: NonZeroU32::new(seconds).unwrap(),
+            };
+            assert_eq!(window.to_string().parse::<Window>().unwrap(), window);
+        }
     }
 
     #[test]
