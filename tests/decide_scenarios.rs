@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use cornershop::{
     Candidate, Channel, Consent, ContactLedger, Customer, CustomerId, Decision, Engine, Error,
     Event, Features, FeedbackTarget, InputError, MemoryLedger, MessageClass, Policy, Reason,
-    Request, Response, Score, Scorer, Stop, Trace, Verdict,
+    RecordedContact, Request, Response, Score, Scorer, Stop, Trace, Verdict,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -748,6 +748,56 @@ fn a_service_reply_skips_channels_the_customer_opted_out_of() -> TestResult {
     let late = at(2026, 11, 24, 23, 30);
     let decision = quiet.decide(&hal, &ledger, &request, late)?;
     assert_eq!(decision.picks[0].send_at, late);
+    Ok(())
+}
+
+#[test]
+fn only_the_policys_own_service_rules_can_hold_a_reply_back() -> TestResult {
+    // Marketing rules of every kind, and a cap the policy sets on replies themselves.
+    let engine = make_engine(&format!(
+        r#"
+        [[caps]]
+        name = "one marketing email a day"
+        channel = "email"
+        limit = 1
+        window = "1d"
+
+        [[caps]]
+        name = "one reply a day"
+        class = "service"
+        limit = 1
+        window = "1d"
+
+        [[quiet_hours]]
+        start = "21:00"
+        end = "08:00"
+        {SHOES}
+        "#
+    ))?;
+    let ledger = MemoryLedger::new();
+    let late = at(2026, 11, 24, 23, 30);
+    let request = Request::service([Channel::Email]);
+    ledger.record(
+        engine.policy(),
+        CustomerId(56),
+        RecordedContact {
+            at: late - Duration::hours(1),
+            channel: Channel::Email,
+            class: MessageClass::Marketing,
+            topic: None,
+            key: "yesterdays-newsletter",
+        },
+    )?;
+    // In marketing quiet hours, after the day's marketing email: the reply goes out now.
+    let first = engine.decide(&Customer::new(56), &ledger, &request, late)?;
+    assert_eq!(first.picks.len(), 1, "{first}");
+    assert_eq!(first.picks[0].send_at, late);
+    assert!(ledger.commit(&first.picks[0].reservation)?);
+    // A second reply the same day meets the policy's cap on replies, and says so.
+    let second = engine.decide(&Customer::new(56), &ledger, &request, late)?;
+    assert!(second.picks.is_empty(), "{second}");
+    assert!(!second.no_channel);
+    assert!(second.to_string().contains("one reply a day"), "{second}");
     Ok(())
 }
 
