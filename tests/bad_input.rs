@@ -997,6 +997,18 @@ fn malformed_offers_and_eligibility_rules_name_their_path() {
             "offers[0].eligibility.at_least: attribute \"tier\" is declared text; ranges need a number or a date",
         ),
         (
+            "[attributes]\nage = \"number\"\n[[offers]]\nid = \"a\"\neligibility = { attribute = \"age\", at_least = 30, at_most = 10 }",
+            "offers[0].eligibility.at_most: is below at_least: the rule could never hold",
+        ),
+        (
+            "[attributes]\nsince = \"date\"\n[[offers]]\nid = \"a\"\neligibility = { not = { attribute = \"since\", at_least = \"2026-02-01\", at_most = \"2026-01-31\" } }",
+            "offers[0].eligibility.not.at_most: is below at_least: the rule could never hold",
+        ),
+        (
+            "[[offers]]\nid = \"a\"\neligibility = { lifetime_value_at_least = 500, lifetime_value_at_most = 100 }",
+            "offers[0].eligibility.lifetime_value_at_most: 100 is below lifetime_value_at_least (500): the rule could never hold",
+        ),
+        (
             "[attributes]\nsince = \"date\"\n[[offers]]\nid = \"a\"\neligibility = { attribute = \"since\", at_most = \"2026-13-01\" }",
             "offers[0].eligibility.at_most: \"2026-13-01\" is not a date (YYYY-MM-DD)",
         ),

@@ -225,10 +225,19 @@ pub(crate) fn compile_condition(
                         .map(|l| typed(&field(name), &attribute, kind, l))
                         .transpose()
                 };
-                AttributeTest::Range {
-                    at_least: bound("at_least", &spec.at_least)?,
-                    at_most: bound("at_most", &spec.at_most)?,
+                let (at_least, at_most) = (
+                    bound("at_least", &spec.at_least)?,
+                    bound("at_most", &spec.at_most)?,
+                );
+                if let (Some(lo), Some(hi)) = (&at_least, &at_most) {
+                    if super::compare(lo, hi) == Some(std::cmp::Ordering::Greater) {
+                        return Err(PolicyError::new(
+                            field("at_most"),
+                            "is below at_least: the rule could never hold",
+                        ));
+                    }
                 }
+                AttributeTest::Range { at_least, at_most }
             };
             Condition::Attribute {
                 failed: FailedRule::at(path),
@@ -283,6 +292,18 @@ pub(crate) fn compile_condition(
                     return Err(PolicyError::new(
                         format!("{path}.{field}"),
                         "must be a finite number",
+                    ));
+                }
+            }
+            if let (Some(lo), Some(hi)) =
+                (spec.lifetime_value_at_least, spec.lifetime_value_at_most)
+            {
+                if lo > hi {
+                    return Err(PolicyError::new(
+                        format!("{path}.lifetime_value_at_most"),
+                        format!(
+                            "{hi} is below lifetime_value_at_least ({lo}): the rule could never hold"
+                        ),
                     ));
                 }
             }
