@@ -6,7 +6,12 @@ use super::eligibility::Condition;
 use super::offers::Categories;
 use super::quiet::WeekMask;
 use super::retention::RetentionTable;
-use super::rules::{topic_hash, CapRule, Check, Checks, RuleRef, ScopeKey, SpacingRule};
+use smallvec::SmallVec;
+
+use super::rules::{
+    fold_key, topic_hash, topic_hash64, CapRule, Check, Checks, RuleRef, Scope, ScopeKey,
+    SpacingRule,
+};
 use super::{Offer, Policy, Scoring, Selection};
 use crate::channel::{Channel, MessageClass, KINDS};
 use crate::error::InputError;
@@ -77,19 +82,30 @@ impl CompiledPolicy {
 
     /// The stored key of a topic (0 for none), after checking its length. **O(topic length)**.
     pub(crate) fn topic_key(&self, topic: Option<&str>) -> Result<u16, InputError> {
+        Ok(fold_key(self.topic_hash(topic)?))
+    }
+
+    /// The full hash of a topic (0 for none), after checking its length; its stored key is
+    /// [`fold_key`] of it. **O(topic length)**.
+    pub(crate) fn topic_hash(&self, topic: Option<&str>) -> Result<u64, InputError> {
         let Some(name) = topic else {
             return Ok(0);
         };
         if name.is_empty() || name.len() > MAX_TOPIC_LEN {
             return Err(InputError::BadTopic(name.to_owned()));
         }
-        Ok(topic_hash(name))
+        Ok(topic_hash64(name))
     }
 
-    /// The caps and spacing rules scoped to `topic` (none for 0). **O(log topics)**.
-    pub(crate) fn topic_rules(&self, topic: u16) -> &Checks {
-        match self.by_topic.binary_search_by_key(&topic, |t| t.topic) {
-            Ok(found) if topic != 0 => &self.by_topic[found].checks,
+    /// The caps and spacing rules scoped to the topic whose full hash is `hash` and stored key
+    /// `key` (none for 0). A topic no rule names, whose key happens to be a ruled topic's,
+    /// gets none: another topic's rules do not judge it (its contacts, stored under the shared
+    /// key, still count for that topic: fail closed). **O(log topics)**.
+    pub(crate) fn topic_rules(&self, key: u16, hash: u64) -> &Checks {
+        match self.by_topic.binary_search_by_key(&key, |t| t.topic) {
+            Ok(found) if key != 0 && self.by_topic[found].hashes.contains(&hash) => {
+                &self.by_topic[found].checks
+            }
             _ => &NO_CHECKS,
         }
     }
@@ -155,10 +171,14 @@ impl CompiledPolicy {
 /// The rules of a topic without any.
 static NO_CHECKS: Checks = Checks::NONE;
 
-/// The caps and spacing rules of one topic, in policy order.
+/// The caps and spacing rules of one topic key, in policy order.
 #[derive(Debug, Clone, Default)]
 pub(super) struct TopicRules {
     topic: u16,
+    /// The full hashes ([`topic_hash64`]) of the names these rules give the topic: one, unless
+    /// two names share the key (and so count together, see
+    /// [`CompiledPolicy::topic_collisions`]).
+    hashes: SmallVec<[u64; 1]>,
     checks: Checks,
 }
 
@@ -172,26 +192,42 @@ pub(super) fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<
         .collect();
     topics.sort_unstable();
     topics.dedup();
-    let mut by_topic: Vec<(u16, Vec<Check>, Vec<Check>)> = topics
+    let mut by_topic: Vec<(TopicRules, Vec<Check>, Vec<Check>)> = topics
         .into_iter()
-        .map(|topic| (topic, Vec::new(), Vec::new()))
+        .map(|topic| {
+            let rules = TopicRules {
+                topic,
+                ..TopicRules::default()
+            };
+            (rules, Vec::new(), Vec::new())
+        })
         .collect();
+    let name = |rules: &mut TopicRules, scope: &Scope| {
+        if let Some(name) = &scope.topic_name {
+            let hash = topic_hash64(name);
+            if !rules.hashes.contains(&hash) {
+                rules.hashes.push(hash);
+            }
+        }
+    };
     // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
     for (i, cap) in caps.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.0) {
+        if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.0.topic) {
+            name(&mut by_topic[at].0, &cap.scope);
             by_topic[at].1.push(cap.check(i as u16));
         }
     }
     for (i, spacing) in spacings.iter().enumerate() {
-        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.0) {
+        if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.0.topic) {
+            name(&mut by_topic[at].0, &spacing.scope);
             by_topic[at].2.push(spacing.check(i as u16));
         }
     }
     by_topic
         .into_iter()
-        .map(|(topic, caps, spacings)| TopicRules {
-            topic,
+        .map(|(rules, caps, spacings)| TopicRules {
             checks: Checks::new(caps, spacings),
+            ..rules
         })
         .collect()
 }
@@ -203,4 +239,45 @@ pub(super) fn preference_scopes() -> [ScopeKey; Channel::COUNT + 1] {
         scopes[channel.index()] = ScopeKey::new(MessageClass::Marketing, Some(channel), 0);
     }
     scopes
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::topic_hash;
+    use crate::{
+        Attempt, Channel, Consent, ContactLedger, Customer, IfBlocked, MemoryLedger, Policy,
+        Verdict,
+    };
+
+    #[test]
+    fn a_topic_no_rule_names_is_not_judged_by_a_rule_whose_key_it_shares() {
+        let policy = Policy::from_toml_str(
+            "[[caps]]\nname = \"one newsletter a week\"\ntopic = \"newsletter\"\nlimit = 1\nwindow = \"7d\"",
+        )
+        .and_then(|p| p.compile())
+        .expect("a valid policy");
+        // A name the policy does not give, with the newsletter's stored key.
+        let twin = (0..1_000_000)
+            .map(|i| format!("promo-{i}"))
+            .find(|name| topic_hash(name) == topic_hash("newsletter"))
+            .expect("16-bit keys repeat within a few hundred thousand names");
+        let ledger = MemoryLedger::new();
+        let who = Customer::new(1).with_consent(Channel::Email, Consent::OptedIn);
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let newsletter = Attempt::marketing(Channel::Email).with_topic("newsletter");
+        let promo = Attempt::marketing(Channel::Email).with_topic(&twin);
+        let sent = ledger.reserve(&policy, &who, newsletter, IfBlocked::Drop, now);
+        assert!(sent.is_ok_and(|o| o.reservation.is_some()));
+        // The newsletter's cap does not judge the twin...
+        let later = now + Duration::hours(1);
+        assert_eq!(
+            ledger.check(&policy, &who, promo, later),
+            Ok(Verdict::Allowed)
+        );
+        // ...and still judges the newsletter.
+        let again = ledger.check(&policy, &who, newsletter, later);
+        assert!(matches!(again, Ok(Verdict::Deferred { .. })), "{again:?}");
+    }
 }

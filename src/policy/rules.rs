@@ -18,8 +18,24 @@ use crate::policy::Window;
 ///
 /// A collision could only make two topics count together: more contacts counted, never fewer.
 // Out of line: inlined into the reserve path it measured more instructions than the call.
-#[inline(never)]
+#[inline]
 pub(crate) fn topic_hash(name: &str) -> u16 {
+    fold_key(topic_hash64(name))
+}
+
+/// The stored key of a topic name's full 64-bit hash ([`topic_hash64`]).
+#[inline]
+pub(crate) fn fold_key(hash: u64) -> u16 {
+    // The multiply pushes each byte's influence upwards: fold the high bits down.
+    let folded = hash ^ hash >> 32;
+    ((folded ^ folded >> 16) as u16).max(1)
+}
+
+/// The full 64-bit hash of a topic name, which [`fold_key`] folds into its stored key. Two
+/// names with the same key are told apart by it (unless their full hashes are equal too:
+/// about one chance in 2^64 for two given names).
+#[inline(never)]
+pub(crate) fn topic_hash64(name: &str) -> u64 {
     // The golden-ratio constant of Fibonacci hashing: odd, with well-spread bits.
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(K);
@@ -50,9 +66,7 @@ pub(crate) fn topic_hash(name: &str) -> u16 {
     if let Some(tail) = tail {
         hash = mix(hash, tail);
     }
-    // The multiply pushes each byte's influence upwards: fold the high bits down.
-    let folded = hash ^ hash >> 32;
-    ((folded ^ folded >> 16) as u16).max(1)
+    hash
 }
 
 /// Which contacts a rule counts and which attempts it holds back, in compact form.

@@ -11,7 +11,9 @@ use crate::channel::{kind, MessageClass, KINDS};
 use crate::customer::{Consent, Customer};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::{Check, CheckSource, Checks, CompiledPolicy, RuleRef, WeekMask, Window};
+use crate::policy::{
+    fold_key, Check, CheckSource, Checks, CompiledPolicy, RuleRef, WeekMask, Window,
+};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
@@ -102,7 +104,8 @@ impl<'a> Judge<'a> {
         customer: &'a Customer,
         attempt: Attempt<'a>,
     ) -> Result<Self, InputError> {
-        let topic = policy.topic_key(attempt.topic)?;
+        let hash = policy.topic_hash(attempt.topic)?;
+        let topic = fold_key(hash);
         let marketing = attempt.class == MessageClass::Marketing;
         if marketing && !customer.frequency_preferences.is_empty() {
             check_preferences(policy, customer)?;
@@ -110,7 +113,7 @@ impl<'a> Judge<'a> {
         let kind = usize::from(kind(attempt.channel, attempt.class));
         Ok(Judge {
             checks: &policy.checks_by_kind[kind],
-            topic_checks: policy.topic_rules(topic),
+            topic_checks: policy.topic_rules(topic, hash),
             policy,
             customer,
             attempt,
