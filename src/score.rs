@@ -207,6 +207,25 @@ pub struct Score {
 }
 
 impl Score {
+    /// A plugged-in scorer's score made fit to rank and to log (JSON has no NaN or infinity):
+    /// a contribution that is not a finite number is left out, and a total that is not one
+    /// becomes the sum of the rest, held within the finite range. **O(parts)**.
+    pub(crate) fn make_finite(&mut self) {
+        if self.contributions.iter().any(|c| !c.value.is_finite()) {
+            self.contributions.list.retain(|c| c.value.is_finite());
+        }
+        if !self.total.is_finite() {
+            let sum: f64 = self.contributions.iter().map(|c| c.value).sum();
+            self.total = if sum.is_finite() {
+                sum
+            } else if sum > 0.0 {
+                f64::MAX
+            } else {
+                f64::MIN
+            };
+        }
+    }
+
     /// Adds a contribution (zero ones are left out). **O(1)**; allocates nothing for the first
     /// nine parts.
     pub fn add(&mut self, name: impl Into<Cow<'static, str>>, value: f64) {
@@ -261,6 +280,11 @@ impl std::fmt::Display for Score {
 
 /// Scores an offer for a customer. Implement it to plug in a propensity model; each
 /// contribution added to `score` shows in the decision's trace.
+///
+/// What a scorer gives is made finite before it is ranked: a part that is not a finite number
+/// (NaN, ±∞) is left out, and a total that is not one becomes the sum of the other parts (held
+/// within `f64`'s finite range), so that a model's bad output can neither win every ranking
+/// nor make the decision's JSON unreadable.
 ///
 /// ```
 /// use cornershop::{Features, Score, Scorer};

@@ -428,6 +428,70 @@ fn a_plugged_in_scorer_decides_and_its_contributions_show_in_the_trace() -> Test
     Ok(())
 }
 
+#[test]
+fn a_plugged_in_scorers_nan_or_infinite_output_neither_wins_nor_breaks_the_log() -> TestResult {
+    struct Broken;
+    impl Scorer for Broken {
+        fn score(&self, features: &Features<'_>, score: &mut Score) {
+            score.add("base", features.value);
+            match features.offer {
+                // A total set by hand to NaN, and a part pushed by hand that is infinite.
+                "nan" => score.total = f64::NAN,
+                "infinite" => score.contributions.push(cornershop::Contribution {
+                    name: "overflow".into(),
+                    value: f64::INFINITY,
+                }),
+                // Parts each finite whose sum overflows.
+                "huge" => {
+                    score.add("big", f64::MAX);
+                    score.add("bigger", f64::MAX);
+                }
+                _ => {}
+            }
+        }
+    }
+    let policy = Policy::from_toml_str(
+        r#"
+        [[offers]]
+        id = "nan"
+        categories = ["a"]
+        value = 50.0
+
+        [[offers]]
+        id = "infinite"
+        categories = ["b"]
+        value = 40.0
+
+        [[offers]]
+        id = "plain"
+        categories = ["c"]
+        value = 45.0
+
+        [[offers]]
+        id = "huge"
+        categories = ["d"]
+        value = 1.0
+        "#,
+    )?
+    .compile()?;
+    let engine = Engine::with_scorer(policy, Broken);
+    let decision = engine.decide(&emailable(14), &MemoryLedger::new(), &email(3), now())?;
+    // (Not `assert_consistent`: "huge"'s parts sum to infinity, its total is held finite.)
+    assert_eq!(trace_ids(&decision), ["nan", "infinite", "plain", "huge"]);
+    // Finite parts whose sum overflows: the largest finite total.
+    assert_eq!(score_of(&decision, "huge").total, f64::MAX);
+    // NaN's total is the sum of its parts (50), the infinite part is left out (40).
+    assert!(close(score_of(&decision, "nan").total, 50.0));
+    let infinite = score_of(&decision, "infinite");
+    assert!(close(infinite.total, 40.0));
+    assert!(infinite.contributions.iter().all(|c| c.value.is_finite()));
+    assert_eq!(picked(&decision), ["huge", "nan", "plain"], "{decision}");
+    let json = serde_json::to_string(&decision)?;
+    let back: Decision = serde_json::from_str(&json)?;
+    assert_eq!(back, decision);
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // (b) A customer who complained gets nothing until it is resolved.
 // ---------------------------------------------------------------------------------------------

@@ -248,6 +248,7 @@ impl Engine {
         };
         let mut score = Score::default();
         scorer.score(&features, &mut score);
+        score.make_finite();
         let total = score.total;
         // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
         let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
