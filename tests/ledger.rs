@@ -821,6 +821,51 @@ fn replacing_the_policy_keeps_the_ledger_history() {
     assert_eq!(contacts_of(&ledger, 1).len(), 2);
 }
 
+#[test]
+fn a_policy_says_whether_the_history_it_kept_is_enough_for_the_next_one() {
+    let weekly = compile("[[caps]]\nchannel = \"email\"\nlimit = 1\nwindow = \"7d\"");
+    let bimonthly = compile("[[caps]]\nchannel = \"email\"\nlimit = 7\nwindow = \"60d\"");
+    assert!(weekly.keeps_history_for(&weekly));
+    assert!(bimonthly.keeps_history_for(&weekly));
+    assert!(!weekly.keeps_history_for(&bimonthly));
+
+    // Why it matters: seven weekly emails under `weekly`, then `bimonthly`, which would count
+    // seven in its 60 days and hold the next email back, sees only what `weekly` kept.
+    let ledger = MemoryLedger::new();
+    let ada = customer(1);
+    for week in 0..7 {
+        send(
+            &ledger,
+            &weekly,
+            &ada,
+            EMAIL,
+            t0() + Duration::days(7 * week),
+        );
+    }
+    let now = t0() + Duration::days(7 * 7);
+    let kept = contacts_of(&ledger, 1).len();
+    assert!(kept < 7, "kept {kept}");
+    assert!(ledger
+        .check(&bimonthly, &ada, EMAIL, now)
+        .unwrap()
+        .is_allowed());
+    // The same history kept under `bimonthly` from the start is judged exactly.
+    let exact = MemoryLedger::new();
+    for week in 0..7 {
+        send(
+            &exact,
+            &bimonthly,
+            &ada,
+            EMAIL,
+            t0() + Duration::days(7 * week),
+        );
+    }
+    assert!(!exact
+        .check(&bimonthly, &ada, EMAIL, now)
+        .unwrap()
+        .is_allowed());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Message classes
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 //! The immutable [`CompiledPolicy`] and what its judgments ask of it.
 
+use std::collections::HashMap;
+
 use chrono_tz::Tz;
+use smallvec::SmallVec;
 
 use super::eligibility::Condition;
 use super::offers::Categories;
 use super::quiet::WeekMask;
 use super::retention::RetentionTable;
-use smallvec::SmallVec;
-
 use super::rules::{
     fold_key, topic_hash, topic_hash64, CapRule, Check, Checks, RuleRef, Scope, ScopeKey,
     SpacingRule,
@@ -118,6 +119,40 @@ impl CompiledPolicy {
     /// The longest span of history any rule of this policy looks back over, in seconds.
     pub fn history_horizon_secs(&self) -> u32 {
         self.retention.horizon
+    }
+
+    /// Whether a ledger that kept history under this policy holds everything `next` counts,
+    /// so that `next` judges exactly from its first call: for every scope `next` counts (each
+    /// rule's, and the customers' preferences'), this policy keeps the same scope at least as
+    /// many contacts back and at least as far back. **O(scopes)**.
+    ///
+    /// When it does not, replacing this policy by `next` may undercount (fail open) until
+    /// `next`'s longest window has passed: the ledger keeps what the policy in use can count,
+    /// and cannot count what an earlier policy let go. Check before switching; to lengthen a
+    /// window safely, run a policy that keeps both for that long first.
+    ///
+    /// ```
+    /// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
+    /// use cornershop::Policy;
+    ///
+    /// let weekly = Policy::from_toml_str("[[caps]]\nchannel = \"email\"\nlimit = 1\nwindow = \"7d\"")?.compile()?;
+    /// let bimonthly = Policy::from_toml_str("[[caps]]\nchannel = \"email\"\nlimit = 7\nwindow = \"60d\"")?.compile()?;
+    /// assert!(bimonthly.keeps_history_for(&weekly));
+    /// assert!(!weekly.keeps_history_for(&bimonthly));
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn keeps_history_for(&self, next: &CompiledPolicy) -> bool {
+        let kept: HashMap<ScopeKey, (u32, u32)> = self
+            .retention
+            .rules
+            .iter()
+            .map(|rule| (rule.scope, (rule.keep, rule.reach)))
+            .collect();
+        next.retention.rules.iter().all(|need| {
+            kept.get(&need.scope)
+                .is_some_and(|&(keep, reach)| keep >= need.keep && reach >= need.reach)
+        })
     }
 
     /// Pairs of this policy's topic names (those of its caps, spacing rules and offers; an
