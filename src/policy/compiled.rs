@@ -237,7 +237,7 @@ pub(super) fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<
             (rules, Vec::new(), Vec::new())
         })
         .collect();
-    let name = |rules: &mut TopicRules, scope: &Scope| {
+    let add_name = |rules: &mut TopicRules, scope: &Scope| {
         if let Some(name) = &scope.topic_name {
             let hash = topic_hash64(name);
             if !rules.hashes.contains(&hash) {
@@ -248,13 +248,13 @@ pub(super) fn rules_by_topic(caps: &[CapRule], spacings: &[SpacingRule]) -> Vec<
     // Rule counts fit in u16: `compile` refuses more than 65535 caps and spacings.
     for (i, cap) in caps.iter().enumerate() {
         if let Ok(at) = by_topic.binary_search_by_key(&cap.scope.key.topic, |t| t.0.topic) {
-            name(&mut by_topic[at].0, &cap.scope);
+            add_name(&mut by_topic[at].0, &cap.scope);
             by_topic[at].1.push(cap.check(i as u16));
         }
     }
     for (i, spacing) in spacings.iter().enumerate() {
         if let Ok(at) = by_topic.binary_search_by_key(&spacing.scope.key.topic, |t| t.0.topic) {
-            name(&mut by_topic[at].0, &spacing.scope);
+            add_name(&mut by_topic[at].0, &spacing.scope);
             by_topic[at].2.push(spacing.check(i as u16));
         }
     }

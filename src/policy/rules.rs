@@ -17,7 +17,6 @@ use crate::policy::Window;
 /// a judgment; this reads the name eight bytes at a time with a multiply-fold per word.
 ///
 /// A collision could only make two topics count together: more contacts counted, never fewer.
-// Out of line: inlined into the reserve path it measured more instructions than the call.
 #[inline]
 pub(crate) fn topic_hash(name: &str) -> u16 {
     fold_key(topic_hash64(name))
@@ -34,6 +33,7 @@ pub(crate) fn fold_key(hash: u64) -> u16 {
 /// The full 64-bit hash of a topic name, which [`fold_key`] folds into its stored key. Two
 /// names with the same key are told apart by it (unless their full hashes are equal too:
 /// about one chance in 2^64 for two given names).
+// Out of line: inlined into the reserve path it measured more instructions than the call.
 #[inline(never)]
 pub(crate) fn topic_hash64(name: &str) -> u64 {
     // The golden-ratio constant of Fibonacci hashing: odd, with well-spread bits.

@@ -137,38 +137,34 @@ impl Window {
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Window::Rolling { seconds } => write_span(f, seconds.get()),
+            Window::Rolling { seconds } => write!(f, "{}", Span(seconds.get())),
             Window::Calendar(period) => write!(f, "calendar {}", period.as_str()),
         }
     }
 }
 
-/// A span of seconds, displayed by [`write_span`].
+/// A span of seconds, shown in whole days, hours, minutes and seconds ("60 days",
+/// "1 day 12 hours"), the way a marketer reads it and the duration parser reads it back.
+/// (humantime's own format counts in 30.44-day months: "1month 29days 13h 26m 24s" for 60 days.)
 struct Span(u32);
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_span(f, self.0)
+        let seconds = self.0;
+        let parts = [
+            (seconds / 86_400, "day"),
+            (seconds / 3_600 % 24, "hour"),
+            (seconds / 60 % 60, "minute"),
+            (seconds % 60, "second"),
+        ];
+        let mut separator = "";
+        for (count, unit) in parts.into_iter().filter(|(count, _)| *count > 0) {
+            let plural = if count == 1 { "" } else { "s" };
+            write!(f, "{separator}{count} {unit}{plural}")?;
+            separator = " ";
+        }
+        Ok(())
     }
-}
-
-/// Writes a span of seconds in whole days, hours, minutes and seconds ("60 days",
-/// "1 day 12 hours"), the way a marketer reads it and the duration parser reads it back.
-/// (humantime's own format counts in 30.44-day months: "1month 29days 13h 26m 24s" for 60 days.)
-fn write_span(f: &mut fmt::Formatter<'_>, seconds: u32) -> fmt::Result {
-    let parts = [
-        (seconds / 86_400, "day"),
-        (seconds / 3_600 % 24, "hour"),
-        (seconds / 60 % 60, "minute"),
-        (seconds % 60, "second"),
-    ];
-    let mut separator = "";
-    for (count, unit) in parts.into_iter().filter(|(count, _)| *count > 0) {
-        let plural = if count == 1 { "" } else { "s" };
-        write!(f, "{separator}{count} {unit}{plural}")?;
-        separator = " ";
-    }
-    Ok(())
 }
 
 /// Parses a positive duration of whole seconds, at most `max` seconds long.
