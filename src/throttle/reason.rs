@@ -152,7 +152,7 @@ impl fmt::Display for Reason {
             }
             Reason::LaterContact { rule, at } => write!(
                 f,
-                "{rule}: a contact at {} is already counted; nothing in its scope goes before it",
+                "{rule}: waits for a contact already counted at {}, since none goes before a later one in its scope",
                 Time(*at)
             ),
             Reason::ClockBehind { ledger_time } => write!(
