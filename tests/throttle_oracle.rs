@@ -2282,6 +2282,96 @@ fn oracle_quiet_hours_follow_the_start_day() {
 }
 
 #[test]
+fn oracle_rules_judge_and_count_their_own_class_only() {
+    let cap = |class, limit| CapGen {
+        class,
+        channel: None,
+        topic: None,
+        limit,
+        window: WinGen::Hours(1),
+    };
+    let policy = PolicyGen {
+        zone: "UTC",
+        caps: vec![
+            cap(MessageClass::Marketing, 1),
+            cap(MessageClass::Service, 1),
+        ],
+        spacing: Vec::new(),
+        quiet: vec![QuietGen {
+            start: 0,
+            len: 600,
+            end_as_24: false,
+            days: None,
+            long_day_names: false,
+            channels: Some(vec![Channel::Sms]),
+            classes: vec![MessageClass::Transactional],
+        }],
+    };
+    build_policy(&policy).compile().expect("compiles");
+    let model = Model::new(&policy);
+    let customer = CustomerGen {
+        zone: None,
+        consents: [Consent::OptedIn; 3],
+        do_not_contact: true,
+        unsubscribed: None,
+        snooze: None,
+        prefs: Vec::new(),
+    };
+    let noon = utc_secs(2026, 5, 4, 12, 0);
+    let mut cust = cust_model(&customer, "UTC", noon);
+    let att = |class, channel| Att {
+        channel,
+        class,
+        topic: None,
+    };
+    let contact = |class| Contact {
+        id: 0,
+        t: noon,
+        local: utc(noon).naive_utc(),
+        channel: Channel::Email,
+        class,
+        topic: None,
+        import: false,
+    };
+    let service = att(MessageClass::Service, Channel::Email);
+    let marketing = att(MessageClass::Marketing, Channel::Email);
+    // A marketing contact fills the marketing cap, not the service cap; do-not-contact does not
+    // hold back a service reply.
+    cust.history = vec![contact(MessageClass::Marketing)];
+    assert!(model.judge(&cust, &service, noon + 60).allowed());
+    assert!(!model
+        .judge(&cust, &marketing, noon + 60)
+        .temporary
+        .is_empty());
+    // A service contact fills the service cap only.
+    cust.history = vec![contact(MessageClass::Service)];
+    assert!(!model.judge(&cust, &service, noon + 60).allowed());
+    assert!(model.judge(&cust, &service, noon + HOUR).allowed());
+    assert!(model
+        .judge(&cust, &marketing, noon + 60)
+        .temporary
+        .is_empty());
+    // Transactional: quiet on SMS from midnight to 10:00, and held back by do-not-contact.
+    let sms = att(MessageClass::Transactional, Channel::Sms);
+    let j = model.judge(&cust, &sms, noon - 3 * HOUR);
+    assert_eq!(j.permanent, vec![Permanent::DoNotContact]);
+    assert_eq!(j.temporary.len(), 1, "{:?}", j.temporary);
+    assert!(model.judge(&cust, &sms, noon).temporary.is_empty());
+    // Which rules may be named for which attempts.
+    assert_eq!(model.rule_covers(&cust, "caps[0]", &service), Some(false));
+    assert_eq!(model.rule_covers(&cust, "caps[1]", &service), Some(true));
+    assert_eq!(model.rule_covers(&cust, "caps[1]", &marketing), Some(false));
+    assert_eq!(model.rule_covers(&cust, "quiet_hours[0]", &sms), Some(true));
+    assert_eq!(
+        model.rule_covers(&cust, "quiet_hours[0]", &service),
+        Some(false)
+    );
+    assert_eq!(model.rule_covers(&cust, "caps[2]", &service), None);
+    assert!(model.covers(&service) && model.names_class(MessageClass::Service));
+    assert!(!model.covers(&att(MessageClass::Transactional, Channel::Email)));
+}
+
+#[test]
 fn most_generated_policies_compile() {
     let mut runner = TestRunner::deterministic();
     let strategy = policy_gen();
