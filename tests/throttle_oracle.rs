@@ -1,6 +1,10 @@
 //! Property tests of the throttle against a brute-force oracle.
 //!
-//! Random valid policies (1–5 caps, 0–2 spacing rules, 0–2 quiet-hours rules), random customers
+//! Random valid policies (1–5 caps, 0–2 spacing rules, 0–2 quiet-hours rules) whose rules name
+//! every message class: a cap or spacing rule is marketing (6 in 9), transactional (2 in 9) or
+//! service (1 in 9), each optionally on one channel and one topic; a quiet-hours rule holds back
+//! marketing (85%), transactional (20%) and service (12%) messages, marketing alone when none is
+//! drawn. About half of the policies name no service class at all. Random customers
 //! (time zones with DST and half-hour offsets, consent, do-not-contact, unsubscribes, snoozes,
 //! their own frequency preferences) and random sequences of attempts across channels and classes
 //! are run through a [`MemoryLedger`]. Time mostly moves forward, sometimes backwards, and many
@@ -14,8 +18,14 @@
 //! a time `u` like this:
 //!
 //! * permanent: anything but service to a do-not-contact customer; marketing without
-//!   `OptedIn` consent on the channel; marketing on an unsubscribed topic;
+//!   `OptedIn` consent on the channel; marketing on an unsubscribed topic (consent, unsubscribes
+//!   and snoozes are about marketing: a service or transactional message ignores them);
 //! * snooze: marketing before `marketing_snoozed_until`;
+//! * every rule has a scope: a class, optionally a channel and a topic. A cap or spacing rule
+//!   judges only attempts in its scope and counts only contacts in its scope (a service cap counts
+//!   service contacts and nothing else; a marketing cap never holds back a service or
+//!   transactional message); a quiet-hours rule judges only attempts of one of its `classes` on
+//!   one of its channels. An attempt is judged by the rules of its own class only;
 //! * caps (the policy's, and the customer's own preferences for marketing): rolling: every span
 //!   `[a, a + W)` that contains `u` holds at most `limit` in-scope contacts, the new one included;
 //!   calendar: the local day / Monday-start week / month of `u` in the customer's zone holds at
@@ -42,7 +52,15 @@
 //! * `Denied` exactly when a permanent reason applies, listing every permanent reason that does;
 //! * when the oracle allows `now` and the attempt is not judged from the sweep floor, the verdict
 //!   is `Allowed`;
-//! * a service reply (no policy rule here names the service class) is always `Allowed`.
+//! * every rule a `CapReached`, `TooSoon`, `QuietHours` or `LaterContact` reason names (by its
+//!   path, `caps[i]`, `spacing[i]`, `quiet_hours[i]`, `customer.frequency_preferences[i]`)
+//!   exists and covers the attempt's class, channel and topic: no marketing rule is ever named
+//!   for a service or transactional message, no rule of one class for another's;
+//! * a service reply that no rule of the policy covers (no service cap or spacing rule for its
+//!   channel and topic, no quiet hours for service on its channel) is always `Allowed`: in every
+//!   policy without a service rule, and in the others for the channels and topics their service
+//!   rules leave alone. Service replies that a service rule covers are judged like any other
+//!   attempt, by the checks above.
 //!
 //! Reservations are committed, released (and then no longer counted by the oracle) or left
 //! unsettled (still counted: fail closed), immediately, a few steps later or sometimes 8 to 60
@@ -69,7 +87,7 @@
 //!   sweep at a time when every contact of the full history is a horizon or more old must leave
 //!   no contact ("drops every contact that `policy` can no longer count"). Most sweeps are
 //!   followed right away by an attempt at or before the sweep time, half of them service
-//!   replies, which must be `Allowed` (no service rule exists in these policies).
+//!   replies, which must be `Allowed` when no rule covers them.
 //! * `SnapshotRestore` serializes `ledger.snapshot()` to JSON, restores it with
 //!   `MemoryLedger::from_snapshot_json`, asserts that the restored ledger's snapshot equals the
 //!   original (and that its floor is the latest sweep time), and goes on with the restored
@@ -82,7 +100,11 @@
 //! Size: two runners of `CASES_PER_RUNNER` cases (one anywhere in 2026, one next to DST
 //! changes) on two threads; about 120,000 attempts judged by `reserve` per run (asserted to be
 //! at least 100,000 and printed), with about 3,000 sweeps and 3,000 snapshot round trips, in
-//! about 8 s in the default debug test profile on a 2-core machine.
+//! about 10 to 15 s in the default debug test profile on a 2-core machine (under 2 s in
+//! release). Of those attempts, about 2,000 service replies and 4,000 transactional messages
+//! are held back by rules of their own class, and about 15,000 service replies that no rule
+//! covers are checked to be allowed; the run asserts that each kind occurs (so a generator
+//! change cannot quietly stop testing them).
 //!
 //! Failures are persisted with proptest's file persistence next to this file, in
 //! `tests/throttle_oracle.proptest-regressions` (commit that file when it appears; proptest
@@ -189,7 +211,8 @@ struct QuietGen {
     /// Write day names in full ("monday") instead of "mon".
     long_day_names: bool,
     channels: Option<Vec<Channel>>,
-    with_transactional: bool,
+    /// The classes it holds back (never empty; written out even when only marketing).
+    classes: Vec<MessageClass>,
 }
 
 #[derive(Debug, Clone)]
@@ -286,8 +309,41 @@ struct Scenario {
 // Strategies
 // ---------------------------------------------------------------------------------------------
 
+/// The class a cap or spacing rule names: mostly marketing, sometimes transactional or service
+/// (about half of the generated policies have no service rule at all, so that "a service reply
+/// no rule covers is always allowed" is checked often).
 fn rule_class() -> impl Strategy<Value = MessageClass> {
-    prop_oneof![4 => Just(MessageClass::Marketing), 1 => Just(MessageClass::Transactional)]
+    prop_oneof![
+        6 => Just(MessageClass::Marketing),
+        2 => Just(MessageClass::Transactional),
+        1 => Just(MessageClass::Service),
+    ]
+}
+
+/// The classes a quiet-hours rule holds back: marketing in most, transactional or service in
+/// some, with or without marketing.
+fn quiet_classes() -> impl Strategy<Value = Vec<MessageClass>> {
+    (
+        prop::bool::weighted(0.85),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.12),
+    )
+        .prop_map(|(marketing, transactional, service)| {
+            let mut classes = Vec::new();
+            if marketing {
+                classes.push(MessageClass::Marketing);
+            }
+            if transactional {
+                classes.push(MessageClass::Transactional);
+            }
+            if service {
+                classes.push(MessageClass::Service);
+            }
+            if classes.is_empty() {
+                classes.push(MessageClass::Marketing);
+            }
+            classes
+        })
 }
 
 fn opt_channel() -> impl Strategy<Value = Option<Channel>> {
@@ -376,19 +432,17 @@ fn quiet_gen() -> impl Strategy<Value = QuietGen> {
         days,
         any::<bool>(),
         channels,
-        prop::bool::weighted(0.2),
+        quiet_classes(),
     )
         .prop_map(
-            |((start, len), end_as_24, days, long_day_names, channels, with_transactional)| {
-                QuietGen {
-                    start,
-                    len,
-                    end_as_24,
-                    days,
-                    long_day_names,
-                    channels,
-                    with_transactional,
-                }
+            |((start, len), end_as_24, days, long_day_names, channels, classes)| QuietGen {
+                start,
+                len,
+                end_as_24,
+                days,
+                long_day_names,
+                channels,
+                classes,
             },
         )
 }
@@ -575,7 +629,7 @@ fn op_gen(dt: fn() -> BoxedStrategy<i64>) -> impl Strategy<Value = Op> {
 
 /// A sweep (sometimes after a jump of weeks, past the policy's history horizon), in most cases
 /// followed right away by an attempt at or before the sweep time: half of them service replies,
-/// which no rule in these policies counts, so the sweep must not hold them back.
+/// which the sweep must not hold back when no rule of the policy covers them.
 fn sweep_gen(dt: fn() -> BoxedStrategy<i64>) -> impl Strategy<Value = Vec<Op>> {
     let sweep_dt = prop_oneof![4 => dt(), 1 => 0i64..=45 * DAY];
     let back = prop_oneof![
@@ -784,10 +838,6 @@ fn build_policy(p: &PolicyGen) -> Policy {
                 } else {
                     &DAY_NAMES
                 };
-                let mut classes = vec!["marketing".to_owned()];
-                if q.with_transactional {
-                    classes.push("transactional".to_owned());
-                }
                 QuietHoursSpec {
                     name: None,
                     start: hhmm(q.start),
@@ -800,7 +850,7 @@ fn build_policy(p: &PolicyGen) -> Policy {
                         .channels
                         .as_ref()
                         .map(|channels| channels.iter().map(|ch| ch.as_str().to_owned()).collect()),
-                    classes,
+                    classes: q.classes.iter().map(|c| c.as_str().to_owned()).collect(),
                 }
             })
             .collect(),
@@ -1045,10 +1095,6 @@ impl Model {
                     for &d in q.days.iter().flatten() {
                         days[d] = true;
                     }
-                    let mut classes = vec![MessageClass::Marketing];
-                    if q.with_transactional {
-                        classes.push(MessageClass::Transactional);
-                    }
                     // "24:00" and "00:00" both end at the midnight after the start.
                     let end_mod = (q.start + q.len) % 1440;
                     let end = if end_mod == 0 {
@@ -1064,7 +1110,7 @@ impl Model {
                         end,
                         days,
                         channels: q.channels.clone(),
-                        classes,
+                        classes: q.classes.clone(),
                     }
                 })
                 .collect(),
@@ -1078,6 +1124,44 @@ impl Model {
                 .spacing
                 .iter()
                 .any(|s| s.scope.covers(a.class, a.channel, a.topic))
+    }
+
+    /// Whether any policy rule (cap, spacing or quiet hours) names `class`.
+    fn names_class(&self, class: MessageClass) -> bool {
+        self.caps.iter().any(|c| c.scope.class == class)
+            || self.spacing.iter().any(|s| s.scope.class == class)
+            || self.quiet.iter().any(|q| q.classes.contains(&class))
+    }
+
+    /// Whether any policy rule (cap, spacing or quiet hours) holds back an attempt like `a`
+    /// ("a rule holds back an attempt in its scope").
+    fn covers(&self, a: &Att) -> bool {
+        self.caps
+            .iter()
+            .any(|c| c.scope.covers(a.class, a.channel, a.topic))
+            || self
+                .spacing
+                .iter()
+                .any(|s| s.scope.covers(a.class, a.channel, a.topic))
+            || self.quiet.iter().any(|q| q.covers(a.class, a.channel))
+    }
+
+    /// Whether the rule written at `path` (`caps[1]`, `spacing[0]`, `quiet_hours[2]`,
+    /// `customer.frequency_preferences[0]`) is one that holds back an attempt like `a`: in the
+    /// attempt's class (a marketing rule never names a service or transactional attempt),
+    /// and for its channel and topic. `None` for a path the oracle does not know.
+    fn rule_covers(&self, cust: &CustModel, path: &str, a: &Att) -> Option<bool> {
+        let cap = |c: &OCap| c.name == path;
+        if let Some(c) = self.caps.iter().chain(&cust.prefs).find(|c| cap(c)) {
+            return Some(c.scope.covers(a.class, a.channel, a.topic));
+        }
+        if let Some(s) = self.spacing.iter().find(|s| s.name == path) {
+            return Some(s.scope.covers(a.class, a.channel, a.topic));
+        }
+        self.quiet
+            .iter()
+            .find(|q| q.name == path)
+            .map(|q| q.covers(a.class, a.channel))
     }
 
     /// Every cap that applies to the attempt: the policy's, and the customer's own preferences
@@ -1258,6 +1342,11 @@ struct Stats {
     sweeps_emptying: AtomicUsize,
     behind_floor: AtomicUsize,
     service_after_sweep: AtomicUsize,
+    rules_named: AtomicUsize,
+    service_held: AtomicUsize,
+    transactional_held: AtomicUsize,
+    service_uncovered: AtomicUsize,
+    service_no_rule: AtomicUsize,
     restores: AtomicUsize,
     settled_after_restore: AtomicUsize,
     stale_releases: AtomicUsize,
@@ -1285,6 +1374,11 @@ impl Stats {
             sweeps_emptying: AtomicUsize::new(0),
             behind_floor: AtomicUsize::new(0),
             service_after_sweep: AtomicUsize::new(0),
+            rules_named: AtomicUsize::new(0),
+            service_held: AtomicUsize::new(0),
+            transactional_held: AtomicUsize::new(0),
+            service_uncovered: AtomicUsize::new(0),
+            service_no_rule: AtomicUsize::new(0),
             restores: AtomicUsize::new(0),
             settled_after_restore: AtomicUsize::new(0),
             stale_releases: AtomicUsize::new(0),
@@ -1302,8 +1396,10 @@ impl Stats {
              {} reservations ({} deferred ones), {} released, {} imports, {} ClockBehind verdicts, {} settles of reservations the ledger no longer held; \
              {} attempts within 36h of a DST change in the customer's zone, {} deferrals for quiet hours ({} of them to the instant of a DST change); \
              {} sweeps ({} of them past the horizon of every contact, leaving none), {} attempts before the sweep floor that a rule counting history covers, \
-             {} service replies right after a sweep; {} snapshot round trips, {} settles of reservations taken before a restore; \
-             {} late releases of reservations past the history horizon that did not free a slot",
+             {} uncovered service replies right after a sweep; {} snapshot round trips, {} settles of reservations taken before a restore; \
+             {} late releases of reservations past the history horizon that did not free a slot; \
+             {} rules named by reasons (each covering the attempt); {} service replies and {} transactional messages held back; \
+             {} service replies no rule covers, all allowed ({} of them under policies without any service rule)",
             g(&self.scenarios),
             g(&self.attempts),
             g(&self.checks),
@@ -1326,6 +1422,11 @@ impl Stats {
             g(&self.restores),
             g(&self.settled_after_restore),
             g(&self.stale_releases),
+            g(&self.rules_named),
+            g(&self.service_held),
+            g(&self.transactional_held),
+            g(&self.service_uncovered),
+            g(&self.service_no_rule),
         )
     }
 }
@@ -1812,20 +1913,65 @@ fn run_scenario(sc: &Scenario) -> Result<(), TestCaseError> {
                     ),
                 }
 
-                // A service reply: no rule in these policies names the service class.
-                if class == MessageClass::Service {
+                // Every rule a reason names holds back attempts of this class, channel and
+                // topic: marketing rules never hold back service or transactional messages, and
+                // a rule of one class never another's.
+                for r in verdict.reasons() {
+                    let rule = match r {
+                        Reason::CapReached { rule, .. }
+                        | Reason::TooSoon { rule, .. }
+                        | Reason::QuietHours { rule, .. }
+                        | Reason::LaterContact { rule, .. } => rule,
+                        _ => continue,
+                    };
+                    Stats::bump(&STATS.rules_named);
+                    match model.rule_covers(cm, &rule.path, &att) {
+                        Some(true) => {}
+                        Some(false) => ensure!(
+                            false,
+                            "the verdict names {rule}, a rule whose class, channel or topic does not cover the attempt"
+                        ),
+                        None => ensure!(false, "the verdict names {rule}, which the policy does not have"),
+                    }
+                }
+
+                // Service and transactional messages are held back only by their own class's
+                // rules (and transactional ones by do-not-contact too).
+                if class != MessageClass::Marketing && !verdict.is_allowed() {
+                    Stats::bump(if class == MessageClass::Service {
+                        &STATS.service_held
+                    } else {
+                        &STATS.transactional_held
+                    });
+                }
+
+                // A service reply that no rule of the policy covers (no service cap, spacing
+                // rule or quiet hours for its channel and topic) is always allowed, whatever
+                // the marketing and transactional rules, the customer's choices and the sweeps.
+                if class == MessageClass::Service && !model.covers(&att) {
+                    Stats::bump(&STATS.service_uncovered);
+                    ensure!(!counted, "oracle footing: a rule counts this service reply");
+                    if !model.names_class(MessageClass::Service) {
+                        Stats::bump(&STATS.service_no_rule);
+                    }
                     if after_sweep {
-                        // Right after a sweep, at or before its time: no service rule exists,
-                        // so no rule counting history covers it and the sweep cannot hold it
-                        // back.
+                        // Right after a sweep, at or before its time: no rule counting history
+                        // covers it, so the sweep cannot hold it back.
                         Stats::bump(&STATS.service_after_sweep);
-                        ensure!(!counted, "oracle footing: a rule counts service replies");
                         ensure!(
                             verdict.is_allowed(),
-                            "a service reply right after a sweep was held back (no service rule exists)"
+                            "a service reply right after a sweep was held back (no rule covers it)"
                         );
                     }
-                    ensure!(verdict.is_allowed(), "a service reply was held back");
+                    ensure!(
+                        verdict.is_allowed(),
+                        "a service reply was held back, though no rule covers it{}",
+                        if model.names_class(MessageClass::Service) {
+                            ""
+                        } else {
+                            " (the policy has no service rule at all)"
+                        }
+                    );
                 }
 
                 if behind {
@@ -2068,6 +2214,24 @@ fn every_granted_contact_passes_the_brute_force_oracle() {
         attempts >= MIN_ATTEMPTS,
         "only {attempts} attempts judged, want at least {MIN_ATTEMPTS}"
     );
+    // The class rules are exercised: service and transactional messages held back by rules of
+    // their own class, and service replies no rule covers (in policies without any service
+    // rule too), each checked above. About 2,000, 4,000, 15,000 and 11,000 in a run.
+    for (what, counter) in [
+        ("service replies held back", &STATS.service_held),
+        (
+            "transactional messages held back",
+            &STATS.transactional_held,
+        ),
+        ("service replies no rule covers", &STATS.service_uncovered),
+        (
+            "service replies under a policy without service rules",
+            &STATS.service_no_rule,
+        ),
+    ] {
+        let n = counter.load(Ordering::Relaxed);
+        assert!(n >= 200, "only {n} {what} in the run, want at least 200");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2115,6 +2279,96 @@ fn oracle_quiet_hours_follow_the_start_day() {
     assert!(!q.quiet_at(5, 6 * 60)); // Saturday 06:00
     assert!(!q.quiet_at(4, 5 * 60)); // Friday 05:00 belongs to Thursday's window
     assert!(!q.quiet_at(5, 23 * 60)); // Saturday 23:00
+}
+
+#[test]
+fn oracle_rules_judge_and_count_their_own_class_only() {
+    let cap = |class, limit| CapGen {
+        class,
+        channel: None,
+        topic: None,
+        limit,
+        window: WinGen::Hours(1),
+    };
+    let policy = PolicyGen {
+        zone: "UTC",
+        caps: vec![
+            cap(MessageClass::Marketing, 1),
+            cap(MessageClass::Service, 1),
+        ],
+        spacing: Vec::new(),
+        quiet: vec![QuietGen {
+            start: 0,
+            len: 600,
+            end_as_24: false,
+            days: None,
+            long_day_names: false,
+            channels: Some(vec![Channel::Sms]),
+            classes: vec![MessageClass::Transactional],
+        }],
+    };
+    build_policy(&policy).compile().expect("compiles");
+    let model = Model::new(&policy);
+    let customer = CustomerGen {
+        zone: None,
+        consents: [Consent::OptedIn; 3],
+        do_not_contact: true,
+        unsubscribed: None,
+        snooze: None,
+        prefs: Vec::new(),
+    };
+    let noon = utc_secs(2026, 5, 4, 12, 0);
+    let mut cust = cust_model(&customer, "UTC", noon);
+    let att = |class, channel| Att {
+        channel,
+        class,
+        topic: None,
+    };
+    let contact = |class| Contact {
+        id: 0,
+        t: noon,
+        local: utc(noon).naive_utc(),
+        channel: Channel::Email,
+        class,
+        topic: None,
+        import: false,
+    };
+    let service = att(MessageClass::Service, Channel::Email);
+    let marketing = att(MessageClass::Marketing, Channel::Email);
+    // A marketing contact fills the marketing cap, not the service cap; do-not-contact does not
+    // hold back a service reply.
+    cust.history = vec![contact(MessageClass::Marketing)];
+    assert!(model.judge(&cust, &service, noon + 60).allowed());
+    assert!(!model
+        .judge(&cust, &marketing, noon + 60)
+        .temporary
+        .is_empty());
+    // A service contact fills the service cap only.
+    cust.history = vec![contact(MessageClass::Service)];
+    assert!(!model.judge(&cust, &service, noon + 60).allowed());
+    assert!(model.judge(&cust, &service, noon + HOUR).allowed());
+    assert!(model
+        .judge(&cust, &marketing, noon + 60)
+        .temporary
+        .is_empty());
+    // Transactional: quiet on SMS from midnight to 10:00, and held back by do-not-contact.
+    let sms = att(MessageClass::Transactional, Channel::Sms);
+    let j = model.judge(&cust, &sms, noon - 3 * HOUR);
+    assert_eq!(j.permanent, vec![Permanent::DoNotContact]);
+    assert_eq!(j.temporary.len(), 1, "{:?}", j.temporary);
+    assert!(model.judge(&cust, &sms, noon).temporary.is_empty());
+    // Which rules may be named for which attempts.
+    assert_eq!(model.rule_covers(&cust, "caps[0]", &service), Some(false));
+    assert_eq!(model.rule_covers(&cust, "caps[1]", &service), Some(true));
+    assert_eq!(model.rule_covers(&cust, "caps[1]", &marketing), Some(false));
+    assert_eq!(model.rule_covers(&cust, "quiet_hours[0]", &sms), Some(true));
+    assert_eq!(
+        model.rule_covers(&cust, "quiet_hours[0]", &service),
+        Some(false)
+    );
+    assert_eq!(model.rule_covers(&cust, "caps[2]", &service), None);
+    assert!(model.covers(&service) && model.names_class(MessageClass::Service));
+    assert!(!model.covers(&att(MessageClass::Transactional, Channel::Email)));
 }
 
 #[test]
