@@ -83,19 +83,20 @@ impl CompiledPolicy {
 
     /// The stored key of a topic (0 for none), after checking its length. **O(topic length)**.
     pub(crate) fn topic_key(&self, topic: Option<&str>) -> Result<u16, InputError> {
-        Ok(fold_key(self.topic_hash(topic)?))
+        Ok(self.topic_identity(topic)?.0)
     }
 
-    /// The full hash of a topic (0 for none), after checking its length; its stored key is
-    /// [`fold_key`] of it. **O(topic length)**.
-    pub(crate) fn topic_hash(&self, topic: Option<&str>) -> Result<u64, InputError> {
+    /// A topic's stored key and the full hash it is folded from (`(0, 0)` for none), after
+    /// checking its length. **O(topic length)**.
+    pub(crate) fn topic_identity(&self, topic: Option<&str>) -> Result<(u16, u64), InputError> {
         let Some(name) = topic else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         if name.is_empty() || name.len() > MAX_TOPIC_LEN {
             return Err(InputError::BadTopic(name.to_owned()));
         }
-        Ok(topic_hash64(name))
+        let hash = topic_hash64(name);
+        Ok((fold_key(hash), hash))
     }
 
     /// The caps and spacing rules scoped to the topic whose full hash is `hash` and stored key
@@ -314,5 +315,38 @@ mod tests {
         // ...and still judges the newsletter.
         let again = ledger.check(&policy, &who, newsletter, later);
         assert!(matches!(again, Ok(Verdict::Deferred { .. })), "{again:?}");
+    }
+
+    #[test]
+    fn a_contact_without_a_topic_is_stored_as_none_and_counted_by_no_topic_rule() {
+        // A name whose stored key is 1, the smallest a name folds to.
+        let lowest = (0..1_000_000)
+            .map(|i| format!("promo-{i}"))
+            .find(|name| topic_hash(name) == 1)
+            .expect("16-bit keys repeat within a few hundred thousand names");
+        let policy = Policy::from_toml_str(&format!(
+            "[[caps]]\ntopic = \"{lowest}\"\nlimit = 1\nwindow = \"7d\""
+        ))
+        .and_then(|p| p.compile())
+        .expect("a valid policy");
+        let ledger = MemoryLedger::new();
+        let who = Customer::new(1).with_consent(Channel::Email, Consent::OptedIn);
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let plain = Attempt::marketing(Channel::Email);
+        let held = ledger.reserve(&policy, &who, plain, IfBlocked::Drop, now);
+        let reservation = held.ok().and_then(|o| o.reservation).expect("allowed");
+        assert_eq!(ledger.commit(&reservation), Ok(true));
+        let topics: Vec<u16> = ledger.snapshot().customers[0]
+            .contacts
+            .iter()
+            .map(|c| c.topic)
+            .collect();
+        assert_eq!(topics, [0], "0 stands for no topic");
+        let named = Attempt::marketing(Channel::Email).with_topic(&lowest);
+        let later = now + Duration::hours(1);
+        assert_eq!(
+            ledger.check(&policy, &who, named, later),
+            Ok(Verdict::Allowed)
+        );
     }
 }

@@ -9,12 +9,8 @@ use crate::channel::{kind, Channel, MessageClass};
 use crate::ledger::history::Contact;
 use crate::policy::Window;
 
-/// The stable 16-bit key of a topic name. Zero is kept for "no topic".
-///
-/// Keys are stored in snapshots, so the function must never change (a change needs a new
-/// snapshot format version). General-purpose hashers (foldhash, rustc-hash) do not promise
-/// stable output across their versions, and a CRC of a short name cost about 100 instructions
-/// a judgment; this reads the name eight bytes at a time with a multiply-fold per word.
+/// The stable 16-bit key of a topic name: [`fold_key`] of [`topic_hash64`]. Zero is kept for
+/// "no topic" (a name never folds to it).
 ///
 /// A collision could only make two topics count together: more contacts counted, never fewer.
 #[inline]
@@ -22,7 +18,8 @@ pub(crate) fn topic_hash(name: &str) -> u16 {
     fold_key(topic_hash64(name))
 }
 
-/// The stored key of a topic name's full 64-bit hash ([`topic_hash64`]).
+/// The stored key of a topic name's full 64-bit hash ([`topic_hash64`]): never 0, which
+/// stands for "no topic" (so it is not for a contact without one).
 #[inline]
 pub(crate) fn fold_key(hash: u64) -> u16 {
     // The multiply pushes each byte's influence upwards: fold the high bits down.
@@ -33,6 +30,11 @@ pub(crate) fn fold_key(hash: u64) -> u16 {
 /// The full 64-bit hash of a topic name, which [`fold_key`] folds into its stored key. Two
 /// names with the same key are told apart by it (unless their full hashes are equal too:
 /// about one chance in 2^64 for two given names).
+///
+/// Keys are stored in snapshots, so this must never change (a change needs a new snapshot
+/// format version). General-purpose hashers (foldhash, rustc-hash) do not promise stable
+/// output across their versions, and a CRC of a short name cost about 100 instructions a
+/// judgment; this reads the name eight bytes at a time with a multiply-fold per word.
 // Out of line: inlined into the reserve path it measured more instructions than the call.
 #[inline(never)]
 pub(crate) fn topic_hash64(name: &str) -> u64 {

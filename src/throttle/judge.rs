@@ -11,9 +11,7 @@ use crate::channel::{kind, MessageClass, KINDS};
 use crate::customer::{Consent, Customer};
 use crate::error::InputError;
 use crate::ledger::history::Contact;
-use crate::policy::{
-    fold_key, Check, CheckSource, Checks, CompiledPolicy, RuleRef, WeekMask, Window,
-};
+use crate::policy::{Check, CheckSource, Checks, CompiledPolicy, RuleRef, WeekMask, Window};
 use crate::time::Stamp;
 
 /// Jumps from one blocking rule's release to the next before giving up (fail closed). Each jump
@@ -104,8 +102,7 @@ impl<'a> Judge<'a> {
         customer: &'a Customer,
         attempt: Attempt<'a>,
     ) -> Result<Self, InputError> {
-        let hash = policy.topic_hash(attempt.topic)?;
-        let topic = fold_key(hash);
+        let (topic, hash) = policy.topic_identity(attempt.topic)?;
         let marketing = attempt.class == MessageClass::Marketing;
         if marketing && !customer.frequency_preferences.is_empty() {
             check_preferences(policy, customer)?;
