@@ -1532,6 +1532,41 @@ fn a_clock_that_goes_back_cannot_get_a_contact_over_a_cap() {
 }
 
 #[test]
+fn a_contact_held_behind_a_later_one_is_explained_as_waiting_not_as_a_full_cap() {
+    let policy = compile(
+        r#"
+        [[caps]]
+        name = "ten a month"
+        limit = 10
+        window = "30d"
+    "#,
+    );
+    let ledger = MemoryLedger::new();
+    let ada = customer(1);
+    let later = t0() + Duration::days(2);
+    let import = RecordedContact {
+        at: later,
+        channel: Channel::Email,
+        class: MessageClass::Marketing,
+        topic: None,
+        key: "scheduled-elsewhere",
+    };
+    assert_eq!(ledger.record(&policy, CustomerId(1), import), Ok(true));
+    let verdict = ledger.check(&policy, &ada, SMS, t0()).unwrap();
+    assert_deferred_until(&verdict, later);
+    let text = verdict.to_string();
+    assert!(
+        text.contains("\"ten a month\": a contact in its scope is already counted at")
+            && text.contains("so this waits until then"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("used"),
+        "one of ten is not a full cap: {text}"
+    );
+}
+
+#[test]
 fn a_clock_that_goes_back_before_a_sweep_cannot_get_a_contact_over_a_cap() {
     let policy = compile(
         r#"

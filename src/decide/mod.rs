@@ -70,13 +70,15 @@ impl Request {
     }
 
     /// A reply to the customer's own question, on the first of `channels` they have not opted
-    /// out of.
+    /// out of and no service rule holds back.
     ///
     /// Marketing rules, do-not-contact, missing consent and open complaints never hold a reply
     /// back. Only rules the policy sets for the service class itself can (a cap on replies,
-    /// quiet hours with `classes = ["service"]`); a policy has none unless it says so. The
-    /// reply is reserved in the ledger like any contact, to commit or release; the ledger keeps
-    /// it for as long as one of the policy's rules counts service contacts.
+    /// quiet hours with `classes = ["service"]`); a policy has none unless it says so. A reply
+    /// such a rule holds back on every channel is not sent (nor deferred: the request's
+    /// `max_delay` is not used). The reply is reserved in the ledger like any contact, to
+    /// commit or release; the ledger keeps it for as long as one of the policy's rules counts
+    /// service contacts.
     pub fn service(channels: impl Into<Vec<Channel>>) -> Self {
         Request {
             channels: channels.into(),

@@ -132,6 +132,11 @@ impl CompiledPolicy {
     /// and cannot count what an earlier policy let go. Check before switching; to lengthen a
     /// window safely, run a policy that keeps both for that long first.
     ///
+    /// The answer assumes the ledger's history under this policy is itself whole: after a
+    /// switch to this policy that was not exact, `true` holds only once this policy's longest
+    /// window has passed. `false` is cautious: a broader scope of this policy that happens to
+    /// keep enough is not credited.
+    ///
     /// ```
     /// # #[cfg(feature = "toml")] { // The example writes its policy in TOML.
     /// use cornershop::Policy;

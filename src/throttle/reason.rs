@@ -152,7 +152,7 @@ impl fmt::Display for Reason {
             }
             Reason::LaterContact { rule, at } => write!(
                 f,
-                "{rule}: waits for a contact already counted at {}, since none goes before a later one in its scope",
+                "{rule}: a contact in its scope is already counted at {}; nothing goes before it, so this waits until then",
                 Time(*at)
             ),
             Reason::ClockBehind { ledger_time } => write!(
