@@ -10,7 +10,9 @@
 //! `governor_*` with the clock this build of governor reads (`std::time::Instant`, since the
 //! dev-dependency leaves out the `quanta` feature), and `governor_*_time_given` on governor's
 //! `FakeRelativeClock` (an atomic load), which is what cornershop's figure is comparable to;
-//! `in_cache/clock_read` measures the `Utc::now()` a caller of cornershop pays for its `now`.
+//! `in_cache/clock_read` measures the `Utc::now()` a caller of cornershop pays for its `now`,
+//! `in_cache/std_instant_read` the `Instant::now()` governor's build reads, and
+//! `in_cache/mutex_lock_unlock` one uncontended lock/unlock pair (reserve + commit take two).
 //! - `history_length`: a check for a customer with 10 recorded contacts vs one with 10,000.
 //!
 //! Before the timings it prints the ledger's memory per customer, measured as the growth of the
@@ -216,8 +218,22 @@ fn in_cache(c: &mut Criterion) {
     group.bench_function("governor_check_time_given", |b| {
         b.iter(|| black_box(limiter.check()).ok())
     });
-    // What a caller of cornershop pays to read the `now` it passes.
+    // What a caller of cornershop pays to read the `now` it passes, and the clock governor's
+    // build reads inside its check.
     group.bench_function("clock_read", |b| b.iter(|| black_box(Utc::now())));
+    group.bench_function("std_instant_read", |b| {
+        b.iter(|| black_box(std::time::Instant::now()))
+    });
+    // One uncontended lock and unlock of a `std::sync::Mutex`: cornershop's reserve and
+    // commit take two such pairs.
+    let mutex = std::sync::Mutex::new(0u64);
+    group.bench_function("mutex_lock_unlock", |b| {
+        b.iter(|| {
+            // A poisoned lock cannot happen here: nothing panics while holding it.
+            let mut value = black_box(&mutex).lock().expect("never poisoned");
+            *value += 1;
+        })
+    });
 
     let ledger = MemoryLedger::new();
     let who = customer(42);
