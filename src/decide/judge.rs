@@ -43,9 +43,9 @@ impl Engine {
 
     /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
     /// in full otherwise) and scores those that pass, recording each in its entry of
-    /// `outcome`; then gathers the pools of regular and fallback candidates from the entries,
-    /// each with its best. `BUILTIN`: the engine has the built-in scorer. **O(n)** for the
-    /// policy's n offers.
+    /// `outcome` and counting each regular one in `outcome.regular`; then gathers the
+    /// fallbacks' pool from the entries. Returns both pools, each with its best. `BUILTIN`:
+    /// the engine has the built-in scorer. **O(n)** for the policy's n offers.
     #[inline(never)]
     fn judge<A: Asked, const BUILTIN: bool>(
         &self,
@@ -98,11 +98,17 @@ impl Engine {
                 continue;
             };
             entry.channels = channels;
-            entry.fallback = row.has(Row::FALLBACK);
+            let fallback = row.has(Row::FALLBACK);
+            entry.fallback = fallback;
+            if !fallback {
+                outcome.regular.add(entry.total, index);
+            }
         }
-        // Gathered after the loop, which then carries no best from offer to offer.
+        #[cfg(debug_assertions)]
+        outcome.regular.debug_check_regular(&outcome.entries);
         Pools {
-            regular: Pool::regular(&outcome.entries),
+            regular: std::mem::replace(&mut outcome.regular, Pool::new(false)),
+            // The policy's few fallbacks, gathered after the loop.
             fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries),
         }
     }

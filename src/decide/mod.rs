@@ -36,6 +36,7 @@ use crate::time::Stamp;
 use asked::{NoneAsked, OfferSet};
 use context::Tables;
 use judge::Pools;
+use rank::Pool;
 use record::{Code, Entry, Recorded, Scored};
 use scoring::SetFacts;
 use screen::{Gate, Screened};
@@ -278,6 +279,7 @@ impl Engine {
             scores: Vec::new(),
             verdicts: Vec::new(),
             outscored_by: u32::MAX,
+            regular: Pool::new(false),
         };
         // Without offers asked in full by number (no feedback on the policy's offers, no
         // unsubscribed topic of theirs), the offers are judged with no test for it.

@@ -66,9 +66,9 @@ impl PartialEq for Rank {
 impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
-/// its offers, and the best of them, found once the offers are judged (one comparison each).
-/// Only the best's key and index are kept; its score and channels are read back from its
-/// entry.
+/// its offers, and the best of them (one comparison each: the regular offers' as each is
+/// scored, the fallbacks' once the offers are judged). Only the best's key and index are
+/// kept; its score and channels are read back from its entry.
 pub(super) struct Pool {
     fallback: bool,
     /// The best's [`key`] (meaningless while `best` is [`NONE`]).
@@ -82,7 +82,7 @@ const NONE: usize = usize::MAX;
 
 impl Pool {
     /// The regular offers (`fallback` false) or the fallbacks, with no candidate yet.
-    fn new(fallback: bool) -> Pool {
+    pub(super) fn new(fallback: bool) -> Pool {
         Pool {
             fallback,
             best_key: 0,
@@ -90,27 +90,23 @@ impl Pool {
         }
     }
 
-    /// The regular offers' pool: every entry scored that is not a fallback's. **O(offers)**,
-    /// a few instructions each.
-    pub(super) fn regular(entries: &[Entry]) -> Pool {
-        let mut pool = Pool::new(false);
-        let mut candidates = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, entry)| entry.scored != Scored::No && !entry.fallback);
-        // The first is the best so far; each after it needs one comparison.
-        if let Some((index, entry)) = candidates.next() {
-            pool.best_key = key(entry.total);
-            pool.best = index;
-            for (index, entry) in candidates {
-                let key = key(entry.total);
-                if key > pool.best_key {
-                    pool.best_key = key;
-                    pool.best = index;
-                }
+    /// Debug builds: the regular pool kept while the offers were judged ([`Pool::add`], in
+    /// the offer loop) has the best that a scan of the `entries` finds, every entry scored
+    /// that is not a fallback's (the first with the highest key).
+    #[cfg(debug_assertions)]
+    pub(super) fn debug_check_regular(&self, entries: &[Entry]) {
+        let mut scanned = Pool::new(false);
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.scored != Scored::No && !entry.fallback {
+                scanned.add(entry.total, index);
             }
         }
-        pool
+        assert!(!self.fallback, "not the regular pool");
+        assert_eq!(
+            (self.best, self.best_key),
+            (scanned.best, scanned.best_key),
+            "the regular pool kept while judging and a scan of the entries disagree"
+        );
     }
 
     /// The fallbacks' pool: those of `indexes` (the policy's fallback offers, in policy
@@ -127,9 +123,9 @@ impl Pool {
 
     /// Counts in a scored candidate: offer `index` (added in increasing order) and its
     /// `score`. Only a better score replaces the best so far: on equal scores, the offer
-    /// written first is the better ([`Rank`]'s order).
+    /// written first is the better ([`Rank`]'s order). **O(1)**, a comparison.
     #[inline(always)]
-    fn add(&mut self, score: f64, index: usize) {
+    pub(super) fn add(&mut self, score: f64, index: usize) {
         let key = key(score);
         if self.best == NONE || key > self.best_key {
             self.best_key = key;

@@ -23,6 +23,10 @@ pub(super) struct Outcome {
     pub(super) verdicts: Vec<(Channel, Verdict)>,
     /// See [`Recorded::outscored_by`](super::record::Recorded::outscored_by).
     pub(super) outscored_by: u32,
+    /// The regular candidates' pool, its best kept by the offer loop as each offer is scored.
+    /// (Kept here, in memory: carried through the loop in registers, or found by a scan of
+    /// the entries after it, it costs more.)
+    pub(super) regular: Pool,
 }
 
 impl Engine {
