@@ -21,7 +21,8 @@ use crate::time::Stamp;
 /// The customer's value of each declared attribute, in declaration order.
 pub(super) type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
 
-/// What one category means for this customer now, looked up once per decision.
+/// What one category means for this customer now, looked up once per decision. The amounts
+/// of a never category are left at zero (its offers are stopped before they are scored).
 #[derive(Clone, Copy, Default)]
 pub(super) struct CategoryFacts {
     pub(super) purchases: f64,
@@ -160,7 +161,9 @@ fn fill_category(
     half_life: u32,
 ) {
     let decayed = |value: &Decayed| value.at(at, half_life);
-    if let Some(facts) = facts.get_mut(id) {
+    // A never category's offers are stopped before they are scored, so its amounts are never
+    // read: they are left at zero rather than decayed.
+    if let Some(facts) = facts.get_mut(id).filter(|facts| !facts.never) {
         facts.purchases = decayed(&stats.purchases);
         facts.views = decayed(&stats.views);
         facts.negative = decayed(&stats.negative);
@@ -235,24 +238,9 @@ impl Engine {
             categories.push(CategoryFacts::default());
             recent.push(Recent::default());
         }
-        let summary = &profile.summary;
-        // Read and written as slices (not asked on every access whether they spilled).
-        let (facts, recents) = (&mut categories[..], &mut recent[..]);
-        names.join(
-            (summary.category_count(), summary.categories()),
-            |name| summary.category(name),
-            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
-        );
         // The customer's few favourite and never categories, each found in the policy's set
-        // (not every policy category compared against each of them).
-        for name in &profile.favourite_categories {
-            if let Some(facts) = names
-                .index_of(name.as_str())
-                .and_then(|id| categories.get_mut(id))
-            {
-                facts.favourite = true;
-            }
-        }
+        // (not every policy category compared against each of them); the never ones first,
+        // as the join skips their amounts.
         for name in &profile.never_categories {
             if let Some((id, facts)) = names
                 .index_of(name.as_str())
@@ -262,6 +250,22 @@ impl Engine {
                 never.add(id);
             }
         }
+        for name in &profile.favourite_categories {
+            if let Some(facts) = names
+                .index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.favourite = true;
+            }
+        }
+        let summary = &profile.summary;
+        // Read and written as slices (not asked on every access whether they spilled).
+        let (facts, recents) = (&mut categories[..], &mut recent[..]);
+        names.join(
+            (summary.category_count(), summary.categories()),
+            |name| summary.category(name),
+            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
+        );
     }
 
     /// Works out what every offer's judgment shares: the customer's local date, the channels
