@@ -5,6 +5,7 @@
 use super::asked::Asked;
 use super::context::Context;
 use super::rank::Pool;
+use super::record::Entry;
 use super::scoring::Sets;
 use super::screen::{Gate, Screening};
 use super::select::Outcome;
@@ -67,12 +68,12 @@ impl Engine {
             // Most offers pass or fail on their row; the rest are asked in full.
             let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
                 Screening::Pass(channels) if BUILTIN && !row.has(Row::MOMENT) => {
-                    self.score_plain(context, sets, row, offer, channels, entry);
+                    let total = self.score_plain(context, sets, row, offer, channels, entry);
                     #[cfg(debug_assertions)]
-                    self.debug_check_row(context, sets, offer, Ok(channels), Some(entry.total));
+                    self.debug_check_row(context, sets, offer, Ok(channels), Some(total));
                     #[cfg(test)]
                     super::screen::probe::settled();
-                    Some(channels)
+                    Some((channels, total))
                 }
                 Screening::Stop => {
                     #[cfg(debug_assertions)]
@@ -91,25 +92,27 @@ impl Engine {
                     },
                     complaint,
                     entry,
-                    &mut outcome.scores,
+                    &mut outcome.aside,
                 ),
             };
-            let Some(channels) = passed else {
+            let Some((channels, total)) = passed else {
                 continue;
             };
             entry.channels = channels;
             let fallback = row.has(Row::FALLBACK);
             entry.fallback = fallback;
             if !fallback {
-                outcome.regular.add(entry.total, index);
+                outcome.regular.add(total, index);
             }
         }
+        let total =
+            |index: usize, entry: &Entry| self.total(context, sets, &outcome.aside, index, entry);
         #[cfg(debug_assertions)]
-        outcome.regular.debug_check_regular(&outcome.entries);
+        outcome.regular.debug_check_regular(&outcome.entries, total);
         Pools {
             regular: std::mem::replace(&mut outcome.regular, Pool::new(false)),
             // The policy's few fallbacks, gathered after the loop.
-            fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries),
+            fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries, total),
         }
     }
 }

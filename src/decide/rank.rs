@@ -36,11 +36,6 @@ impl Rank {
             channels,
         }
     }
-
-    /// The rank of scored entry `index`.
-    fn of(entry: &Entry, index: usize) -> Rank {
-        Rank::new(entry.total, index, entry.channels)
-    }
 }
 
 /// `score` as an integer that orders as `f64::total_cmp` orders scores: the magnitude bits of
@@ -67,12 +62,14 @@ impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
 /// its offers, and the best of them (one comparison each: the regular offers' as each is
-/// scored, the fallbacks' once the offers are judged). Only the best's key and index are
-/// kept; its score and channels are read back from its entry.
+/// scored, the fallbacks' once the offers are judged). Only the best's score, key and index
+/// are kept; its channels are read back from its entry.
 pub(super) struct Pool {
     fallback: bool,
     /// The best's [`key`] (meaningless while `best` is [`NONE`]).
     best_key: i64,
+    /// The best's score (as `best_key`).
+    best_score: f64,
     /// The best's offer index, or [`NONE`].
     best: usize,
 }
@@ -86,19 +83,25 @@ impl Pool {
         Pool {
             fallback,
             best_key: 0,
+            best_score: 0.0,
             best: NONE,
         }
     }
 
     /// Debug builds: the regular pool kept while the offers were judged ([`Pool::add`], in
     /// the offer loop) has the best that a scan of the `entries` finds, every entry scored
-    /// that is not a fallback's (the first with the highest key).
+    /// that is not a fallback's (the first with the highest key), each with the `total` it
+    /// is worked out again to.
     #[cfg(debug_assertions)]
-    pub(super) fn debug_check_regular(&self, entries: &[Entry]) {
+    pub(super) fn debug_check_regular(
+        &self,
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) {
         let mut scanned = Pool::new(false);
         for (index, entry) in entries.iter().enumerate() {
             if entry.scored != Scored::No && !entry.fallback {
-                scanned.add(entry.total, index);
+                scanned.add(total(index, entry), index);
             }
         }
         assert!(!self.fallback, "not the regular pool");
@@ -110,12 +113,16 @@ impl Pool {
     }
 
     /// The fallbacks' pool: those of `indexes` (the policy's fallback offers, in policy
-    /// order) that were scored in `entries`. **O(fallbacks)**.
-    pub(super) fn fallbacks(indexes: &[usize], entries: &[Entry]) -> Pool {
+    /// order) that were scored in `entries`, each with its `total`. **O(fallbacks)**.
+    pub(super) fn fallbacks(
+        indexes: &[usize],
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) -> Pool {
         let mut pool = Pool::new(true);
         for &index in indexes {
             if let Some(entry) = entries.get(index).filter(|e| e.scored != Scored::No) {
-                pool.add(entry.total, index);
+                pool.add(total(index, entry), index);
             }
         }
         pool
@@ -129,14 +136,15 @@ impl Pool {
         let key = key(score);
         if self.best == NONE || key > self.best_key {
             self.best_key = key;
+            self.best_score = score;
             self.best = index;
         }
     }
 
-    /// The best candidate, read from `entries` (the trace's, one per offer).
+    /// The best candidate, its channels read from `entries` (the trace's, one per offer).
     fn best(&self, entries: &[Entry]) -> Option<Rank> {
         let entry = entries.get(self.best)?;
-        Some(Rank::of(entry, self.best))
+        Some(Rank::new(self.best_score, self.best, entry.channels))
     }
 
     /// Whether `entry` is a candidate of this pool still waiting: scored, and neither
@@ -169,8 +177,13 @@ pub(super) struct BestFirst<'a> {
 
 impl BestFirst<'_> {
     /// The best candidate not handed out yet. `entries` are the trace's, one per offer (each
-    /// candidate handed out has its stop, or [`Code::Picked`], by now).
-    pub(super) fn next(&mut self, entries: &[Entry]) -> Option<Rank> {
+    /// candidate handed out has its stop, or [`Code::Picked`], by now); the heap reads each
+    /// waiting one's `total`.
+    pub(super) fn next(
+        &mut self,
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) -> Option<Rank> {
         if self.first {
             self.first = false;
             return self.pool.best(entries);
@@ -182,7 +195,7 @@ impl BestFirst<'_> {
                     .iter()
                     .enumerate()
                     .filter(|(_, entry)| pool.waiting(entry))
-                    .map(|(i, entry)| Rank::of(entry, i))
+                    .map(|(i, entry)| Rank::new(total(i, entry), i, entry.channels))
                     .collect()
             })
             .pop()

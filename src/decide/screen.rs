@@ -230,7 +230,8 @@ impl Engine {
         );
         if let (Some(plain), Ok(screened)) = (plain_total, full) {
             let mut entry = super::record::Entry::UNSCORED;
-            let total = self.score(context, sets, offer, screened, &mut entry, &mut Vec::new());
+            let aside = &mut super::record::Aside::default();
+            let total = self.score(context, sets, offer, screened, &mut entry, aside);
             assert_eq!(
                 plain.to_bits(),
                 total.to_bits(),
