@@ -75,8 +75,8 @@ pub(super) struct Context<'a> {
 /// as slices (neither moved nor asked whether it spilled on every read).
 pub(super) struct Tables<'c> {
     pub(super) attributes: Attributes<'c>,
-    pub(super) categories: SmallVec<[CategoryFacts; 16]>,
-    pub(super) recent: SmallVec<[Recent; 16]>,
+    pub(super) categories: PerCategory<CategoryFacts>,
+    pub(super) recent: PerCategory<Recent>,
     pub(super) never: NeverMask,
 }
 
@@ -85,9 +85,53 @@ impl Tables<'_> {
     pub(super) fn new() -> Self {
         Tables {
             attributes: SmallVec::new(),
-            categories: SmallVec::new(),
-            recent: SmallVec::new(),
+            categories: PerCategory::new(),
+            recent: PerCategory::new(),
             never: NeverMask::default(),
+        }
+    }
+}
+
+/// How many categories' facts a decision keeps on its stack.
+const INLINE_CATEGORIES: usize = 16;
+
+/// One `T` per policy category, each the default until filled in: on the stack for up to
+/// [`INLINE_CATEGORIES`] categories (the defaults written at once with the table, not pushed
+/// one by one), on the heap past them.
+pub(super) struct PerCategory<T> {
+    inline: [T; INLINE_CATEGORIES],
+    spilled: Vec<T>,
+    len: usize,
+}
+
+impl<T: Copy + Default> PerCategory<T> {
+    /// No categories yet.
+    fn new() -> Self {
+        PerCategory {
+            inline: [T::default(); INLINE_CATEGORIES],
+            spilled: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The defaults for `len` categories (the table is new).
+    fn set_len(&mut self, len: usize) {
+        self.len = len;
+        if len > INLINE_CATEGORIES {
+            self.spilled = vec![T::default(); len];
+        }
+    }
+
+    /// The table, by category id.
+    pub(super) fn as_slice(&self) -> &[T] {
+        self.inline.get(..self.len).unwrap_or(&self.spilled)
+    }
+
+    /// The table, by category id, to fill in.
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self.inline.get_mut(..self.len) {
+            Some(table) => table,
+            None => &mut self.spilled,
         }
     }
 }
@@ -232,12 +276,10 @@ impl Engine {
         // A category the customer has no stats in keeps the defaults (nothing bought, viewed or
         // disliked); those they have are filled in, found from the side with fewer names: the
         // customer's categories among the policy's (by key, cheaper than hashing for a policy's
-        // few), or the policy's among the customer's. (Pushed one by one: `SmallVec::resize`
-        // costs several times as much.)
-        for _ in 0..names.len() {
-            categories.push(CategoryFacts::default());
-            recent.push(Recent::default());
-        }
+        // few), or the policy's among the customer's.
+        categories.set_len(names.len());
+        recent.set_len(names.len());
+        let categories = categories.as_mut_slice();
         // The customer's few favourite and never categories, each found in the policy's set
         // (not every policy category compared against each of them); the never ones first,
         // as the join skips their amounts.
@@ -260,7 +302,7 @@ impl Engine {
         }
         let summary = &profile.summary;
         // Read and written as slices (not asked on every access whether they spilled).
-        let (facts, recents) = (&mut categories[..], &mut recent[..]);
+        let (facts, recents) = (categories, recent.as_mut_slice());
         names.join(
             (summary.category_count(), summary.categories()),
             |name| summary.category(name),
@@ -351,7 +393,7 @@ impl Engine {
             facts: Facts {
                 profile,
                 attributes: &tables.attributes,
-                recent: &tables.recent,
+                recent: tables.recent.as_slice(),
                 now: at,
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
@@ -360,7 +402,7 @@ impl Engine {
                 memo: Memo::new(&self.policy.leaf_tests),
                 moment_days: Cell::new(None),
             },
-            categories: &tables.categories,
+            categories: tables.categories.as_slice(),
             requested,
             consented_mask,
             consented,
