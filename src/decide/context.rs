@@ -75,8 +75,8 @@ pub(super) struct Context<'a> {
 /// as slices (neither moved nor asked whether it spilled on every read).
 pub(super) struct Tables<'c> {
     pub(super) attributes: Attributes<'c>,
-    pub(super) categories: PerCategory<CategoryFacts>,
-    pub(super) recent: PerCategory<Recent>,
+    pub(super) categories: NameTable<CategoryFacts>,
+    pub(super) recent: NameTable<Recent>,
     pub(super) never: NeverMask,
 }
 
@@ -85,50 +85,50 @@ impl Tables<'_> {
     pub(super) fn new() -> Self {
         Tables {
             attributes: SmallVec::new(),
-            categories: PerCategory::new(),
-            recent: PerCategory::new(),
+            categories: NameTable::new(),
+            recent: NameTable::new(),
             never: NeverMask::default(),
         }
     }
 }
 
-/// How many categories' facts a decision keeps on its stack.
-const INLINE_CATEGORIES: usize = 16;
+/// How many names' entries a [`NameTable`] keeps on the decision's stack.
+const INLINE_NAMES: usize = 16;
 
-/// One `T` per policy category, each the default until filled in: on the stack for up to
-/// [`INLINE_CATEGORIES`] categories (the defaults written at once with the table, not pushed
+/// One `T` per policy category (or product), each the default until filled in: on the stack
+/// for up to [`INLINE_NAMES`] names (the defaults written at once with the table, not pushed
 /// one by one), on the heap past them.
-pub(super) struct PerCategory<T> {
-    inline: [T; INLINE_CATEGORIES],
+pub(super) struct NameTable<T> {
+    inline: [T; INLINE_NAMES],
     spilled: Vec<T>,
     len: usize,
 }
 
-impl<T: Copy + Default> PerCategory<T> {
-    /// No categories yet.
-    fn new() -> Self {
-        PerCategory {
-            inline: [T::default(); INLINE_CATEGORIES],
+impl<T: Copy + Default> NameTable<T> {
+    /// No names yet.
+    pub(super) fn new() -> Self {
+        NameTable {
+            inline: [T::default(); INLINE_NAMES],
             spilled: Vec::new(),
             len: 0,
         }
     }
 
-    /// The defaults for `len` categories (the table is new).
-    fn set_len(&mut self, len: usize) {
+    /// The defaults for `len` names (the table is new).
+    pub(super) fn set_len(&mut self, len: usize) {
         self.len = len;
-        if len > INLINE_CATEGORIES {
+        if len > INLINE_NAMES {
             self.spilled = vec![T::default(); len];
         }
     }
 
-    /// The table, by category id.
+    /// The table, by name number.
     pub(super) fn as_slice(&self) -> &[T] {
         self.inline.get(..self.len).unwrap_or(&self.spilled)
     }
 
-    /// The table, by category id, to fill in.
-    fn as_mut_slice(&mut self) -> &mut [T] {
+    /// The table, by name number, to fill in.
+    pub(super) fn as_mut_slice(&mut self) -> &mut [T] {
         match self.inline.get_mut(..self.len) {
             Some(table) => table,
             None => &mut self.spilled,

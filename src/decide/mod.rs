@@ -34,7 +34,7 @@ use crate::policy::{CompiledPolicy, Memo};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
 use asked::{NoneAsked, OfferSet};
-use context::Tables;
+use context::{NameTable, Tables};
 use judge::Pools;
 use rank::Pool;
 use record::{Aside, Code, Entry, Recorded, Scored};
@@ -252,7 +252,7 @@ impl Engine {
             context.facts.memo = memo;
         }
         let plain = Gate::plain(&context, complaint);
-        let mut bought = SmallVec::new();
+        let mut bought = NameTable::new();
         let asked = if plain {
             Gate::recently_bought(&context, &self.policy, &mut bought);
             self.asked(customer)
@@ -277,7 +277,7 @@ impl Engine {
         };
         // Without offers asked in full by number (no feedback on the policy's offers, no
         // unsubscribed topic of theirs), the offers are judged with no test for it.
-        let gate = Gate::new(&context, plain, &bought);
+        let gate = Gate::new(&context, plain, bought.as_slice());
         let Pools { regular, fallback } = if asked.is_empty() {
             self.judge_by(
                 &context,
