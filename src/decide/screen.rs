@@ -112,6 +112,11 @@ impl<'t> Gate<'t> {
         }
         match row.rule.holds(self.bits) {
             Some(true) => {}
+            // A rule of one test fails at its root.
+            Some(false) if row.has(Row::ONE_TEST) => {
+                *stop = Code::Ineligible { rule: 0 };
+                return Screening::Stop;
+            }
             Some(false) => return self.failed_rule(offer, stop),
             None => return Screening::Ask,
         }
