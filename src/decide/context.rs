@@ -21,7 +21,8 @@ use crate::time::Stamp;
 /// The customer's value of each declared attribute, in declaration order.
 pub(super) type Attributes<'c> = SmallVec<[Option<&'c Value>; 8]>;
 
-/// What one category means for this customer now, looked up once per decision.
+/// What one category means for this customer now, looked up once per decision. The amounts
+/// of a never category are left at zero (its offers are stopped before they are scored).
 #[derive(Clone, Copy, Default)]
 pub(super) struct CategoryFacts {
     pub(super) purchases: f64,
@@ -74,8 +75,8 @@ pub(super) struct Context<'a> {
 /// as slices (neither moved nor asked whether it spilled on every read).
 pub(super) struct Tables<'c> {
     pub(super) attributes: Attributes<'c>,
-    pub(super) categories: SmallVec<[CategoryFacts; 16]>,
-    pub(super) recent: SmallVec<[Recent; 16]>,
+    pub(super) categories: NameTable<CategoryFacts>,
+    pub(super) recent: NameTable<Recent>,
     pub(super) never: NeverMask,
 }
 
@@ -84,9 +85,53 @@ impl Tables<'_> {
     pub(super) fn new() -> Self {
         Tables {
             attributes: SmallVec::new(),
-            categories: SmallVec::new(),
-            recent: SmallVec::new(),
+            categories: NameTable::new(),
+            recent: NameTable::new(),
             never: NeverMask::default(),
+        }
+    }
+}
+
+/// How many names' entries a [`NameTable`] keeps on the decision's stack.
+const INLINE_NAMES: usize = 16;
+
+/// One `T` per policy category (or product), each the default until filled in: on the stack
+/// for up to [`INLINE_NAMES`] names (the defaults written at once with the table, not pushed
+/// one by one), on the heap past them.
+pub(super) struct NameTable<T> {
+    inline: [T; INLINE_NAMES],
+    spilled: Vec<T>,
+    len: usize,
+}
+
+impl<T: Copy + Default> NameTable<T> {
+    /// No names yet.
+    pub(super) fn new() -> Self {
+        NameTable {
+            inline: [T::default(); INLINE_NAMES],
+            spilled: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The defaults for `len` names (the table is new).
+    pub(super) fn set_len(&mut self, len: usize) {
+        self.len = len;
+        if len > INLINE_NAMES {
+            self.spilled = vec![T::default(); len];
+        }
+    }
+
+    /// The table, by name number.
+    pub(super) fn as_slice(&self) -> &[T] {
+        self.inline.get(..self.len).unwrap_or(&self.spilled)
+    }
+
+    /// The table, by name number, to fill in.
+    pub(super) fn as_mut_slice(&mut self) -> &mut [T] {
+        match self.inline.get_mut(..self.len) {
+            Some(table) => table,
+            None => &mut self.spilled,
         }
     }
 }
@@ -160,7 +205,9 @@ fn fill_category(
     half_life: u32,
 ) {
     let decayed = |value: &Decayed| value.at(at, half_life);
-    if let Some(facts) = facts.get_mut(id) {
+    // A never category's offers are stopped before they are scored, so its amounts are never
+    // read: they are left at zero rather than decayed.
+    if let Some(facts) = facts.get_mut(id).filter(|facts| !facts.never) {
         facts.purchases = decayed(&stats.purchases);
         facts.views = decayed(&stats.views);
         facts.negative = decayed(&stats.negative);
@@ -229,30 +276,13 @@ impl Engine {
         // A category the customer has no stats in keeps the defaults (nothing bought, viewed or
         // disliked); those they have are filled in, found from the side with fewer names: the
         // customer's categories among the policy's (by key, cheaper than hashing for a policy's
-        // few), or the policy's among the customer's. (Pushed one by one: `SmallVec::resize`
-        // costs several times as much.)
-        for _ in 0..names.len() {
-            categories.push(CategoryFacts::default());
-            recent.push(Recent::default());
-        }
-        let summary = &profile.summary;
-        // Read and written as slices (not asked on every access whether they spilled).
-        let (facts, recents) = (&mut categories[..], &mut recent[..]);
-        names.join(
-            (summary.category_count(), summary.categories()),
-            |name| summary.category(name),
-            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
-        );
+        // few), or the policy's among the customer's.
+        categories.set_len(names.len());
+        recent.set_len(names.len());
+        let categories = categories.as_mut_slice();
         // The customer's few favourite and never categories, each found in the policy's set
-        // (not every policy category compared against each of them).
-        for name in &profile.favourite_categories {
-            if let Some(facts) = names
-                .index_of(name.as_str())
-                .and_then(|id| categories.get_mut(id))
-            {
-                facts.favourite = true;
-            }
-        }
+        // (not every policy category compared against each of them); the never ones first,
+        // as the join skips their amounts.
         for name in &profile.never_categories {
             if let Some((id, facts)) = names
                 .index_of(name.as_str())
@@ -262,6 +292,22 @@ impl Engine {
                 never.add(id);
             }
         }
+        for name in &profile.favourite_categories {
+            if let Some(facts) = names
+                .index_of(name.as_str())
+                .and_then(|id| categories.get_mut(id))
+            {
+                facts.favourite = true;
+            }
+        }
+        let summary = &profile.summary;
+        // Read and written as slices (not asked on every access whether they spilled).
+        let (facts, recents) = (categories, recent.as_mut_slice());
+        names.join(
+            (summary.category_count(), summary.categories()),
+            |name| summary.category(name),
+            |id, stats| fill_category(facts, recents, id, stats, at, half_life),
+        );
     }
 
     /// Works out what every offer's judgment shares: the customer's local date, the channels
@@ -347,7 +393,7 @@ impl Engine {
             facts: Facts {
                 profile,
                 attributes: &tables.attributes,
-                recent: &tables.recent,
+                recent: tables.recent.as_slice(),
                 now: at,
                 // Through the ledger's per-thread memo: the judgment of the pick asks for the
                 // same instant's local time.
@@ -356,7 +402,7 @@ impl Engine {
                 memo: Memo::new(&self.policy.leaf_tests),
                 moment_days: Cell::new(None),
             },
-            categories: &tables.categories,
+            categories: tables.categories.as_slice(),
             requested,
             consented_mask,
             consented,

@@ -5,6 +5,7 @@
 use super::asked::Asked;
 use super::context::Context;
 use super::rank::Pool;
+use super::record::Entry;
 use super::scoring::Sets;
 use super::screen::{Gate, Screening};
 use super::select::Outcome;
@@ -43,9 +44,9 @@ impl Engine {
 
     /// Screens every offer (on its row where `gate` settles it and `asked` does not hold it,
     /// in full otherwise) and scores those that pass, recording each in its entry of
-    /// `outcome`; then gathers the pools of regular and fallback candidates from the entries,
-    /// each with its best. `BUILTIN`: the engine has the built-in scorer. **O(n)** for the
-    /// policy's n offers.
+    /// `outcome` and counting each regular one in `outcome.regular`; then gathers the
+    /// fallbacks' pool from the entries. Returns both pools, each with its best. `BUILTIN`:
+    /// the engine has the built-in scorer. **O(n)** for the policy's n offers.
     #[inline(never)]
     fn judge<A: Asked, const BUILTIN: bool>(
         &self,
@@ -67,12 +68,12 @@ impl Engine {
             // Most offers pass or fail on their row; the rest are asked in full.
             let passed = match gate.pass(asked, index, row, offer, &mut entry.stop) {
                 Screening::Pass(channels) if BUILTIN && !row.has(Row::MOMENT) => {
-                    self.score_plain(context, sets, row, offer, channels, entry);
+                    let total = self.score_plain(context, sets, row, offer, channels, entry);
                     #[cfg(debug_assertions)]
-                    self.debug_check_row(context, sets, offer, Ok(channels), Some(entry.total));
+                    self.debug_check_row(context, sets, offer, Ok(channels), Some(total));
                     #[cfg(test)]
                     super::screen::probe::settled();
-                    Some(channels)
+                    Some((channels, total))
                 }
                 Screening::Stop => {
                     #[cfg(debug_assertions)]
@@ -91,19 +92,27 @@ impl Engine {
                     },
                     complaint,
                     entry,
-                    &mut outcome.scores,
+                    &mut outcome.aside,
                 ),
             };
-            let Some(channels) = passed else {
+            let Some((channels, total)) = passed else {
                 continue;
             };
             entry.channels = channels;
-            entry.fallback = row.has(Row::FALLBACK);
+            let fallback = row.has(Row::FALLBACK);
+            entry.fallback = fallback;
+            if !fallback {
+                outcome.regular.add(total, index);
+            }
         }
-        // Gathered after the loop, which then carries no best from offer to offer.
+        let total =
+            |index: usize, entry: &Entry| self.total(context, sets, &outcome.aside, index, entry);
+        #[cfg(debug_assertions)]
+        outcome.regular.debug_check_regular(&outcome.entries, total);
         Pools {
-            regular: Pool::regular(&outcome.entries),
-            fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries),
+            regular: std::mem::replace(&mut outcome.regular, Pool::new(false)),
+            // The policy's few fallbacks, gathered after the loop.
+            fallback: Pool::fallbacks(&self.policy.fallbacks, &outcome.entries, total),
         }
     }
 }

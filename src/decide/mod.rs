@@ -34,9 +34,10 @@ use crate::policy::{CompiledPolicy, Memo};
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
 use asked::{NoneAsked, OfferSet};
-use context::Tables;
+use context::{NameTable, Tables};
 use judge::Pools;
-use record::{Code, Entry, Recorded, Scored};
+use rank::Pool;
+use record::{Aside, Code, Entry, Recorded, Scored};
 use scoring::SetFacts;
 use screen::{Gate, Screened};
 use select::Outcome;
@@ -213,12 +214,15 @@ impl Engine {
     /// check-and-reserve per candidate walked and one look-up per unsubscribed topic and per
     /// offer with the customer's feedback (or per offer, if fewer); it does not grow with the
     /// customer's history, which is read from the running summary. With the built-in scorer
-    /// nothing is allocated per offer: the trace is recorded as one allocation of 64 bytes per
-    /// offer (what stopped it, the inputs of its score) and the policy shared by reference;
-    /// offer ids, stop details and the score's named contributions are built when the trace is
-    /// read ([`Trace`]). An application's [`Scorer`] fills a [`Score`](crate::Score) per
-    /// scored offer, kept beside the entries. A throttled candidate keeps the ledger's
-    /// verdict, and walking a second candidate builds a heap of the rest (**O(n)** once).
+    /// nothing is allocated per offer: the trace is recorded as one allocation of 20 bytes per
+    /// offer (what stopped it, how it was scored and on which channel), one of the facts of
+    /// each list of categories (whose offers scored on their rows read their score's inputs
+    /// there), the inputs of the offers with feedback of their own (if any) and the policy
+    /// shared by reference; offer ids, stop details and the score's named contributions are
+    /// built when the trace is read ([`Trace`]). An application's [`Scorer`] fills a
+    /// [`Score`](crate::Score) per scored offer, kept beside the entries. A throttled
+    /// candidate keeps the ledger's verdict, and walking a second candidate builds a heap of
+    /// the rest, their totals summed again (**O(n)** once).
     pub fn decide<L: ContactLedger + ?Sized>(
         &self,
         customer: &Customer,
@@ -256,24 +260,16 @@ impl Engine {
             context.facts.memo = memo;
         }
         let plain = Gate::plain(&context, complaint);
-        let mut bought = SmallVec::new();
+        let mut bought = NameTable::new();
         let asked = if plain {
             Gate::recently_bought(&context, &self.policy, &mut bought);
             self.asked(customer)
         } else {
             OfferSet::default()
         };
-        // On the stack for up to 16 lists (16 `None`s to write, not 2 KB to zero), on the
-        // heap past them; read as a slice.
-        let mut inline: [Option<SetFacts>; 16] = [const { None }; 16];
-        let mut spilled = Vec::new();
-        let sets = match inline.get_mut(..self.policy.categories.sets) {
-            Some(sets) => sets,
-            None => {
-                spilled.resize(self.policy.categories.sets, None);
-                &mut spilled[..]
-            }
-        };
+        // Filled as offers are scored, then kept by the trace (whose entries of offers scored
+        // on their rows read their inputs from it).
+        let mut sets: Vec<Option<SetFacts>> = vec![None; self.policy.categories.sets];
         let offers = &self.policy.offers;
         // One entry per offer, in policy order, recorded here (selection only sets the stops
         // of the scored ones).
@@ -283,22 +279,45 @@ impl Engine {
             // Filled in one pass, then each written in place (no length or capacity to keep
             // per offer).
             entries: vec![Entry::UNSCORED; offers.len()],
-            scores: Vec::new(),
-            verdicts: Vec::new(),
+            aside: Aside::default(),
             outscored_by: u32::MAX,
+            regular: Pool::new(false),
         };
         // Without offers asked in full by number (no feedback on the policy's offers, no
         // unsubscribed topic of theirs), the offers are judged with no test for it.
-        let gate = Gate::new(&context, plain, &bought);
+        let gate = Gate::new(&context, plain, bought.as_slice());
         let Pools { regular, fallback } = if asked.is_empty() {
-            self.judge_by(&context, &gate, &NoneAsked, sets, complaint, &mut outcome)
+            self.judge_by(
+                &context,
+                &gate,
+                &NoneAsked,
+                &mut sets,
+                complaint,
+                &mut outcome,
+            )
         } else {
             let asked = asked.words();
-            self.judge_by(&context, &gate, &asked, sets, complaint, &mut outcome)
+            self.judge_by(&context, &gate, &asked, &mut sets, complaint, &mut outcome)
         };
-        self.select(&context, ledger, request, now, &regular, &mut outcome)?;
+        self.select(
+            &context,
+            ledger,
+            request,
+            now,
+            &sets,
+            &regular,
+            &mut outcome,
+        )?;
         if outcome.picks.is_empty() {
-            self.select(&context, ledger, request, now, &fallback, &mut outcome)?;
+            self.select(
+                &context,
+                ledger,
+                request,
+                now,
+                &sets,
+                &fallback,
+                &mut outcome,
+            )?;
         } else {
             for &index in &self.policy.fallbacks {
                 if let Some(entry) = outcome.entries.get_mut(index) {
@@ -318,8 +337,8 @@ impl Engine {
             policy: Arc::clone(&self.policy),
             entries: outcome.entries,
             factors: context.factors,
-            scores: outcome.scores,
-            verdicts: outcome.verdicts,
+            sets,
+            aside: outcome.aside,
             requested,
             outscored_by: outcome.outscored_by,
         });

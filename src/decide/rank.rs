@@ -36,11 +36,6 @@ impl Rank {
             channels,
         }
     }
-
-    /// The rank of scored entry `index`.
-    fn of(entry: &Entry, index: usize) -> Rank {
-        Rank::new(entry.total, index, entry.channels)
-    }
 }
 
 /// `score` as an integer that orders as `f64::total_cmp` orders scores: the magnitude bits of
@@ -66,13 +61,15 @@ impl PartialEq for Rank {
 impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
-/// its offers, and the best of them, found once the offers are judged (one comparison each).
-/// Only the best's key and index are kept; its score and channels are read back from its
-/// entry.
+/// its offers, and the best of them (one comparison each: the regular offers' as each is
+/// scored, the fallbacks' once the offers are judged). Only the best's score, key and index
+/// are kept; its channels are read back from its entry.
 pub(super) struct Pool {
     fallback: bool,
     /// The best's [`key`] (meaningless while `best` is [`NONE`]).
     best_key: i64,
+    /// The best's score (as `best_key`).
+    best_score: f64,
     /// The best's offer index, or [`NONE`].
     best: usize,
 }
@@ -82,44 +79,50 @@ const NONE: usize = usize::MAX;
 
 impl Pool {
     /// The regular offers (`fallback` false) or the fallbacks, with no candidate yet.
-    fn new(fallback: bool) -> Pool {
+    pub(super) fn new(fallback: bool) -> Pool {
         Pool {
             fallback,
             best_key: 0,
+            best_score: 0.0,
             best: NONE,
         }
     }
 
-    /// The regular offers' pool: every entry scored that is not a fallback's. **O(offers)**,
-    /// a few instructions each.
-    pub(super) fn regular(entries: &[Entry]) -> Pool {
-        let mut pool = Pool::new(false);
-        let mut candidates = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, entry)| entry.scored != Scored::No && !entry.fallback);
-        // The first is the best so far; each after it needs one comparison.
-        if let Some((index, entry)) = candidates.next() {
-            pool.best_key = key(entry.total);
-            pool.best = index;
-            for (index, entry) in candidates {
-                let key = key(entry.total);
-                if key > pool.best_key {
-                    pool.best_key = key;
-                    pool.best = index;
-                }
+    /// Debug builds: the regular pool kept while the offers were judged ([`Pool::add`], in
+    /// the offer loop) has the best that a scan of the `entries` finds, every entry scored
+    /// that is not a fallback's (the first with the highest key), each with the `total` it
+    /// is worked out again to.
+    #[cfg(debug_assertions)]
+    pub(super) fn debug_check_regular(
+        &self,
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) {
+        let mut scanned = Pool::new(false);
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.scored != Scored::No && !entry.fallback {
+                scanned.add(total(index, entry), index);
             }
         }
-        pool
+        assert!(!self.fallback, "not the regular pool");
+        assert_eq!(
+            (self.best, self.best_key),
+            (scanned.best, scanned.best_key),
+            "the regular pool kept while judging and a scan of the entries disagree"
+        );
     }
 
     /// The fallbacks' pool: those of `indexes` (the policy's fallback offers, in policy
-    /// order) that were scored in `entries`. **O(fallbacks)**.
-    pub(super) fn fallbacks(indexes: &[usize], entries: &[Entry]) -> Pool {
+    /// order) that were scored in `entries`, each with its `total`. **O(fallbacks)**.
+    pub(super) fn fallbacks(
+        indexes: &[usize],
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) -> Pool {
         let mut pool = Pool::new(true);
         for &index in indexes {
             if let Some(entry) = entries.get(index).filter(|e| e.scored != Scored::No) {
-                pool.add(entry.total, index);
+                pool.add(total(index, entry), index);
             }
         }
         pool
@@ -127,20 +130,21 @@ impl Pool {
 
     /// Counts in a scored candidate: offer `index` (added in increasing order) and its
     /// `score`. Only a better score replaces the best so far: on equal scores, the offer
-    /// written first is the better ([`Rank`]'s order).
+    /// written first is the better ([`Rank`]'s order). **O(1)**, a comparison.
     #[inline(always)]
-    fn add(&mut self, score: f64, index: usize) {
+    pub(super) fn add(&mut self, score: f64, index: usize) {
         let key = key(score);
         if self.best == NONE || key > self.best_key {
             self.best_key = key;
+            self.best_score = score;
             self.best = index;
         }
     }
 
-    /// The best candidate, read from `entries` (the trace's, one per offer).
+    /// The best candidate, its channels read from `entries` (the trace's, one per offer).
     fn best(&self, entries: &[Entry]) -> Option<Rank> {
         let entry = entries.get(self.best)?;
-        Some(Rank::of(entry, self.best))
+        Some(Rank::new(self.best_score, self.best, entry.channels))
     }
 
     /// Whether `entry` is a candidate of this pool still waiting: scored, and neither
@@ -173,8 +177,13 @@ pub(super) struct BestFirst<'a> {
 
 impl BestFirst<'_> {
     /// The best candidate not handed out yet. `entries` are the trace's, one per offer (each
-    /// candidate handed out has its stop, or [`Code::Picked`], by now).
-    pub(super) fn next(&mut self, entries: &[Entry]) -> Option<Rank> {
+    /// candidate handed out has its stop, or [`Code::Picked`], by now); the heap reads each
+    /// waiting one's `total`.
+    pub(super) fn next(
+        &mut self,
+        entries: &[Entry],
+        total: impl Fn(usize, &Entry) -> f64,
+    ) -> Option<Rank> {
         if self.first {
             self.first = false;
             return self.pool.best(entries);
@@ -186,7 +195,7 @@ impl BestFirst<'_> {
                     .iter()
                     .enumerate()
                     .filter(|(_, entry)| pool.waiting(entry))
-                    .map(|(i, entry)| Rank::of(entry, i))
+                    .map(|(i, entry)| Rank::new(total(i, entry), i, entry.channels))
                     .collect()
             })
             .pop()

@@ -3,15 +3,16 @@
 //! once), or an application's [`Scorer`].
 
 use super::context::Context;
-use super::record::{Code, Entry, Scored};
+use super::record::{next_slot, Aside, Code, Entry, Extra, OfferInputs, Scored};
 use super::{Engine, Model, Screened};
 use crate::channel::Channel;
-use crate::policy::{Offer, Row};
+use crate::policy::{Offer, Row, ScoringSpec};
 use crate::score::{addend, Features, Parts, Score, Scorer};
 
 /// What one list of categories (`Offer::category_set`) adds up to for this customer now:
-/// worked out for the first offer with that list that is scored, then reused.
-#[derive(Clone, Copy)]
+/// worked out for the first offer with that list that is scored, then reused (and kept in the
+/// trace, whose entries of offers scored on their rows read their inputs from it).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct SetFacts {
     purchases: f64,
     views: f64,
@@ -29,46 +30,68 @@ pub(super) struct SetFacts {
     negative_addend: f64,
 }
 
-/// One offer's built-in score as a decision works it out: the parts that depend only on the
-/// offer (as addends), its negative feedback and its moment, with their addends.
+impl SetFacts {
+    /// The built-in scorer's inputs of an offer with this list, no moment and no feedback of
+    /// its own.
+    pub(super) fn inputs(&self) -> OfferInputs {
+        OfferInputs {
+            affinity: self.affinity,
+            negative_feedback: self.negative,
+            days_until_moment: None,
+            favourite: self.favourite,
+        }
+    }
+}
+
+/// One offer's built-in score as a decision works it out: the channel it is sent on, and the
+/// addends of the parts that depend on the offer (its value, priority, negative feedback and
+/// moment).
 struct Builtin {
     channel: Channel,
     value_addend: f64,
     priority_addend: f64,
-    negative: f64,
     negative_addend: f64,
-    days_until_moment: Option<i64>,
     /// `None` without a moment.
     moment_addend: Option<f64>,
 }
 
 impl Builtin {
-    /// Records the score's inputs in its trace `entry` and returns its total: `Parts::sum` of
-    /// the nine addends in `PART_NAMES` order, the first two (`set.leading`) summed once per
-    /// list of categories. The one spelling of the sum, for offers screened in full and on
-    /// their row alike. Without a moment its part is 0.0, whose addend +0.0 leaves a sum of
-    /// addends (never -0.0) as it is: it is not added.
+    /// The offer's plain parts: those of an offer without a moment or feedback of its own,
+    /// with `row`'s list of categories (`set`), sent on `channel`.
     #[inline(always)]
-    fn record(self, context: &Context<'_>, set: &SetFacts, entry: &mut Entry) -> f64 {
+    fn plain(row: &Row, set: &SetFacts, channel: Channel) -> Builtin {
+        Builtin {
+            channel,
+            value_addend: row.value_addend,
+            priority_addend: row.priority_addend,
+            negative_addend: set.negative_addend,
+            moment_addend: None,
+        }
+    }
+
+    /// The total: `Parts::sum` of the nine addends in `PART_NAMES` order, the first two
+    /// (`set.leading`) summed once per list of categories. The one spelling of the sum, for
+    /// offers screened in full and on their row alike, and for a total worked out again
+    /// ([`Engine::total`]). Without a moment its part is 0.0, whose addend +0.0 leaves a sum
+    /// of addends (never -0.0) as it is: it is not added.
+    #[inline(always)]
+    fn total(&self, context: &Context<'_>, set: &SetFacts) -> f64 {
         let shared = &context.shared;
         let on = self.channel.index();
-        entry.affinity = set.affinity;
-        entry.negative_feedback = self.negative;
-        entry.days_until_moment = self.days_until_moment;
-        entry.favourite = set.favourite;
-        entry.channel = self.channel;
-        entry.scored = Scored::Builtin;
         let mut total = set.leading + self.value_addend + self.priority_addend;
         if let Some(moment) = self.moment_addend {
             total += moment;
         }
-        entry.total = total
-            + shared.preferred[on]
-            + self.negative_addend
-            + shared.fatigue
-            + shared.ignored[on];
-        entry.total
+        total + shared.preferred[on] + self.negative_addend + shared.fatigue + shared.ignored[on]
     }
+}
+
+/// The built-in score's moment part as its total adds it, for an offer whose moment is
+/// `days_until_moment` away (`None`: no moment, no part).
+fn moment_addend(w: &ScoringSpec, days_until_moment: Option<i64>) -> Option<f64> {
+    days_until_moment
+        .is_some()
+        .then(|| addend(Parts::moment(w, days_until_moment)))
 }
 
 /// A decision's slots for the category lists' facts, by list number: `None` until one of the
@@ -90,7 +113,7 @@ impl Engine {
         offer: &Offer,
         Screened { channels, feedback }: Screened<'_>,
         entry: &mut Entry,
-        scores: &mut Vec<Score>,
+        aside: &mut Aside,
     ) -> f64 {
         let profile = &context.customer.profile;
         let facts = &context.facts;
@@ -114,9 +137,7 @@ impl Engine {
         let scorer = match &self.scorer {
             Model::Builtin(_) => {
                 let w = &self.policy.scoring.spec;
-                let moment_addend = days_until_moment
-                    .is_some()
-                    .then(|| addend(Parts::moment(w, days_until_moment)));
+                let moment_addend = moment_addend(w, days_until_moment);
                 // Without feedback on the offer, its negative feedback is its categories',
                 // whose addend the list's facts hold.
                 let negative_addend = match feedback {
@@ -127,12 +148,35 @@ impl Engine {
                     channel,
                     value_addend: offer.value_addend,
                     priority_addend: offer.priority_addend,
-                    negative,
                     negative_addend,
-                    days_until_moment,
                     moment_addend,
                 };
-                return builtin.record(context, set, entry);
+                let total = builtin.total(context, set);
+                entry.channel = channel;
+                // Without feedback of its own, the offer's inputs are its list's, but for its
+                // moment's days, which the entry keeps (when they fit its slot).
+                let days = days_until_moment.map(u32::try_from);
+                match (feedback, days) {
+                    (None, None) => entry.scored = Scored::Plain,
+                    (None, Some(Ok(days))) => {
+                        entry.scored = Scored::Moment;
+                        entry.slot = days;
+                    }
+                    _ => {
+                        entry.scored = Scored::Builtin;
+                        entry.slot = next_slot(&aside.extras);
+                        aside.extras.push(Extra {
+                            total,
+                            inputs: OfferInputs {
+                                affinity: set.affinity,
+                                negative_feedback: negative,
+                                days_until_moment,
+                                favourite: set.favourite,
+                            },
+                        });
+                    }
+                }
+                return total;
             }
             Model::Custom(scorer) => scorer.as_ref(),
         };
@@ -144,17 +188,18 @@ impl Engine {
             channel,
             negative,
             days_until_moment,
-            scores,
+            aside,
         );
         entry.scored = Scored::Custom;
+        entry.channel = channel;
         entry.slot = slot;
-        entry.total = total;
         total
     }
 
     /// Scores with the built-in scorer an offer that passed on its row (`channels` usable, no
-    /// feedback of its own, no moment), recording how and its total in its trace `entry`,
-    /// summed by the same [`Builtin::record`] as [`Engine::score`]'s.
+    /// feedback of its own, no moment), recording how in its trace `entry` (its inputs are
+    /// its list's, kept in `sets`); returns its total, summed by the same [`Builtin::total`]
+    /// as [`Engine::score`]'s.
     #[inline(always)]
     pub(super) fn score_plain(
         &self,
@@ -164,24 +209,52 @@ impl Engine {
         offer: &Offer,
         channels: u8,
         entry: &mut Entry,
-    ) {
+    ) -> f64 {
         let channel = context.best_channel(channels);
         let set = &self.set_facts(context, sets, row.category_set, offer);
-        let builtin = Builtin {
-            channel,
-            value_addend: row.value_addend,
-            priority_addend: row.priority_addend,
-            negative: set.negative,
-            negative_addend: set.negative_addend,
-            days_until_moment: None,
-            moment_addend: None,
-        };
-        builtin.record(context, set, entry);
+        entry.scored = Scored::Plain;
+        entry.channel = channel;
+        Builtin::plain(row, set, channel).total(context, set)
+    }
+
+    /// The total of scored `entry` (offer `index`), as it was worked out when it was scored:
+    /// kept aside for an offer scored in full, summed again from its row, its list's facts
+    /// in `sets` and its channel for one scored on its row (0 if not scored).
+    pub(super) fn total(
+        &self,
+        context: &Context<'_>,
+        sets: &Sets,
+        aside: &Aside,
+        index: usize,
+        entry: &Entry,
+    ) -> f64 {
+        let slot = entry.slot as usize;
+        match entry.scored {
+            Scored::No => 0.0,
+            Scored::Plain | Scored::Moment => {
+                // The entry's list has its facts (filled when it was scored).
+                let row = self.policy.rows.get(index);
+                match row.and_then(|row| Some((row, sets.get(row.category_set)?.as_ref()?))) {
+                    Some((row, set)) => {
+                        let mut builtin = Builtin::plain(row, set, entry.channel);
+                        if entry.scored == Scored::Moment {
+                            let days = Some(i64::from(entry.slot));
+                            builtin.moment_addend = moment_addend(&self.policy.scoring.spec, days);
+                        }
+                        builtin.total(context, set)
+                    }
+                    None => 0.0,
+                }
+            }
+            Scored::Builtin => aside.extras.get(slot).map_or(0.0, |extra| extra.total),
+            Scored::Custom => aside.scores().get(slot).map_or(0.0, |score| score.total),
+        }
     }
 
     /// Screens `offer` in full (or takes `passed`, the channels it passed its row with) and
     /// scores it if it passes, recording either in its trace `entry`: returns the usable
-    /// channels, or `None` if it was stopped. The path of offers a row does not settle.
+    /// channels and the total, or `None` if it was stopped. The path of offers a row does not
+    /// settle.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     pub(super) fn screen_and_score(
@@ -192,8 +265,8 @@ impl Engine {
         passed: Option<u8>,
         complaint: bool,
         entry: &mut Entry,
-        scores: &mut Vec<Score>,
-    ) -> Option<u8> {
+        aside: &mut Aside,
+    ) -> Option<(u8, f64)> {
         let screened = match passed {
             // A row passes only offers without feedback (those with are asked in full).
             Some(channels) => Ok(Screened {
@@ -210,8 +283,8 @@ impl Engine {
             }
             Ok(screened) => {
                 let channels = screened.channels;
-                self.score(context, sets, offer, screened, entry, scores);
-                Some(channels)
+                let total = self.score(context, sets, offer, screened, entry, aside);
+                Some((channels, total))
             }
         }
     }
@@ -228,7 +301,7 @@ impl Engine {
         channel: Channel,
         negative: f64,
         days_until_moment: Option<i64>,
-        scores: &mut Vec<Score>,
+        aside: &mut Aside,
     ) -> (u32, f64) {
         let profile = &context.customer.profile;
         let features = Features {
@@ -250,9 +323,7 @@ impl Engine {
         scorer.score(&features, &mut score);
         score.make_finite();
         let total = score.total;
-        // Fewer scores than offers, whose count fits a u32 (a policy is text in memory).
-        let slot = u32::try_from(scores.len()).unwrap_or(u32::MAX);
-        scores.push(score);
+        let slot = aside.push_score(score);
         (slot, total)
     }
 

@@ -6,10 +6,8 @@
 //! window or a rule that is no mask) are asked in full by [`Engine::screen`]. Either way an
 //! offer that fails gets the stop of the first check it fails.
 
-use smallvec::SmallVec;
-
 use super::asked::Asked;
-use super::context::Context;
+use super::context::{Context, NameTable};
 use super::record::Code;
 use super::{category_code, Engine};
 use crate::context::OfferStats;
@@ -114,6 +112,11 @@ impl<'t> Gate<'t> {
         }
         match row.rule.holds(self.bits) {
             Some(true) => {}
+            // A rule of one test fails at its root.
+            Some(false) if row.has(Row::ONE_TEST) => {
+                *stop = Code::Ineligible { rule: 0 };
+                return Screening::Stop;
+            }
             Some(false) => return self.failed_rule(offer, stop),
             None => return Screening::Ask,
         }
@@ -133,7 +136,7 @@ impl<'t> Gate<'t> {
     pub(super) fn recently_bought(
         context: &Context<'_>,
         policy: &CompiledPolicy,
-        bought: &mut SmallVec<[Option<Stamp>; 16]>,
+        bought: &mut NameTable<Option<Stamp>>,
     ) {
         let summary = &context.customer.profile.summary;
         let Some(within) = policy.selection.skip_bought_within else {
@@ -144,10 +147,8 @@ impl<'t> Gate<'t> {
         }
         let now = context.facts.now;
         let recent = |at: &Stamp| at.within(within, now);
-        // (Not `SmallVec::resize`, which costs several times as much.)
-        for _ in 0..policy.products.len() {
-            bought.push(None);
-        }
+        bought.set_len(policy.products.len());
+        let bought = bought.as_mut_slice();
         let mine = summary.products().filter(|(_, at)| recent(at));
         policy.products.join(
             (summary.product_count(), mine),
@@ -230,7 +231,8 @@ impl Engine {
         );
         if let (Some(plain), Ok(screened)) = (plain_total, full) {
             let mut entry = super::record::Entry::UNSCORED;
-            let total = self.score(context, sets, offer, screened, &mut entry, &mut Vec::new());
+            let aside = &mut super::record::Aside::default();
+            let total = self.score(context, sets, offer, screened, &mut entry, aside);
             assert_eq!(
                 plain.to_bits(),
                 total.to_bits(),

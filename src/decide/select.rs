@@ -5,37 +5,43 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::context::Context;
 use super::rank::{Picked, Pool, Rank};
-use super::record::{Code, Entry};
+use super::record::{Aside, Code, Entry};
+use super::scoring::Sets;
 use super::{category_code, offer_code, Engine, Pick, Request};
-use crate::channel::{Channel, MessageClass};
+use crate::channel::MessageClass;
 use crate::error::Error;
 use crate::ledger::{ContactLedger, Reservation};
 use crate::policy::Offer;
-use crate::score::Score;
-use crate::throttle::{Attempt, IfBlocked, Verdict};
+use crate::throttle::{Attempt, IfBlocked};
 use crate::time::Stamp;
 
 /// What selection fills in: the picks, and the trace's entries and side tables.
 pub(super) struct Outcome {
     pub(super) picks: Vec<Pick>,
     pub(super) entries: Vec<Entry>,
-    pub(super) scores: Vec<Score>,
-    pub(super) verdicts: Vec<(Channel, Verdict)>,
+    pub(super) aside: Aside,
     /// See [`Recorded::outscored_by`](super::record::Recorded::outscored_by).
     pub(super) outscored_by: u32,
+    /// The regular candidates' pool, its best kept by the offer loop as each offer is scored.
+    /// (Kept here, in memory: carried through the loop in registers, or found by a scan of
+    /// the entries after it, it costs more.)
+    pub(super) regular: Pool,
 }
 
 impl Engine {
     /// Walks `candidates` best first: diversity, then the ledger's atomic check-and-reserve on
     /// each usable channel, until the request's picks are filled; every candidate left then is
-    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]):
+    /// outscored by the last pick. Only the candidates walked are ordered ([`BestFirst`]),
+    /// their totals worked out again from the entries and the lists' facts in `sets`:
     /// **O(n + k log n)** for n candidates of which k are walked, usually one.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn select<L: ContactLedger + ?Sized>(
         &self,
         context: &Context<'_>,
         ledger: &L,
         request: &Request,
         now: DateTime<Utc>,
+        sets: &Sets,
         candidates: &Pool,
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
@@ -43,7 +49,10 @@ impl Engine {
         // The offers picked here (selection starts with no picks), for the diversity rule.
         let mut picked = Picked::new();
         while outcome.picks.len() < request.picks {
-            let Some(rank) = candidates.next(&outcome.entries) else {
+            let aside = &outcome.aside;
+            let total =
+                |index: usize, entry: &Entry| self.total(context, sets, aside, index, entry);
+            let Some(rank) = candidates.next(&outcome.entries, total) else {
                 return Ok(());
             };
             // Ranks are made from the trace's entries, one per offer of this policy.
@@ -138,9 +147,7 @@ impl Engine {
                 return Ok(Code::Picked);
             }
             if first_refusal.is_none() {
-                // Fewer verdicts than offers (see `offer_code`).
-                let verdict = u32::try_from(outcome.verdicts.len()).unwrap_or(u32::MAX);
-                outcome.verdicts.push((channel, reserved.verdict));
+                let verdict = outcome.aside.push_verdict(channel, reserved.verdict);
                 first_refusal = Some(Code::Throttled { verdict });
             }
         }

@@ -161,7 +161,7 @@ impl Decision {
 /// A decision's trace: one [`Candidate`] per offer in the policy, in policy order (for a
 /// service or transactional message that could not go out: one per channel tried).
 ///
-/// A decision records its trace compactly (64 bytes per offer; the offers' ids and the
+/// A decision records its trace compactly (20 bytes per offer; the offers' ids and the
 /// score's named parts are the policy's, shared) and builds each [`Candidate`] when it is
 /// read: [`Trace::iter`], [`Trace::get`] and [`Trace::find`] hand out owned entries. It
 /// serializes as the list of entries, compares equal to a trace with the same entries, and

@@ -4,6 +4,7 @@
 
 use super::eligibility::{in_segment, Activity, AttributeTest, Condition, Facts};
 use super::leaves::MAX_LEAVES;
+use super::range::RangeTest;
 
 /// How many 64-bit words hold one decision's leaf results, a bit per numbered test.
 const LEAF_WORDS: usize = MAX_LEAVES / 64;
@@ -55,6 +56,12 @@ impl<'a> Memo<'a> {
             };
             self.set(leaf.id, holds);
         }
+        for leaf in &plan.ranges {
+            let holds = leaf.test.holds(leaf.index, facts);
+            #[cfg(debug_assertions)]
+            self.debug_check(leaf.id, holds, facts);
+            self.set(leaf.id, holds);
+        }
         for leaf in &plan.attributes {
             self.set(leaf.id, leaf.test.holds(leaf.index, facts));
         }
@@ -69,6 +76,18 @@ impl<'a> Memo<'a> {
             self.set(id, holds);
         }
         self.known = true;
+    }
+
+    /// Debug builds: test `id` itself says `holds`, as a second spelling of it did.
+    #[cfg(debug_assertions)]
+    fn debug_check(&self, id: u32, holds: bool, facts: &Facts<'_>) {
+        if let Some(test) = self.tests.get(id as usize) {
+            assert_eq!(
+                test.holds(facts),
+                holds,
+                "leaf test {id} worked out two ways"
+            );
+        }
     }
 
     /// Sets test `id`'s bit if it `holds`.
@@ -124,11 +143,13 @@ impl<'a> Memo<'a> {
 
 /// A policy's leaf tests sorted for working them out at once ([`Memo::work_out`]): the
 /// `bought` / `viewed` tests (the usual kind) as plain numbers read in a tight loop, the
-/// attribute and segment tests each with what it reads (no call through the whole
-/// condition's match), and the ids of the others, each worked out by its own call.
+/// number and date ranges with their bounds unwrapped, the other attribute tests and the
+/// segment tests each with what it reads (no call through the whole condition's match), and
+/// the ids of the others, each worked out by its own call.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LeafPlan {
     activities: Vec<ActivityLeaf>,
+    ranges: Vec<RangeLeaf>,
     attributes: Vec<AttributeLeaf>,
     segments: Vec<SegmentLeaf>,
     others: Vec<u32>,
@@ -140,6 +161,14 @@ struct AttributeLeaf {
     id: u32,
     index: usize,
     test: AttributeTest,
+}
+
+/// A number or date range test: its id, the attribute's index, the bounds.
+#[derive(Debug, Clone, Copy)]
+struct RangeLeaf {
+    id: u32,
+    index: usize,
+    test: RangeTest,
 }
 
 /// A segment test: its id and the segment.
@@ -177,11 +206,18 @@ impl LeafPlan {
                     within: *within,
                     bought: *activity == Activity::Bought,
                 }),
-                Condition::Attribute { index, test, .. } => plan.attributes.push(AttributeLeaf {
-                    id,
-                    index: *index,
-                    test: test.clone(),
-                }),
+                Condition::Attribute { index, test, .. } => match RangeTest::of(test) {
+                    Some(range) => plan.ranges.push(RangeLeaf {
+                        id,
+                        index: *index,
+                        test: range,
+                    }),
+                    None => plan.attributes.push(AttributeLeaf {
+                        id,
+                        index: *index,
+                        test: test.clone(),
+                    }),
+                },
                 Condition::Segment { name, .. } => plan.segments.push(SegmentLeaf {
                     id,
                     name: name.clone(),
@@ -349,7 +385,7 @@ mod tests {
 
             [[offers]]
             id = "a"
-            eligibility = { all = [ { attribute = "age", at_least = 18 }, { attribute = "age", at_most = 65 }, { attribute = "since", at_most = "2022-01-01" } ] }
+            eligibility = { all = [ { attribute = "age", at_least = 18 }, { attribute = "age", at_most = 65 }, { attribute = "since", at_most = "2022-01-01" }, { attribute = "age", at_least = 20, at_most = 40 }, { attribute = "since", at_least = "2019-01-01", at_most = "2022-06-30" } ] }
             [[offers]]
             id = "b"
             eligibility = { any = [ { attribute = "tier", in = ["gold", "silver"] }, { attribute = "tier", equals = "bronze" }, { attribute = "diets", equals = "vegan" } ] }

@@ -67,6 +67,7 @@ mod memo;
 mod names;
 mod offers;
 mod quiet;
+mod range;
 pub(crate) mod retention;
 mod rows;
 mod rules;

@@ -4,7 +4,7 @@
 //! moment, a rule that is not a mask). A product is settled on the row too, by its number in
 //! the decision's table of products bought recently.
 
-use super::leaves::RuleMask;
+use super::leaves::{Quick, RuleMask};
 use super::names::Names;
 use super::offers::Offer;
 
@@ -25,7 +25,8 @@ pub(crate) struct Row {
     pub(crate) product: u32,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
-    /// [`Row::WINDOW`], [`Row::PRODUCT`], [`Row::MOMENT`], [`Row::FALLBACK`].
+    /// [`Row::WINDOW`], [`Row::PRODUCT`], [`Row::MOMENT`], [`Row::FALLBACK`],
+    /// [`Row::ONE_TEST`].
     pub(crate) flags: u8,
 }
 
@@ -38,6 +39,9 @@ impl Row {
     pub(crate) const MOMENT: u8 = 4;
     /// The offer is a fallback.
     pub(crate) const FALLBACK: u8 = 8;
+    /// The offer's rule is one test, or `not` of one: when it fails, it fails at its root
+    /// (position 0, as [`Quick::failed_at`] says).
+    pub(crate) const ONE_TEST: u8 = 16;
 
     /// Whether the row has `flag`.
     #[inline(always)]
@@ -71,7 +75,12 @@ pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, Names) {
                     Row::WINDOW,
                 ) | flag(offer.product.is_some(), Row::PRODUCT)
                     | flag(offer.moment.is_some(), Row::MOMENT)
-                    | flag(offer.fallback, Row::FALLBACK),
+                    | flag(offer.fallback, Row::FALLBACK)
+                    | flag(
+                        offer.eligibility.is_some()
+                            && matches!(offer.quick, Quick::Test(_) | Quick::Not(_)),
+                        Row::ONE_TEST,
+                    ),
             }
         })
         .collect();
