@@ -492,6 +492,117 @@ fn a_plugged_in_scorers_nan_or_infinite_output_neither_wins_nor_breaks_the_log()
     Ok(())
 }
 
+/// A ledger whose `n`-th reserve fails, as a remote one can; everything else is a
+/// `MemoryLedger`'s.
+struct FailingNthReserve {
+    inner: MemoryLedger,
+    reserves: std::sync::atomic::AtomicUsize,
+    fail_at: usize,
+}
+
+impl ContactLedger for FailingNthReserve {
+    fn check(
+        &self,
+        policy: &cornershop::CompiledPolicy,
+        customer: &Customer,
+        attempt: cornershop::Attempt<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Verdict, Error> {
+        self.inner.check(policy, customer, attempt, now)
+    }
+
+    fn reserve(
+        &self,
+        policy: &cornershop::CompiledPolicy,
+        customer: &Customer,
+        attempt: cornershop::Attempt<'_>,
+        if_blocked: cornershop::IfBlocked,
+        now: DateTime<Utc>,
+    ) -> Result<cornershop::Outcome, Error> {
+        let n = 1 + self
+            .reserves
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == self.fail_at {
+            return Err(cornershop::LedgerError::Backend("connection reset".into()).into());
+        }
+        self.inner
+            .reserve(policy, customer, attempt, if_blocked, now)
+    }
+
+    fn commit(&self, reservation: &cornershop::Reservation) -> Result<bool, Error> {
+        self.inner.commit(reservation)
+    }
+
+    fn release(&self, reservation: &cornershop::Reservation) -> Result<bool, Error> {
+        self.inner.release(reservation)
+    }
+
+    fn record(
+        &self,
+        policy: &cornershop::CompiledPolicy,
+        customer: CustomerId,
+        contact: RecordedContact<'_>,
+    ) -> Result<bool, Error> {
+        self.inner.record(policy, customer, contact)
+    }
+
+    fn forget(&self, customer: CustomerId) -> Result<bool, Error> {
+        self.inner.forget(customer)
+    }
+
+    fn contacts_between(
+        &self,
+        customer: CustomerId,
+        class: MessageClass,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u32, Error> {
+        self.inner.contacts_between(customer, class, since, now)
+    }
+}
+
+#[test]
+fn a_ledger_failing_partway_through_a_decide_leaves_no_pick_reserved() -> TestResult {
+    let engine = make_engine(
+        r#"
+        [[offers]]
+        id = "coffee"
+        categories = ["coffee"]
+        value = 30.0
+
+        [[offers]]
+        id = "bread"
+        categories = ["bakery"]
+        value = 20.0
+        "#,
+    )?;
+    let ledger = FailingNthReserve {
+        inner: MemoryLedger::new(),
+        reserves: Default::default(),
+        fail_at: 2,
+    };
+    let result = engine.decide(&emailable(15), &ledger, &email(2), now());
+    assert!(
+        matches!(
+            result,
+            Err(Error::Ledger(cornershop::LedgerError::Backend(_)))
+        ),
+        "{result:?}"
+    );
+    // The first pick was reserved, then given back when the second reserve failed.
+    let held = ledger.contacts_between(
+        CustomerId(15),
+        MessageClass::Marketing,
+        now() - Duration::hours(1),
+        now() + Duration::hours(1),
+    )?;
+    assert_eq!(held, 0);
+    // With a working ledger the same request picks both.
+    let working = engine.decide(&emailable(15), &ledger.inner, &email(2), now())?;
+    assert_eq!(working.picks.len(), 2, "{working}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // (b) A customer who complained gets nothing until it is resolved.
 // ---------------------------------------------------------------------------------------------

@@ -208,6 +208,10 @@ impl Engine {
     /// application sends each pick and then commits its reservation (or releases it if the
     /// send failed).
     ///
+    /// On an error from the ledger partway through, the picks this call had already reserved
+    /// are released before the error is returned (one whose release fails too stays held,
+    /// counted as sent: fail closed).
+    ///
     /// Cost: **O(n + t)** for the policy's n offers (their screening, eligibility rules and
     /// scores; the selection orders only the candidates it walks) and t distinct eligibility
     /// tests (each worked out once, before the offers are screened), plus one ledger
@@ -299,7 +303,7 @@ impl Engine {
             let asked = asked.words();
             self.judge_by(&context, &gate, &asked, &mut sets, complaint, &mut outcome)
         };
-        self.select(
+        let selected = self.select(
             &context,
             ledger,
             request,
@@ -307,7 +311,16 @@ impl Engine {
             &sets,
             &regular,
             &mut outcome,
-        )?;
+        );
+        if let Err(error) = selected {
+            // Picks reserved before the ledger failed would stay held with no one to settle
+            // them: give them back. (A release that fails too leaves its pick held, counted as
+            // sent: fail closed. The error returned is the first one.)
+            for pick in &outcome.picks {
+                let _ = ledger.release(&pick.reservation);
+            }
+            return Err(error);
+        }
         if outcome.picks.is_empty() {
             self.select(
                 &context,
