@@ -866,6 +866,146 @@ fn a_policy_says_whether_the_history_it_kept_is_enough_for_the_next_one() {
         .is_allowed());
 }
 
+/// A random policy for [`keeps_history_for_is_exactly_when_a_switch_judges_as_if_from_the_start`]:
+/// preference bounds, up to three caps and one spacing rule over two channels, two topics,
+/// rolling and calendar windows, some transactional.
+fn random_switch_policy(rng: &mut rand::rngs::StdRng) -> String {
+    const CHANNELS: [&str; 2] = ["email", "sms"];
+    const TOPICS: [&str; 2] = ["a", "b"];
+    const WINDOWS: [&str; 5] = ["1d", "3d", "7d", "calendar week", "calendar month"];
+    let mut text = format!(
+        "[preferences]\nmax_limit = {}\nmax_window = \"{}\"\n",
+        [0, 1, 2, 4][rng.random_range(0..4)],
+        ["3d", "7d", "32d"][rng.random_range(0..3)]
+    );
+    for _ in 0..rng.random_range(0..4) {
+        text.push_str("[[caps]]\n");
+        if rng.random_bool(0.33) {
+            text.push_str(&format!(
+                "channel = \"{}\"\n",
+                CHANNELS[rng.random_range(0..2)]
+            ));
+        }
+        if rng.random_bool(0.5) {
+            text.push_str(&format!("topic = \"{}\"\n", TOPICS[rng.random_range(0..2)]));
+        }
+        if rng.random_bool(0.2) {
+            text.push_str("class = \"transactional\"\n");
+        }
+        text.push_str(&format!(
+            "limit = {}\nwindow = \"{}\"\n",
+            rng.random_range(1..5),
+            WINDOWS[rng.random_range(0..5)]
+        ));
+    }
+    if rng.random_bool(0.5) {
+        text.push_str("[[spacing]]\n");
+        if rng.random_bool(0.5) {
+            text.push_str(&format!(
+                "channel = \"{}\"\n",
+                CHANNELS[rng.random_range(0..2)]
+            ));
+        }
+        text.push_str(&format!(
+            "min_gap = \"{}\"\n",
+            ["4h", "1d", "2d"][rng.random_range(0..3)]
+        ));
+    }
+    text
+}
+
+/// For random pairs of policies: a ledger that kept a random history under `old` and is then
+/// asked under `new` answers every check as a ledger that kept the same history under `new`
+/// from the start, whenever `old.keeps_history_for(&new)`. Over the pairs where it says no,
+/// some answer differs (so the comparison can see an undercount).
+#[test]
+fn keeps_history_for_is_exactly_when_a_switch_judges_as_if_from_the_start() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5EED_0008);
+    let (mut exact_pairs, mut other_pairs, mut differences_when_not) = (0, 0, 0);
+    while exact_pairs < 600 || other_pairs < 150 {
+        let Ok(old) =
+            Policy::from_toml_str(&random_switch_policy(&mut rng)).and_then(|p| p.compile())
+        else {
+            continue;
+        };
+        let Ok(new) =
+            Policy::from_toml_str(&random_switch_policy(&mut rng)).and_then(|p| p.compile())
+        else {
+            continue;
+        };
+        let exact = old.keeps_history_for(&new);
+        let (switched, from_start) = (MemoryLedger::new(), MemoryLedger::new());
+        let mut at = t0();
+        for n in 0..rng.random_range(0..40) {
+            at += Duration::minutes(rng.random_range(0..4 * 24 * 60));
+            // Now and then an import dated in the past.
+            let when = if rng.random_bool(0.125) {
+                at - Duration::hours(rng.random_range(0..240))
+            } else {
+                at
+            };
+            let key = format!("import-{n}");
+            let contact = RecordedContact {
+                at: when,
+                channel: [Channel::Email, Channel::Sms][rng.random_range(0..2)],
+                class: if rng.random_bool(0.17) {
+                    MessageClass::Transactional
+                } else {
+                    MessageClass::Marketing
+                },
+                topic: [None, Some("a"), Some("b"), Some("c")][rng.random_range(0..4)],
+                key: &key,
+            };
+            switched.record(&old, CustomerId(1), contact).unwrap();
+            from_start.record(&new, CustomerId(1), contact).unwrap();
+        }
+        let mut who = customer(1).with_consent(Channel::Sms, Consent::OptedIn);
+        if rng.random_bool(0.5) {
+            who = who.with_frequency_preference(FrequencyPreference {
+                channel: [None, Some(Channel::Email), Some(Channel::Sms)][rng.random_range(0..3)],
+                limit: NonZeroU32::new(rng.random_range(1..6)).unwrap(),
+                window: ["1d", "3d", "7d"][rng.random_range(0..3)].parse().unwrap(),
+            });
+        }
+        let mut differs = false;
+        for _ in 0..40 {
+            let now = at + Duration::minutes(rng.random_range(0..40 * 24 * 60));
+            let channel = [Channel::Email, Channel::Sms][rng.random_range(0..2)];
+            let mut attempt = if rng.random_bool(0.17) {
+                Attempt::transactional(channel)
+            } else {
+                Attempt::marketing(channel)
+            };
+            if let Some(topic) = [None, Some("a"), Some("b"), Some("c")][rng.random_range(0..4)] {
+                attempt = attempt.with_topic(topic);
+            }
+            let earliest = |ledger: &MemoryLedger| {
+                ledger
+                    .check(&new, &who, attempt, now)
+                    .map(|verdict| verdict.earliest_allowed(now))
+            };
+            let (after_switch, exactly) = (earliest(&switched), earliest(&from_start));
+            if exact {
+                assert_eq!(
+                    after_switch, exactly,
+                    "old and new policies:\n{old:?}\n{new:?}"
+                );
+            }
+            differs |= after_switch != exactly;
+        }
+        if exact {
+            exact_pairs += 1;
+        } else {
+            other_pairs += 1;
+            differences_when_not += usize::from(differs);
+        }
+    }
+    assert!(
+        differences_when_not > 0,
+        "no switch it calls inexact undercounted"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Message classes
 // ---------------------------------------------------------------------------------------------
