@@ -1435,9 +1435,9 @@ fn the_fallback_offer_is_used_only_when_nothing_else_qualifies() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
-    let engine = make_engine(&format!(
+/// The [`MONTHLY`] offers under quiet hours from 21:00 to 08:00 in London (the policy's zone).
+fn monthly_offers_with_quiet_nights() -> Result<Engine, Box<dyn std::error::Error>> {
+    make_engine(&format!(
         r#"
         time_zone = "Europe/London"
 
@@ -1446,7 +1446,12 @@ fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
         end = "08:00"
         {MONTHLY}
         "#
-    ))?;
+    ))
+}
+
+#[test]
+fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
+    let engine = monthly_offers_with_quiet_nights()?;
     let ledger = MemoryLedger::new();
     let late = at(2026, 11, 24, 22, 30);
 
@@ -1498,16 +1503,7 @@ fn quiet_hours_defer_the_pick_in_the_customers_own_zone() -> TestResult {
 
 #[test]
 fn a_delay_beyond_the_calendar_means_no_limit_and_does_not_panic() -> TestResult {
-    let engine = make_engine(&format!(
-        r#"
-        time_zone = "Europe/London"
-
-        [[quiet_hours]]
-        start = "21:00"
-        end = "08:00"
-        {MONTHLY}
-        "#
-    ))?;
+    let engine = monthly_offers_with_quiet_nights()?;
     let ledger = MemoryLedger::new();
     let late = at(2026, 11, 24, 22, 30);
 
