@@ -12,7 +12,7 @@
 //!       + preferred_channel · [the channel is the customer's preferred one]
 //!       − negative_feedback · (negative feedback on the offer and its categories)
 //!       − fatigue           · (marketing contacts within fatigue_window)
-//!       − ignored           · (consecutive ignored contacts on the channel)
+//!       − ignored           · (ignored contacts on the channel since the latest open or click)
 //! ```
 //!
 //! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero (or
@@ -62,7 +62,8 @@ pub struct Features<'a> {
     pub negative_feedback: f64,
     /// Marketing contacts within the policy's fatigue window.
     pub recent_contacts: u32,
-    /// Consecutive ignored contacts on the channel.
+    /// Contacts on the channel ignored since the customer's latest open or click there (by the
+    /// events' times, up to 32): [`Summary::ignored_streak`](crate::Summary::ignored_streak).
     pub ignored_streak: u32,
 }
 

@@ -770,10 +770,17 @@ fn a_customer_who_said_never_footwear_never_gets_footwear() -> TestResult {
 // (d) A customer who ignored the last five emails sees a lower score.
 // ---------------------------------------------------------------------------------------------
 
-fn respond(engine: &Engine, customer: &mut Customer, channel: Channel, response: Response, n: i64) {
+/// `n` responses on `channel`, a day apart, the first `first_days_ago` days before `now`.
+fn respond(
+    engine: &Engine,
+    customer: &mut Customer,
+    (channel, response): (Channel, Response),
+    n: i64,
+    first_days_ago: i64,
+) {
     for i in 0..n {
         let event = Event::Response {
-            at: now() - Duration::days(10 - i),
+            at: now() - Duration::days(first_days_ago - i),
             channel,
             offer: None,
             response,
@@ -788,8 +795,21 @@ fn a_customer_who_ignored_the_last_five_emails_sees_a_lower_score() -> TestResul
     let ledger = MemoryLedger::new();
     let eager = emailable(40);
     let mut weary = emailable(41);
-    respond(&engine, &mut weary, Channel::Email, Response::Opened, 2);
-    respond(&engine, &mut weary, Channel::Email, Response::Ignored, 5);
+    // Two emails opened, then the last five ignored.
+    respond(
+        &engine,
+        &mut weary,
+        (Channel::Email, Response::Opened),
+        2,
+        20,
+    );
+    respond(
+        &engine,
+        &mut weary,
+        (Channel::Email, Response::Ignored),
+        5,
+        10,
+    );
     assert_eq!(weary.profile.summary.ignored_streak(Channel::Email), 5);
 
     let keen = engine.decide(&eager, &ledger, &email(1), now())?;
@@ -812,7 +832,13 @@ fn the_ignored_streak_belongs_to_its_channel_and_an_open_ends_it() -> TestResult
     let engine = make_engine(SHOES)?;
     let ledger = MemoryLedger::new();
     let mut eve = emailable(42).with_consent(Channel::Sms, Consent::OptedIn);
-    respond(&engine, &mut eve, Channel::Email, Response::Ignored, 5);
+    respond(
+        &engine,
+        &mut eve,
+        (Channel::Email, Response::Ignored),
+        5,
+        10,
+    );
     let by_sms = engine.decide(&eve, &ledger, &Request::marketing([Channel::Sms], 1), now())?;
     assert_eq!(by_sms.picks[0].channel, Channel::Sms);
     assert_eq!(

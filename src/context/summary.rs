@@ -17,6 +17,9 @@ const MAX_PRODUCTS: usize = 64;
 const MAX_RESOLVED: usize = 16;
 /// Category and offer names are short labels.
 const MAX_NAME_LEN: usize = 128;
+/// Ignored contacts counted per channel since the last open or click: a streak is counted up
+/// to this many (the newest are kept).
+const MAX_IGNORED_STREAK: usize = 32;
 
 /// A quantity that halves every half-life: stored as its value at `as_of`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -84,6 +87,64 @@ struct Complaint {
     resolved: Option<Stamp>,
 }
 
+/// How a customer answered contacts on one channel, in the order the answers happened
+/// whatever the order they are observed in: their latest open or click, and the times of the
+/// ignored contacts after it (the newest [`MAX_IGNORED_STREAK`], oldest first).
+///
+/// Read back, a stored state is put in that form (sorted, only what came after the open or
+/// click, the newest kept), so that a hand-edited one still counts as documented.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(from = "StoredAnswers")]
+struct Answers {
+    engaged: Option<Stamp>,
+    ignored: Vec<Stamp>,
+}
+
+/// [`Answers`] as stored, before it is put in order.
+#[derive(Deserialize)]
+struct StoredAnswers {
+    #[serde(default)]
+    engaged: Option<Stamp>,
+    #[serde(default)]
+    ignored: Vec<Stamp>,
+}
+
+impl From<StoredAnswers> for Answers {
+    fn from(stored: StoredAnswers) -> Answers {
+        let mut answers = Answers {
+            engaged: stored.engaged,
+            ignored: Vec::new(),
+        };
+        for at in stored.ignored {
+            answers.ignored(at);
+        }
+        answers
+    }
+}
+
+impl Answers {
+    /// An ignored contact at `at`: counted if it came after the latest open or click.
+    fn ignored(&mut self, at: Stamp) {
+        if self.engaged.is_some_and(|engaged| at <= engaged) {
+            return;
+        }
+        // After those at the same instant: two contacts ignored at once are two.
+        let position = self.ignored.partition_point(|&other| other <= at);
+        self.ignored.insert(position, at);
+        if self.ignored.len() > MAX_IGNORED_STREAK {
+            self.ignored.remove(0);
+        }
+    }
+
+    /// An open or click at `at`: the ignored contacts up to it no longer count.
+    fn engaged(&mut self, at: Stamp) {
+        let latest = self.engaged.max(Some(at));
+        self.engaged = latest;
+        let ended = self.ignored.partition_point(|&other| Some(other) <= latest);
+        self.ignored.drain(..ended);
+    }
+}
+
 /// The compact running summary of a customer's events. Updated by
 /// [`Engine::observe`](crate::Engine::observe); read by eligibility rules and scoring.
 /// Serializes with the customer.
@@ -97,9 +158,9 @@ pub struct Summary {
     products: Map<Stamp>,
     #[serde(default)]
     complaints: Map<Complaint>,
-    /// Consecutive ignored contacts per channel, most recent last (reset by an open or click).
+    /// Per channel: the latest open or click and the ignored contacts since.
     #[serde(default)]
-    ignored_streak: [u16; Channel::COUNT],
+    answers: [Answers; Channel::COUNT],
     #[serde(default)]
     lifetime_value: f64,
     #[serde(default)]
@@ -204,11 +265,12 @@ impl Summary {
                 if let Some(offer) = offer {
                     check_name("offer", offer)?;
                 }
-                let streak = &mut self.ignored_streak[channel.index()];
-                match response {
-                    Response::Ignored => *streak = streak.saturating_add(1),
-                    Response::Opened | Response::Clicked => *streak = 0,
-                    Response::Unsubscribed => {}
+                if let Some(answers) = self.answers.get_mut(channel.index()) {
+                    match response {
+                        Response::Ignored => answers.ignored(at),
+                        Response::Opened | Response::Clicked => answers.engaged(at),
+                        Response::Unsubscribed => {}
+                    }
                 }
                 if let (Some(offer), Response::Clicked) = (offer, response) {
                     let stats = self.offers.entry(offer.clone()).or_default();
@@ -276,9 +338,13 @@ impl Summary {
         self.events
     }
 
-    /// Consecutive ignored contacts on `channel` since the last open or click.
+    /// How many contacts on `channel` the customer ignored after their latest open or click
+    /// there, by the times the events give (not the order they were observed in), counted up
+    /// to 32. An ignored contact at the same instant as an open or click does not count.
     pub fn ignored_streak(&self, channel: Channel) -> u32 {
-        u32::from(self.ignored_streak[channel.index()])
+        self.answers.get(channel.index()).map_or(0, |answers| {
+            u32::try_from(answers.ignored.len()).unwrap_or(u32::MAX)
+        })
     }
 
     /// When the customer last bought in `category`.
@@ -373,6 +439,127 @@ mod tests {
         // An older event adds its already-decayed weight.
         d.add(1.0, Stamp(0), 10 * DAY);
         assert!((d.at(Stamp(10 * DAY), 10 * DAY) - 1.5).abs() < 1e-9);
+    }
+
+    fn response(secs: i64, channel: Channel, response: Response) -> Event {
+        Event::Response {
+            at: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+            channel,
+            offer: None,
+            response,
+        }
+    }
+
+    #[test]
+    fn an_ignored_contact_reported_after_a_later_open_does_not_start_a_streak() {
+        let mut s = Summary::default();
+        // Monday's email opened on Wednesday; the report that Sunday's was ignored comes later.
+        s.observe(&response(3 * 86_400, Channel::Email, Response::Opened), DAY)
+            .unwrap();
+        s.observe(&response(86_400, Channel::Email, Response::Ignored), DAY)
+            .unwrap();
+        assert_eq!(s.ignored_streak(Channel::Email), 0);
+        s.observe(
+            &response(4 * 86_400, Channel::Email, Response::Ignored),
+            DAY,
+        )
+        .unwrap();
+        s.observe(&response(5 * 86_400, Channel::Sms, Response::Ignored), DAY)
+            .unwrap();
+        assert_eq!(s.ignored_streak(Channel::Email), 1);
+        assert_eq!(s.ignored_streak(Channel::Sms), 1);
+    }
+
+    #[test]
+    fn a_streak_is_counted_up_to_its_ceiling_and_a_late_open_ends_what_came_before_it() {
+        let mut s = Summary::default();
+        for at in 1..=40 {
+            s.observe(&response(at, Channel::Email, Response::Ignored), DAY)
+                .unwrap();
+        }
+        assert_eq!(
+            s.ignored_streak(Channel::Email) as usize,
+            MAX_IGNORED_STREAK
+        );
+        // 35 ignored after 5: still past the ceiling.
+        s.observe(&response(5, Channel::Email, Response::Opened), DAY)
+            .unwrap();
+        assert_eq!(
+            s.ignored_streak(Channel::Email) as usize,
+            MAX_IGNORED_STREAK
+        );
+        s.observe(&response(20, Channel::Email, Response::Clicked), DAY)
+            .unwrap();
+        assert_eq!(s.ignored_streak(Channel::Email), 20);
+        // At the same instant as the latest click: not after it.
+        s.observe(&response(20, Channel::Email, Response::Ignored), DAY)
+            .unwrap();
+        assert_eq!(s.ignored_streak(Channel::Email), 20);
+    }
+
+    #[test]
+    fn a_stored_streak_is_read_back_in_order() {
+        let mut s = Summary::default();
+        for at in [30, 10, 20] {
+            s.observe(&response(at, Channel::Email, Response::Ignored), DAY)
+                .unwrap();
+        }
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+        // Unsorted, with one before the open and more than the ceiling: put in order.
+        let mut edited: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let time = |secs: u32| Stamp(secs).to_utc();
+        edited["answers"][0] = serde_json::json!({
+            "engaged": time(5),
+            "ignored": (0..50).rev().map(time).collect::<Vec<_>>(),
+        });
+        let edited: Summary = serde_json::from_value(edited).unwrap();
+        assert_eq!(
+            edited.ignored_streak(Channel::Email) as usize,
+            MAX_IGNORED_STREAK
+        );
+        assert_eq!(edited.answers[0].ignored.first(), Some(&Stamp(18)));
+        assert!(edited.answers[0].ignored.is_sorted());
+    }
+
+    proptest::proptest! {
+        /// The streak is, per channel, the ignored contacts after the latest open or click by
+        /// the events' times (up to the ceiling), whatever order they are observed in.
+        #[test]
+        fn ignored_streaks_follow_the_events_times_not_their_order(
+            mut events in proptest::collection::vec((0..2usize, 0..60i64, 0..4u8), 0..120),
+            late in 0..50i64,
+        ) {
+            // Up to 50 ignored emails near the end of the span, observed first: channel 0's
+            // streak then often passes the ceiling.
+            events.splice(0..0, (0..late).map(|i| (0, 60 - i % 25, 3)));
+            let channels = [Channel::Email, Channel::Sms];
+            let answer = |code: u8| match code {
+                0 => Response::Opened,
+                1 => Response::Clicked,
+                2 => Response::Unsubscribed,
+                _ => Response::Ignored,
+            };
+            let mut s = Summary::default();
+            for &(channel, at, code) in &events {
+                s.observe(&response(at, channels[channel], answer(code)), DAY).unwrap();
+            }
+            for (index, &channel) in channels.iter().enumerate() {
+                let on_channel = || events.iter().filter(move |(c, _, _)| *c == index);
+                let engaged = on_channel()
+                    .filter(|(_, _, code)| *code <= 1)
+                    .map(|(_, at, _)| *at)
+                    .max();
+                let ignored = on_channel()
+                    .filter(|(_, at, code)| *code == 3 && engaged.is_none_or(|e| *at > e))
+                    .count();
+                proptest::prop_assert_eq!(
+                    s.ignored_streak(channel) as usize,
+                    ignored.min(MAX_IGNORED_STREAK)
+                );
+            }
+        }
     }
 
     #[test]
