@@ -10,6 +10,13 @@
 //! categories' affinity (`ln_1p`), the birthday's distance, each offer's eligibility, channel
 //! and score, the best, and the best's caps, spacing and quiet hours.
 //!
+//! It is meant as the practical limit, so it is laid out for speed, the work per call kept:
+//! like `decide`, it works out each distinct eligibility test once per call, and with it each
+//! list of categories' and each set of channels' screening (a bit each), so that an offer is
+//! screened by one mask and its product's date; the offers that pass are bits, scored by
+//! walking the bits with what scoring reads of an offer packed apart from what screening
+//! reads; the `ln_1p` of a list is taken only if an offer that passed has it (as in `decide`).
+//!
 //! `SameArithmetic::new` checks itself against the engine: its pick and its score must be the
 //! engine's, for the same customer at the same instant.
 
@@ -44,8 +51,10 @@ const CONSENTED: u8 = EMAIL | PUSH;
 const NEWSLETTER: u32 = 1;
 const OFFER_TOPIC: u32 = 2;
 
-/// An offer's eligibility rule, reduced to numbers.
-#[derive(Clone, Copy)]
+/// An eligibility test, reduced to numbers. The policy's distinct tests are listed once and
+/// each worked out once per call (as `decide` works out each distinct leaf test once); an
+/// offer reads its test's bit.
+#[derive(Clone, Copy, PartialEq)]
 enum Rule {
     None,
     /// The customer's tier is one of these (a bit per tier).
@@ -63,20 +72,32 @@ enum Rule {
     Birthday(i64),
 }
 
-/// One offer, flat.
+/// What screening reads of one offer.
 #[derive(Clone, Copy)]
-struct Offer {
-    channels: u8,
-    categories: u8,
+struct Screen {
+    /// The conditions it needs, a bit each in the call's 64 conditions (`SameArithmetic::
+    /// conditions`): its test holds, its list of categories has none the customer never
+    /// wants, one of its channels is usable.
+    needs: u64,
+    /// Its product's slot in `bought` (past the products, a slot never bought: no product).
+    product: u8,
     /// Its list of categories' number.
-    set: usize,
+    set: u8,
+}
+
+/// What scoring reads of one offer.
+#[derive(Clone, Copy, Default)]
+struct Score {
     value_addend: f64,
     priority_addend: f64,
-    rule: Rule,
-    /// Its product's number, if it has one.
-    product: Option<usize>,
-    birthday: bool,
-    fallback: bool,
+    /// 1 for a birthday offer, 0 for the others: the moment part (finite) times this is
+    /// added, and adding 0 leaves the total as it is, so the sum is the engine's either way,
+    /// with no branch.
+    moment: f64,
+    /// Its list of categories' number.
+    set: u8,
+    /// Its channel: 1 push (the preferred) when it can use it, else 0 email.
+    on: u8,
 }
 
 /// A decayed quantity: its value at `as_of` (seconds).
@@ -118,20 +139,25 @@ fn addend(part: f64) -> f64 {
     }
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian, from the year 1 on): Howard
+/// Hinnant's algorithm, in unsigned 32-bit arithmetic, whose divisions by constants need no
+/// sign corrections.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
+    let (month, day) = (month as u32, day as u32);
+    let year = (year - i64::from(month <= 2)) as u32;
+    let era = year / 400;
     let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let month_from_march = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * month_from_march + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    i64::from(era) * 146_097 + i64::from(day_of_era) - 719_468
 }
 
-/// The civil date (year, month, day) of days since 1970-01-01.
+/// The civil date (year, month, day) of days since 1970-01-01 (from the year 1 on), as
+/// `days_from_civil`: unsigned.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
+    let z = (days + 719_468) as u32;
+    let era = z / 146_097;
     let day_of_era = z - era * 146_097;
     let year_of_era =
         (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
@@ -139,8 +165,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let year = year_of_era + era * 400 + u32::from(month <= 2);
+    (i64::from(year), i64::from(month), i64::from(day))
 }
 
 /// The bench's policy, regular and ledger, flat.
@@ -161,22 +187,40 @@ pub(crate) struct SameArithmetic {
     member_since: i64,
     segments: u8,
     birthday: (i64, i64),
-    /// When each product was last bought (`i64::MIN`: never).
-    bought: Vec<i64>,
+    /// When each product was last bought (`i64::MIN`: never). 256 slots, so that an offer's
+    /// `u8` slot needs no bounds check; those past the products are never bought.
+    bought: [i64; 256],
     /// Per channel (email, push), the ignored streak's addend.
     ignored_addend: [f64; 2],
-    offers: Vec<Offer>,
+    /// The call's conditions (at most 64), a bit each in this order: the policy's distinct
+    /// eligibility tests, its lists of categories (none of theirs never wanted), its
+    /// offers' distinct sets of channels (one usable).
+    tests: Vec<Rule>,
+    /// All the lists' bits, and per category the bits of the lists that have it.
+    lists: u64,
+    lists_with: [u64; 8],
+    channel_kinds: Vec<u8>,
+    /// Per offer, what screening reads (in policy order).
+    screens: Vec<Screen>,
+    /// Per offer, what scoring reads, by 64 as the passed offers' bits are (a bit's offer
+    /// needs no bounds check; the last block is padded).
+    scores: Vec<[Score; 64]>,
+    /// The fallback offers, a bit per offer (by 64, as the passed offers' bits).
+    fallbacks: [u64; 8],
     /// Each list of categories: its first category and its second (past the categories:
-    /// none).
+    /// none, whose amounts are zeros).
     sets: Vec<(usize, usize)>,
-    /// Per list of categories, whether one of them is a favourite.
-    set_favourite: Vec<bool>,
+    /// Per list of categories, its favourite part's addend (one of them is a favourite, or
+    /// not: the customer's, not the instant's).
+    favourite_addend: Vec<f64>,
 }
 
 const SEGMENT_REGULAR: u8 = 1;
 const SEGMENT_NEW: u8 = 2;
 const TIER_GOLD: u8 = 1;
 const TIER_SILVER: u8 = 2;
+/// The slot in `bought` of an offer with no product.
+const NO_PRODUCT: u8 = u8::MAX;
 
 impl SameArithmetic {
     /// The bench's policy of `offers` offers (as `policy_text` writes it), for the regular with
@@ -184,57 +228,107 @@ impl SameArithmetic {
     pub(crate) fn new(offers: usize, events: &[Event]) -> SameArithmetic {
         let category = |name: &str| CATEGORIES.iter().position(|c| *c == name).unwrap();
         let mut sets: Vec<(usize, usize)> = Vec::new();
-        let flat_offers = (0..offers)
-            .map(|i| {
-                let first = i % CATEGORIES.len();
-                let second = match (i * 3 + 1) % CATEGORIES.len() {
-                    second if i % 3 == 2 && second != first => second,
-                    _ => usize::MAX,
-                };
-                let categories = 1u8 << first | 1u8.checked_shl(second as u32).unwrap_or(0);
-                let set = match sets.iter().position(|s| *s == (first, second)) {
-                    Some(set) => set,
-                    None => {
-                        sets.push((first, second));
-                        sets.len() - 1
-                    }
-                };
-                let birthday = i % 50 == 7;
-                let rule = if birthday {
-                    Rule::Birthday(14)
-                } else {
-                    match i % 7 {
-                        0 => Rule::None,
-                        1 => Rule::TierIn(TIER_GOLD | TIER_SILVER),
-                        2 => Rule::AgeAtLeast(18.0),
-                        3 => Rule::BoughtWithin(first, 90 * DAY),
-                        4 => Rule::Segment(SEGMENT_REGULAR),
-                        5 => Rule::AgeAndViewed(21.0, first, 60 * DAY),
-                        _ => Rule::MemberOrNot(days_from_civil(2022, 1, 1), SEGMENT_NEW),
-                    }
-                };
-                Offer {
-                    channels: match i % 3 {
-                        0 => EMAIL,
-                        1 => EMAIL | PUSH,
-                        _ => u8::MAX,
-                    },
-                    categories,
-                    set,
-                    value_addend: addend(VALUE * (5 + (i * 7) % 40) as f64),
-                    priority_addend: addend(PRIORITY * (i % 5) as f64 * 0.1),
-                    rule,
-                    product: (i % 5 == 2).then_some(first * 16 + i % 16),
-                    birthday,
-                    fallback: i + 1 == offers,
+        let mut tests: Vec<Rule> = Vec::new();
+        let mut channel_kinds: Vec<u8> = Vec::new();
+        // Per offer: its test, list and channels' numbers, and its product's slot.
+        let mut numbers = Vec::with_capacity(offers);
+        let mut scores = vec![[Score::default(); 64]; offers.div_ceil(64)];
+        let mut fallbacks = [0u64; 8];
+        // The passed offers are listed as 512 bits, the lists of categories needed in a 16-bit
+        // mask, the tests' results in a 64-bit mask, the products in 256 slots.
+        assert!(offers <= 512, "the floor's fixed sizes");
+        for i in 0..offers {
+            let first = i % CATEGORIES.len();
+            let second = match (i * 3 + 1) % CATEGORIES.len() {
+                second if i % 3 == 2 && second != first => second,
+                _ => CATEGORIES.len(),
+            };
+            let set = match sets.iter().position(|s| *s == (first, second)) {
+                Some(set) => set,
+                None => {
+                    sets.push((first, second));
+                    sets.len() - 1
                 }
+            };
+            let birthday = i % 50 == 7;
+            let rule = if birthday {
+                Rule::Birthday(14)
+            } else {
+                match i % 7 {
+                    0 => Rule::None,
+                    1 => Rule::TierIn(TIER_GOLD | TIER_SILVER),
+                    2 => Rule::AgeAtLeast(18.0),
+                    3 => Rule::BoughtWithin(first, 90 * DAY),
+                    4 => Rule::Segment(SEGMENT_REGULAR),
+                    5 => Rule::AgeAndViewed(21.0, first, 60 * DAY),
+                    _ => Rule::MemberOrNot(days_from_civil(2022, 1, 1), SEGMENT_NEW),
+                }
+            };
+            let test = match tests.iter().position(|t| *t == rule) {
+                Some(test) => test,
+                None => {
+                    tests.push(rule);
+                    tests.len() - 1
+                }
+            };
+            let channels = match i % 3 {
+                0 => EMAIL,
+                1 => EMAIL | PUSH,
+                _ => u8::MAX,
+            };
+            let kind = match channel_kinds.iter().position(|k| *k == channels) {
+                Some(kind) => kind,
+                None => {
+                    channel_kinds.push(channels);
+                    channel_kinds.len() - 1
+                }
+            };
+            let product = if i % 5 == 2 {
+                (first * 16 + i % 16) as u8
+            } else {
+                NO_PRODUCT
+            };
+            numbers.push((test, set, kind, product));
+            scores[i / 64][i % 64] = Score {
+                value_addend: addend(VALUE * (5 + (i * 7) % 40) as f64),
+                priority_addend: addend(PRIORITY * (i % 5) as f64 * 0.1),
+                moment: if birthday { 1.0 } else { 0.0 },
+                set: set as u8,
+                // The preferred channel (push) when the offer can use it.
+                on: u8::from(channels & PUSH != 0),
+            };
+            if i + 1 == offers {
+                fallbacks[i / 64] |= 1 << (i % 64);
+            }
+        }
+        assert!(
+            tests.len() + sets.len() + channel_kinds.len() <= 64
+                && sets.len() <= 16
+                && CATEGORIES.len() * 16 <= NO_PRODUCT.into(),
+            "the floor's fixed sizes"
+        );
+        let first_list = tests.len();
+        let list = move |set: usize| 1u64 << (first_list + set);
+        let mut lists_with = [0; 8];
+        for (set, &(first, second)) in sets.iter().enumerate() {
+            lists_with[first] |= list(set);
+            if let Some(with) = lists_with.get_mut(second) {
+                *with |= list(set);
+            }
+        }
+        let screens = numbers
+            .into_iter()
+            .map(|(test, set, kind, product)| Screen {
+                needs: 1 << test | list(set) | 1 << (tests.len() + sets.len() + kind),
+                product,
+                set: set as u8,
             })
             .collect();
         let mut purchases = [Decayed::default(); 8];
         let mut views = [Decayed::default(); 8];
         let mut last_purchase = [i64::MIN; 8];
         let mut last_view = [i64::MIN; 8];
-        let mut bought = vec![i64::MIN; CATEGORIES.len() * 16];
+        let mut bought = [i64::MIN; 256];
         // Per channel: the latest open or click, and the ignored contacts' times.
         let mut engaged = [i64::MIN; 2];
         let mut ignored: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
@@ -299,9 +393,6 @@ impl SameArithmetic {
             }
             at += 3_600;
         }
-        // The offers that pass are listed in an array of 512, the lists of categories needed
-        // in a 16-bit mask.
-        assert!(offers <= 512 && sets.len() <= 16, "the floor's fixed sizes");
         let day = |days: i64| now().timestamp() - days * DAY;
         let coffee = category("coffee");
         let offer_000 = OFFER_TOPIC;
@@ -326,10 +417,22 @@ impl SameArithmetic {
             birthday: (11, 28),
             bought,
             ignored_addend,
-            offers: flat_offers,
-            set_favourite: sets
+            tests,
+            lists: (0..sets.len()).map(list).sum(),
+            lists_with,
+            channel_kinds,
+            screens,
+            scores,
+            fallbacks,
+            favourite_addend: sets
                 .iter()
-                .map(|&(first, second)| first == coffee || second == coffee)
+                .map(|&(first, second)| {
+                    addend(if first == coffee || second == coffee {
+                        FAVOURITE
+                    } else {
+                        0.0
+                    })
+                })
                 .collect(),
             sets,
         }
@@ -344,43 +447,148 @@ impl SameArithmetic {
             .map_or(0, |&(_, offset)| offset)
     }
 
-    /// Whether `offer` may go out on `channel` at `now` (wall-clock seconds `local`): the
-    /// three caps, the spacing rule, the offer's own cap and the quiet hours.
+    /// Whether `test` holds at `now`, `until` days before the birthday.
     #[inline(always)]
-    fn allowed(&self, offer: usize, channel: u8, now: i64, local: i64) -> bool {
-        let count = |since: i64, counts: &dyn Fn(u8, u32) -> bool| {
-            self.contacts
-                .iter()
-                .filter(|&&(at, c, topic)| at > since && at <= now && counts(c, topic))
-                .count()
-        };
-        let (year, month, _) = civil_from_days(local.div_euclid(DAY));
+    fn holds(&self, test: Rule, now: i64, until: i64) -> bool {
+        match test {
+            Rule::None => true,
+            Rule::TierIn(tiers) => tiers & self.tier != 0,
+            Rule::AgeAtLeast(at_least) => self.age >= at_least,
+            Rule::BoughtWithin(c, within) => self.last_purchase[c] >= now - within,
+            Rule::Segment(segment) => self.segments & segment != 0,
+            Rule::AgeAndViewed(at_least, c, within) => {
+                self.age >= at_least && self.last_view[c] >= now - within
+            }
+            Rule::MemberOrNot(day, segment) => {
+                self.member_since <= day || self.segments & segment == 0
+            }
+            Rule::Birthday(within) => until <= within,
+        }
+    }
+
+    /// What screening asks of offers, each worked out once, a bit each: each distinct test
+    /// holds (at `now`, `until` days before the birthday), each list of categories has none
+    /// the customer never wants, each distinct set of channels has one the request names
+    /// and the customer consented to.
+    #[inline(always)]
+    fn conditions(&self, now: i64, until: i64) -> u64 {
+        let mut bits = 0;
+        let mut bit = 0;
+        for &test in &self.tests {
+            bits |= u64::from(self.holds(test, now, until)) << bit;
+            bit += 1;
+        }
+        // The lists' bits, less those of the lists with a category the customer never wants
+        // (a look-up per such category, not a test per list).
+        let mut lists = self.lists;
+        let mut never = self.never;
+        while never != 0 {
+            lists &= !self.lists_with[never.trailing_zeros() as usize & 7];
+            never &= never - 1;
+        }
+        bits |= lists;
+        bit += self.lists.count_ones();
+        for &channels in &self.channel_kinds {
+            bits |= u64::from(channels & CONSENTED != 0) << bit;
+            bit += 1;
+        }
+        bits
+    }
+
+    /// Whether `offer` may go out on `channel` at `now` (UTC offset `offset`, local date
+    /// `year`-`month`): the three caps, the spacing rule, the offer's own cap and the quiet
+    /// hours.
+    #[inline(always)]
+    fn allowed(
+        &self,
+        offer: usize,
+        channel: u8,
+        now: i64,
+        offset: i64,
+        (year, month): (i64, i64),
+    ) -> bool {
         let month_start_local = days_from_civil(year, month, 1) * DAY;
-        let month_start = month_start_local - self.offset(month_start_local - self.offset(now));
-        let minute = local.rem_euclid(DAY) / 60;
+        let month_start = month_start_local - self.offset(month_start_local - offset);
+        let minute = (now + offset).rem_euclid(DAY) / 60;
         let topic = OFFER_TOPIC + offer as u32;
-        (channel != EMAIL || count(now - 7 * DAY, &|c, _| c == EMAIL) < 2)
-            && (channel != PUSH || count(now - DAY, &|c, _| c == PUSH) < 1)
-            && count(month_start - 1, &|_, _| true) < 6
-            && count(now - 12 * 3_600, &|_, _| true) < 1
-            && count(now - 30 * DAY, &|_, t| t == topic) < 1
+        // Each rule's count of the contacts in its window, in one pass.
+        let (mut email_week, mut push_day, mut this_month, mut half_day, mut this_offer) =
+            (0, 0, 0, 0, 0);
+        for &(at, c, t) in &self.contacts {
+            let past = at <= now;
+            email_week += usize::from(past & (at > now - 7 * DAY) & (c == EMAIL));
+            push_day += usize::from(past & (at > now - DAY) & (c == PUSH));
+            this_month += usize::from(past & (at >= month_start));
+            half_day += usize::from(past & (at > now - 12 * 3_600));
+            this_offer += usize::from(past & (at > now - 30 * DAY) & (t == topic));
+        }
+        (channel != EMAIL || email_week < 2)
+            && (channel != PUSH || push_day < 1)
+            && this_month < 6
+            && half_day < 1
+            && this_offer < 1
             && (8 * 60..21 * 60).contains(&minute)
+    }
+
+    /// The best of the `passed` offers (a bit each) that are regular (or, with `fallback`, the
+    /// fallbacks), and its score: the higher score, then the offer written first.
+    #[inline(always)]
+    fn best(
+        &self,
+        passed: &[u64; 8],
+        fallback: bool,
+        sets: &[(f64, f64); 16],
+        moment: f64,
+        fatigue: f64,
+    ) -> Option<(usize, f64)> {
+        const PREFERRED_ON: [f64; 2] = [0.0, PREFERRED];
+        let mut pick = usize::MAX;
+        let mut top = f64::NEG_INFINITY;
+        for (w, ((&passed, &fallbacks), block)) in passed
+            .iter()
+            .zip(&self.fallbacks)
+            .zip(&self.scores)
+            .enumerate()
+        {
+            let mut bits = passed & if fallback { fallbacks } else { !fallbacks };
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                // `& 63`, `& 15`, `& 1`: in range by construction, said so with no check.
+                let offer = &block[k & 63];
+                let (leading, negative_addend) = sets[usize::from(offer.set & 15)];
+                let on = usize::from(offer.on & 1);
+                // The engine's parts in the engine's order.
+                let total = leading
+                    + offer.value_addend
+                    + offer.priority_addend
+                    + moment * offer.moment
+                    + PREFERRED_ON[on]
+                    + negative_addend
+                    + fatigue
+                    + self.ignored_addend[on];
+                if total > top {
+                    pick = w * 64 + k;
+                    top = total;
+                }
+            }
+        }
+        (pick != usize::MAX).then_some((pick, top))
     }
 
     /// The pick (offer number) and its score at `now`: the engine's arithmetic, by hand.
     pub(crate) fn decide(&self, now: i64) -> Option<(usize, f64)> {
-        let local = now + self.offset(now);
-        let today = local.div_euclid(DAY);
+        let offset = self.offset(now);
+        let today = (now + offset).div_euclid(DAY);
         let recent = self
             .contacts
             .iter()
             .filter(|&&(at, _, _)| at > now - FATIGUE_WINDOW && at <= now)
             .count();
         let fatigue = addend(-FATIGUE * recent as f64);
-        // Per category, its decayed amounts; per list of categories, its score's leading parts
-        // and its dislikes' part.
-        let mut amounts = [(0.0, 0.0, 0.0); 8];
-        for (c, slot) in amounts.iter_mut().enumerate() {
+        // Per category, its decayed amounts (and past the categories, the none's zeros).
+        let mut amounts = [(0.0, 0.0, 0.0); 9];
+        for (c, slot) in amounts.iter_mut().take(8).enumerate() {
             if self.never & 1 << c == 0 {
                 *slot = (
                     self.purchases[c].at(now),
@@ -390,99 +598,56 @@ impl SameArithmetic {
             }
         }
         // The birthday's distance from the local date, this year or next.
-        let (year, _, _) = civil_from_days(today);
-        let (month, day) = self.birthday;
-        let mut until = days_from_civil(year, month, day) - today;
+        let (year, month, _) = civil_from_days(today);
+        let (birth_month, birth_day) = self.birthday;
+        let mut until = days_from_civil(year, birth_month, birth_day) - today;
         if until < 0 {
-            until = days_from_civil(year + 1, month, day) - today;
+            until = days_from_civil(year + 1, birth_month, birth_day) - today;
         }
         let moment = addend(MOMENT * (1.0 - until as f64 / (MOMENT_DAYS + 1.0)).max(0.0));
-        // First the offers that pass (and the lists of categories they need), then the lists'
-        // parts, then the scores: each pass a tight loop.
-        let mut passed = [0u16; 512];
-        let mut count = 0;
+        let conditions = self.conditions(now, until);
+        // The offers that pass, a bit each, and the lists of categories they need: without a
+        // branch per offer (`&` on the conditions, not `&&`).
+        let bought_since = now - SKIP_BOUGHT_WITHIN;
+        let mut passed = [0u64; 8];
         let mut needed = 0u16;
-        for (i, offer) in self.offers.iter().enumerate() {
-            let usable = offer.channels & CONSENTED;
-            if usable == 0 || offer.categories & self.never != 0 {
-                continue;
+        for (word, screens) in passed.iter_mut().zip(self.screens.chunks(64)) {
+            let mut bits = 0;
+            for (k, offer) in screens.iter().enumerate() {
+                let pass = (offer.needs & !conditions == 0)
+                    & (self.bought[usize::from(offer.product)] < bought_since);
+                bits |= u64::from(pass) << k;
+                needed |= u16::from(pass) << offer.set;
             }
-            let eligible = match offer.rule {
-                Rule::None => true,
-                Rule::TierIn(tiers) => tiers & self.tier != 0,
-                Rule::AgeAtLeast(at_least) => self.age >= at_least,
-                Rule::BoughtWithin(c, within) => self.last_purchase[c] >= now - within,
-                Rule::Segment(segment) => self.segments & segment != 0,
-                Rule::AgeAndViewed(at_least, c, within) => {
-                    self.age >= at_least && self.last_view[c] >= now - within
-                }
-                Rule::MemberOrNot(day, segment) => {
-                    self.member_since <= day || self.segments & segment == 0
-                }
-                Rule::Birthday(within) => until <= within,
-            };
-            let just_bought = offer
-                .product
-                .is_some_and(|p| self.bought[p] >= now - SKIP_BOUGHT_WITHIN);
-            if eligible && !just_bought {
-                passed[count] = i as u16;
-                count += 1;
-                needed |= 1 << offer.set;
-            }
+            *word = bits;
         }
         // Per list of categories an offer that passed has: its score's leading parts and its
         // dislikes' part.
         let mut sets = [(0.0, 0.0); 16];
-        for (s, &(first, second)) in self.sets.iter().enumerate() {
-            if needed & 1 << s == 0 {
-                continue;
-            }
-            let (mut purchases, mut views, mut negative) = amounts[first];
-            if let Some(&(p, v, n)) = amounts.get(second) {
-                purchases += p;
-                views += v;
-                negative += n;
-            }
+        let mut rest = needed;
+        while rest != 0 {
+            let s = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let (first, second) = self.sets[s];
+            // With no second category, adding its zeros leaves the sums as they are.
+            let (p, v, n) = amounts[second];
+            let (purchases, views, negative) = amounts[first];
+            let (purchases, views, negative) = (purchases + p, views + v, negative + n);
             let signal = PURCHASE_SIGNAL * purchases + VIEW_SIGNAL * views;
             let affinity = AFFINITY * signal.max(0.0).ln_1p();
-            let favourite = if self.set_favourite[s] {
-                FAVOURITE
-            } else {
-                0.0
-            };
             sets[s] = (
-                addend(affinity) + addend(favourite),
+                addend(affinity) + self.favourite_addend[s],
                 addend(-NEGATIVE * negative),
             );
         }
-        let preferred = [0.0, PREFERRED];
-        let mut best: Option<(usize, f64, u8)> = None;
-        let mut fallback: Option<(usize, f64, u8)> = None;
-        for &i in &passed[..count] {
-            let i = usize::from(i);
-            let offer = &self.offers[i];
-            // The preferred channel (push) when the offer can use it.
-            let (channel, on) = if offer.channels & PUSH != 0 {
-                (PUSH, 1)
-            } else {
-                (EMAIL, 0)
-            };
-            let (leading, negative_addend) = sets[offer.set];
-            let mut total = leading + offer.value_addend + offer.priority_addend;
-            if offer.birthday {
-                total += moment;
-            }
-            let total = total + preferred[on] + negative_addend + fatigue + self.ignored_addend[on];
-            let pool = if offer.fallback {
-                &mut fallback
-            } else {
-                &mut best
-            };
-            if pool.is_none_or(|(_, top, _)| total > top) {
-                *pool = Some((i, total, channel));
-            }
-        }
-        let (i, total, channel) = best.or(fallback)?;
-        self.allowed(i, channel, now, local).then_some((i, total))
+        let scored = |fallback| self.best(&passed, fallback, &sets, moment, fatigue);
+        let (i, total) = scored(false).or_else(|| scored(true))?;
+        let channel = if self.scores[i / 64][i % 64].on == 1 {
+            PUSH
+        } else {
+            EMAIL
+        };
+        self.allowed(i, channel, now, offset, (year, month))
+            .then_some((i, total))
     }
 }
