@@ -17,8 +17,15 @@
 //! walking the bits with what scoring reads of an offer packed apart from what screening
 //! reads; the `ln_1p` of a list is taken only if an offer that passed has it (as in `decide`).
 //!
-//! `SameArithmetic::new` checks itself against the engine: its pick and its score must be the
-//! engine's, for the same customer at the same instant.
+//! What it leaves out of each call: the parts that depend on the customer alone (the ignored
+//! streak's, the preferred channel's and each list's favourite part), worked out when it is
+//! built, where `decide` works them out per call; and when the best offer is held back (by a
+//! cap or quiet hours) it says so, where `decide` goes on to defer it or try the next.
+//!
+//! `check_same_arithmetic` in `decide.rs` checks it against the engine before timing: at
+//! instants that move the clock past quiet hours, the birthday, the rules' windows, a month
+//! end and a DST change, every offer's score (or its being screened out) and the pick must be
+//! the engine's.
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
 use cornershop::{Channel, Event, Response};
@@ -533,6 +540,7 @@ impl SameArithmetic {
     /// The best of the `passed` offers (a bit each) that are regular (or, with `fallback`, the
     /// fallbacks), and its score: the higher score, then the offer written first.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn best(
         &self,
         passed: &[u64; 8],
@@ -540,6 +548,7 @@ impl SameArithmetic {
         sets: &[(f64, f64); 16],
         moment: f64,
         fatigue: f64,
+        each: &mut impl FnMut(usize, f64),
     ) -> Option<(usize, f64)> {
         const PREFERRED_ON: [f64; 2] = [0.0, PREFERRED];
         let mut pick = usize::MAX;
@@ -567,6 +576,7 @@ impl SameArithmetic {
                     + negative_addend
                     + fatigue
                     + self.ignored_addend[on];
+                each(w * 64 + k, total);
                 if total > top {
                     pick = w * 64 + k;
                     top = total;
@@ -576,8 +586,22 @@ impl SameArithmetic {
         (pick != usize::MAX).then_some((pick, top))
     }
 
-    /// The pick (offer number) and its score at `now`: the engine's arithmetic, by hand.
+    /// The pick (offer number) and its score at `now`, if its caps, spacing and quiet hours
+    /// let it go now: the engine's arithmetic, by hand. (The timed call.)
+    #[inline(always)]
     pub(crate) fn decide(&self, now: i64) -> Option<(usize, f64)> {
+        self.judge(now, &mut |_, _| {})
+            .and_then(|(offer, total, now_allowed)| now_allowed.then_some((offer, total)))
+    }
+
+    /// [`SameArithmetic::decide`]'s work, telling `each` the number and score of every regular
+    /// offer scored: the best's number and score, and whether it may go now.
+    #[inline(always)]
+    pub(crate) fn judge(
+        &self,
+        now: i64,
+        each: &mut impl FnMut(usize, f64),
+    ) -> Option<(usize, f64, bool)> {
         let offset = self.offset(now);
         let today = (now + offset).div_euclid(DAY);
         let recent = self
@@ -640,14 +664,16 @@ impl SameArithmetic {
                 addend(-NEGATIVE * negative),
             );
         }
-        let scored = |fallback| self.best(&passed, fallback, &sets, moment, fatigue);
-        let (i, total) = scored(false).or_else(|| scored(true))?;
+        let (i, total) = match self.best(&passed, false, &sets, moment, fatigue, each) {
+            Some(best) => best,
+            None => self.best(&passed, true, &sets, moment, fatigue, &mut |_, _| {})?,
+        };
         let channel = if self.scores[i / 64][i % 64].on == 1 {
             PUSH
         } else {
             EMAIL
         };
-        self.allowed(i, channel, now, offset, (year, month))
-            .then_some((i, total))
+        let now_allowed = self.allowed(i, channel, now, offset, (year, month));
+        Some((i, total, now_allowed))
     }
 }

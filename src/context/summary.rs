@@ -122,6 +122,13 @@ impl From<StoredAnswers> for Answers {
     }
 }
 
+/// Whether no channel has an answer (the summary then leaves them out).
+fn no_answers(answers: &[Answers; Channel::COUNT]) -> bool {
+    answers
+        .iter()
+        .all(|a| a.engaged.is_none() && a.ignored.is_empty())
+}
+
 impl Answers {
     /// An ignored contact at `at`: counted if it came after the latest open or click.
     fn ignored(&mut self, at: Stamp) {
@@ -159,7 +166,7 @@ pub struct Summary {
     #[serde(default)]
     complaints: Map<Complaint>,
     /// Per channel: the latest open or click and the ignored contacts since.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "no_answers")]
     answers: [Answers; Channel::COUNT],
     #[serde(default)]
     lifetime_value: f64,
@@ -340,7 +347,8 @@ impl Summary {
 
     /// How many contacts on `channel` the customer ignored after their latest open or click
     /// there, by the times the events give (not the order they were observed in), counted up
-    /// to 32. An ignored contact at the same instant as an open or click does not count.
+    /// to 32. Times count in whole seconds: an ignored contact in the same second as an open or
+    /// click does not count.
     pub fn ignored_streak(&self, channel: Channel) -> u32 {
         self.answers.get(channel.index()).map_or(0, |answers| {
             u32::try_from(answers.ignored.len()).unwrap_or(u32::MAX)
@@ -507,20 +515,29 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: Summary = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
-        // Unsorted, with one before the open and more than the ceiling: put in order.
+        // Unsorted, some at or before the open: put in order, only those after it kept.
         let mut edited: serde_json::Value = serde_json::from_str(&json).unwrap();
         let time = |secs: u32| Stamp(secs).to_utc();
+        let unsorted = [25, 10, 20, 30].map(time);
+        edited["answers"][0] = serde_json::json!({
+            "engaged": time(20),
+            "ignored": unsorted,
+        });
+        let read: Summary = serde_json::from_value(edited.clone()).unwrap();
+        assert_eq!(read.ignored_streak(Channel::Email), 2);
+        assert_eq!(read.answers[0].ignored, [Stamp(25), Stamp(30)]);
+        // More than the ceiling: the newest kept.
         edited["answers"][0] = serde_json::json!({
             "engaged": time(5),
             "ignored": (0..50).rev().map(time).collect::<Vec<_>>(),
         });
-        let edited: Summary = serde_json::from_value(edited).unwrap();
+        let read: Summary = serde_json::from_value(edited).unwrap();
         assert_eq!(
-            edited.ignored_streak(Channel::Email) as usize,
+            read.ignored_streak(Channel::Email) as usize,
             MAX_IGNORED_STREAK
         );
-        assert_eq!(edited.answers[0].ignored.first(), Some(&Stamp(18)));
-        assert!(edited.answers[0].ignored.is_sorted());
+        assert_eq!(read.answers[0].ignored.first(), Some(&Stamp(18)));
+        assert!(read.answers[0].ignored.is_sorted());
     }
 
     proptest::proptest! {

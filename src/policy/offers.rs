@@ -145,7 +145,8 @@ pub struct ScoringSpec {
     pub fatigue: f64,
     /// How far back contacts count for fatigue.
     pub fatigue_window: String,
-    /// Penalty per consecutive ignored contact on the channel.
+    /// Penalty per contact on the channel ignored since the customer's latest open or click
+    /// there (`Summary::ignored_streak`).
     pub ignored: f64,
 }
 
