@@ -461,7 +461,8 @@ mod tests {
     #[test]
     fn an_ignored_contact_reported_after_a_later_open_does_not_start_a_streak() {
         let mut s = Summary::default();
-        // Monday's email opened on Wednesday; the report that Sunday's was ignored comes later.
+        // An email opened on day 3; the report that one sent before it was ignored (on day 1)
+        // arrives after that.
         s.observe(&response(3 * 86_400, Channel::Email, Response::Opened), DAY)
             .unwrap();
         s.observe(&response(86_400, Channel::Email, Response::Ignored), DAY)
