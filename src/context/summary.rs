@@ -349,6 +349,8 @@ impl Summary {
     /// there, by the times the events give (not the order they were observed in), counted up
     /// to 32. Times count in whole seconds: an ignored contact in the same second as an open or
     /// click does not count.
+    // Inlined: a decision reads every channel's streak, each a length (a call costs more).
+    #[inline]
     pub fn ignored_streak(&self, channel: Channel) -> u32 {
         self.answers.get(channel.index()).map_or(0, |answers| {
             u32::try_from(answers.ignored.len()).unwrap_or(u32::MAX)

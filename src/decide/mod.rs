@@ -30,7 +30,7 @@ use crate::channel::{Channel, MessageClass};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
 use crate::ledger::ContactLedger;
-use crate::policy::{CompiledPolicy, Memo};
+use crate::policy::CompiledPolicy;
 use crate::score::{Scorer, WeightedScorer};
 use crate::time::Stamp;
 use asked::{NoneAsked, OfferSet};
@@ -253,15 +253,14 @@ impl Engine {
         let mut tables = Tables::new();
         self.attributes(customer, &mut tables.attributes)?;
         self.category_facts(customer, at, &mut tables);
-        let mut context = self.context(customer, &tables, request, at, now, ledger)?;
+        let context = self.context(customer, &tables, request, at, now, ledger)?;
         let complaint = !open_complaints.is_empty();
         // Every distinct leaf test at once, when an offer may reach its rule (past the
-        // complaint, do-not-contact and consent checks).
+        // complaint, do-not-contact and consent checks), into the memo the offers' rules read.
         if !complaint && !customer.do_not_contact && context.requested & context.consented_mask != 0
         {
-            let mut memo = Memo::new(&self.policy.leaf_tests);
-            memo.work_out(&self.policy.leaf_plan, &context.facts);
-            context.facts.memo = memo;
+            let facts = &context.facts;
+            facts.memo.work_out(&self.policy.leaf_plan, facts);
         }
         let plain = Gate::plain(&context, complaint);
         let mut bought = NameTable::new();

@@ -2,6 +2,8 @@
 //! before the offers are looked at ([`Memo::work_out`], following a [`LeafPlan`] made at
 //! compile time).
 
+use std::cell::Cell;
+
 use super::eligibility::{in_segment, Activity, AttributeTest, Condition, Facts};
 use super::leaves::MAX_LEAVES;
 use super::range::RangeTest;
@@ -13,13 +15,16 @@ const LEAF_WORDS: usize = MAX_LEAVES / 64;
 /// worked out at once ([`Memo::work_out`]) before the offers are looked at: an offer's rule is
 /// then a test of bits ([`RuleMask`](super::leaves::RuleMask)), and a test is worked out once
 /// however many rules ask it. On the decision's stack (128 bytes): nothing is allocated.
+///
+/// The bits are cells so that the memo is worked out where it lies, in the [`Facts`] the tests
+/// read (not built aside and its 128 bytes copied in).
 pub(crate) struct Memo<'a> {
     /// The policy's distinct leaf tests, by id.
     tests: &'a [Condition],
     /// A bit per test, set when it holds (with `known`).
-    words: [u64; LEAF_WORDS],
+    words: [Cell<u64>; LEAF_WORDS],
     /// Whether `words` were worked out; if not, each look-up works its test out.
-    known: bool,
+    known: Cell<bool>,
 }
 
 impl<'a> Memo<'a> {
@@ -28,14 +33,15 @@ impl<'a> Memo<'a> {
     pub(crate) fn new(tests: &'a [Condition]) -> Self {
         Memo {
             tests,
-            words: [0; LEAF_WORDS],
-            known: false,
+            words: [const { Cell::new(0) }; LEAF_WORDS],
+            known: Cell::new(false),
         }
     }
 
     /// Works out every test of `plan` (made from this memo's tests) against `facts` (whose
-    /// own memo is not used: the tests are leaves). **O(tests)**.
-    pub(crate) fn work_out(&mut self, plan: &LeafPlan, facts: &Facts<'_>) {
+    /// own memo, which may be this one, is not used: the tests are leaves, and this memo
+    /// knows nothing until every bit is set). **O(tests)**.
+    pub(crate) fn work_out(&self, plan: &LeafPlan, facts: &Facts<'_>) {
         let now = facts.now;
         for leaf in &plan.activities {
             let holds = match facts.recent.get(leaf.category as usize) {
@@ -75,7 +81,7 @@ impl<'a> Memo<'a> {
                 .is_some_and(|test| test.holds(facts));
             self.set(id, holds);
         }
-        self.known = true;
+        self.known.set(true);
     }
 
     /// Debug builds: test `id` itself says `holds`, as a second spelling of it did.
@@ -92,30 +98,30 @@ impl<'a> Memo<'a> {
 
     /// Sets test `id`'s bit if it `holds`.
     #[inline(always)]
-    fn set(&mut self, id: u32, holds: bool) {
+    fn set(&self, id: u32, holds: bool) {
         let id = id as usize;
-        if let Some(word) = self.words.get_mut(id / 64) {
-            *word |= u64::from(holds) << (id % 64);
+        if let Some(word) = self.words.get(id / 64) {
+            word.set(word.get() | u64::from(holds) << (id % 64));
         }
     }
 
     /// The first 64 tests' bits (each set when its test holds), once worked out.
     #[inline]
     pub(crate) fn low(&self) -> u64 {
-        self.words[0]
+        self.words[0].get()
     }
 
     /// Whether the tests were worked out ([`Memo::work_out`]).
     #[inline]
     pub(crate) fn known(&self) -> bool {
-        self.known
+        self.known.get()
     }
 
     /// Whether leaf `node` holds: from the bits if it is numbered and they are worked out,
     /// otherwise worked out now.
     pub(crate) fn holds(&self, node: &Condition, facts: &Facts<'_>) -> bool {
         match node.leaf() {
-            Some(id) if self.known => self.bit(id).unwrap_or_else(|| node.holds(facts)),
+            Some(id) if self.known.get() => self.bit(id).unwrap_or_else(|| node.holds(facts)),
             _ => node.holds(facts),
         }
     }
@@ -127,14 +133,14 @@ impl<'a> Memo<'a> {
         if id >= self.tests.len() {
             return None;
         }
-        let word = self.words.get(id / 64)?;
+        let word = self.words.get(id / 64)?.get();
         Some(word >> (id % 64) & 1 != 0)
     }
 
     /// Whether test `id` holds (`None`: no such test).
     #[inline(always)]
     pub(super) fn test(&self, id: u32, facts: &Facts<'_>) -> Option<bool> {
-        if self.known {
+        if self.known.get() {
             return self.bit(id);
         }
         Some(self.tests.get(id as usize)?.holds(facts))
@@ -296,7 +302,7 @@ mod tests {
     #[track_caller]
     fn assert_worked_out_as_each_holds(policy: &CompiledPolicy, facts: &Facts<'_>) {
         let tests = &policy.leaf_tests;
-        let mut memo = Memo::new(tests);
+        let memo = Memo::new(tests);
         memo.work_out(&policy.leaf_plan, facts);
         for (id, test) in (0u32..).zip(tests) {
             assert_eq!(memo.bit(id), Some(test.holds(facts)), "test {id}: {test}");
@@ -323,9 +329,9 @@ mod tests {
                 continue;
             };
             for bits in 0..1u64 << tests.len() {
-                let mut memo = Memo::new(tests);
-                memo.words[0] = bits;
-                memo.known = true;
+                let memo = Memo::new(tests);
+                memo.words[0].set(bits);
+                memo.known.set(true);
                 let expected = offer.quick.check(rule, &facts(&profile, &[], &[], memo));
                 match row.rule.holds(bits) {
                     Some(holds) => {
