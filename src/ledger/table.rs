@@ -165,12 +165,19 @@ impl Table {
         })
     }
 
-    /// The usual reserve, made in place: `customer` is known, their contacts are inline,
-    /// `allows` passes them (told whether they are all of `contact`'s kind and topic), and
-    /// `contact` goes in as [`Record::try_append`] puts it. `false` when any of that fails, with
-    /// nothing changed that any judgment could tell (at most, stale reservations taken as sent,
-    /// as every insert does): then the general path runs.
+    /// `customer`'s record, if they are known and their contacts are inline: the first step
+    /// of the usual reserve ([`reserve_inline`]), taken apart so that the caller can look the
+    /// customer up before work that does not need the table.
     #[inline]
+    pub(super) fn inline_record(&mut self, customer: CustomerId) -> Option<&mut Record> {
+        self.records
+            .get_mut(&customer)
+            .filter(|record| !record.overflowed())
+    }
+
+    /// The usual reserve, made in place ([`reserve_inline`] on `customer`'s inline record):
+    /// `false` if they are unknown or their contacts overflowed.
+    #[cfg(test)]
     pub(super) fn try_reserve_inline(
         &mut self,
         customer: CustomerId,
@@ -178,20 +185,10 @@ impl Table {
         contact: Contact,
         allows: impl FnOnce(&[Contact], bool) -> bool,
     ) -> bool {
-        match self.records.get_mut(&customer) {
-            Some(record) if !record.overflowed() => {
-                // Whether every contact is of the incoming one's kind and topic: the judgment
-                // and the append both have a shortcut for such a history.
-                let alike = record.all_alike(&contact);
-                allows(record.contacts(), alike)
-                    && record.try_append_alike(contact, policy, contact.at, alike)
-            }
-            _ => false,
-        }
+        self.inline_record(customer)
+            .is_some_and(|record| reserve_inline(record, policy, contact, allows))
     }
 
-    /// The usual commit, made in place: `customer`'s contacts are inline and the newest is
-    /// `reserved`, which becomes committed. `false`, with nothing changed, otherwise.
     #[inline]
     pub(super) fn try_commit_newest(&mut self, customer: CustomerId, reserved: Contact) -> bool {
         match self.records.get_mut(&customer) {
@@ -272,6 +269,24 @@ impl Table {
 
 /// The record for a changed, non-empty `history`: its contacts inline if they fit, otherwise
 /// the overflow marker, with the contacts put in the side table.
+/// The usual reserve, made in place on a customer's inline `record`: `allows` passes its
+/// contacts (told whether they are all of `contact`'s kind and topic), and `contact` goes in as
+/// [`Record::try_append`] puts it. `false` when either fails, with nothing changed that any
+/// judgment could tell (at most, stale reservations taken as sent, as every insert does): then
+/// the general path runs.
+#[inline]
+pub(super) fn reserve_inline(
+    record: &mut Record,
+    policy: &CompiledPolicy,
+    contact: Contact,
+    allows: impl FnOnce(&[Contact], bool) -> bool,
+) -> bool {
+    // Whether every contact is of the incoming one's kind and topic: the judgment and the
+    // append both have a shortcut for such a history.
+    let alike = record.all_alike(&contact);
+    allows(record.contacts(), alike) && record.try_append_alike(contact, policy, contact.at, alike)
+}
+
 fn store(
     overflow: &mut HashMap<CustomerId, History, Hasher>,
     customer: CustomerId,
