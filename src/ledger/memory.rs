@@ -316,9 +316,10 @@ impl ContactLedger for MemoryLedger {
         now: DateTime<Utc>,
     ) -> Result<Verdict, Error> {
         let now = stamp(now)?;
-        let judge = Judge::new(policy, customer, attempt)?;
         let shard = self.lock(customer.id);
+        // Looked up first, as in `reserve`: the memory wait overlaps with setting up the judge.
         let history = shard.customers.contacts(customer.id);
+        let judge = Judge::new(policy, customer, attempt)?;
         Ok(judge.verdict(history, now, self.floor()))
     }
 
