@@ -189,6 +189,8 @@ impl Table {
             .is_some_and(|record| reserve_inline(record, policy, contact, allows))
     }
 
+    /// The usual commit, made in place: `customer`'s contacts are inline and the newest is
+    /// `reserved`, which becomes committed. `false`, with nothing changed, otherwise.
     #[inline]
     pub(super) fn try_commit_newest(&mut self, customer: CustomerId, reserved: Contact) -> bool {
         match self.records.get_mut(&customer) {
@@ -267,8 +269,6 @@ impl Table {
     }
 }
 
-/// The record for a changed, non-empty `history`: its contacts inline if they fit, otherwise
-/// the overflow marker, with the contacts put in the side table.
 /// The usual reserve, made in place on a customer's inline `record`: `allows` passes its
 /// contacts (told whether they are all of `contact`'s kind and topic), and `contact` goes in as
 /// [`Record::try_append`] puts it. `false` when either fails, with nothing changed that any
@@ -287,6 +287,8 @@ pub(super) fn reserve_inline(
     allows(record.contacts(), alike) && record.try_append_alike(contact, policy, contact.at, alike)
 }
 
+/// The record for a changed, non-empty `history`: its contacts inline if they fit, otherwise
+/// the overflow marker, with the contacts put in the side table.
 fn store(
     overflow: &mut HashMap<CustomerId, History, Hasher>,
     customer: CustomerId,
