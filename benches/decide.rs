@@ -31,8 +31,9 @@
 //!   comparison of numbers). Per call: the local clock, the fatigue count, the decays (`exp`)
 //!   and affinities (`ln_1p`), each offer's eligibility, channel and score, the best, and the
 //!   best's caps, spacing and quiet hours (checked, not reserved). Before timing, the bench
-//!   asserts that it picks the engine's offer with the engine's score (to 1e-9) at three
-//!   instants, for each policy size (`decide/same_arithmetic.rs`).
+//!   checks it against the engine's trace at eleven instants, for each policy size: every
+//!   score (to 1e-9), every offer screened out, the pick, and now against deferred
+//!   (`check_same_arithmetic`; the floor is in `decide/same_arithmetic.rs`).
 //! - `baseline_{N}_offers`: the "for scale" floor, by hand on flat arrays with nothing
 //!   allocated: one cap check (count the timestamps of a small array that fall in a 7-day
 //!   window), then for each offer an eligibility test as comparisons of precomputed numbers, a
@@ -47,6 +48,14 @@
 //!   customer carries a compact running summary, not a history to recompute).
 //! - `cornershop_500_offers_*` / `cornershop_50_offers_*` against 10x: cost linear in offers.
 //!
+//! After criterion's timings, the bench measures these ratios again in turns
+//! (`common/turns.rs`): a batch of one side, then a batch of the other, over and over, so that
+//! both sides of each ratio meet the same load on a shared host (criterion times them seconds
+//! apart, and on a busy host the ratio of two such medians swings by tens of percent). It
+//! prints one `turns:` line per ratio, the median of the turns with its quartiles, and saves
+//! them in `target/criterion/turns/decide.json`. `cargo bench --bench decide -- turns` measures
+//! the ratios alone.
+//!
 //! Before the timings it prints one line per setup (what was picked, how many offers were
 //! scored), so that the workloads compared can be seen to be alike. Warm-up and measurement
 //! default to 1 s and 2 s here; command-line flags override them.
@@ -59,16 +68,19 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use cornershop::{
-    Channel, Consent, ContactLedger, Customer, Engine, Event, FeedbackTarget, MemoryLedger,
-    MessageClass, Policy, RecordedContact, Request, Response,
+    Channel, Consent, ContactLedger, Customer, Decision, Engine, Event, FeedbackTarget,
+    MemoryLedger, MessageClass, Policy, RecordedContact, Request, Response,
 };
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 #[path = "decide/same_arithmetic.rs"]
 mod same_arithmetic;
+#[path = "common/turns.rs"]
+mod turns;
 use same_arithmetic::SameArithmetic;
+use turns::Turns;
 
 const CATEGORIES: [&str; 8] = [
     "coffee", "bakery", "footwear", "books", "garden", "toys", "beauty", "wine",
@@ -503,61 +515,139 @@ fn check_same_arithmetic(same: &SameArithmetic, setup: &Setup, request: &Request
     );
 }
 
-fn decide(c: &mut Criterion) {
-    let request = Request::marketing([Channel::Email, Channel::Push], 1);
-    let now = now();
-    let setups = setups(&request);
-    // Each call at the next of 1,000 distinct seconds from 10:00 (nothing the policy judges
-    // changes within them): a real caller never asks twice about the same instant, and the
-    // ledger remembers the last instant's local time. The same-arithmetic floor takes the same
-    // instants.
-    let instants: Vec<DateTime<Utc>> = (0..1_000).map(|s| now + Duration::seconds(s)).collect();
-    let seconds: Vec<i64> = instants.iter().map(DateTime::timestamp).collect();
+/// What the timings share: the policies with their customers and ledgers, the instants of the
+/// calls, and each policy size's floors.
+struct Fixtures {
+    request: Request,
+    now: DateTime<Utc>,
+    setups: Vec<Setup>,
+    /// Each call at the next of 1,000 distinct seconds from 10:00 (nothing the policy judges
+    /// changes within them): a real caller never asks twice about the same instant, and the
+    /// ledger remembers the last instant's local time. The same-arithmetic floor takes the
+    /// same instants.
+    instants: Vec<DateTime<Utc>>,
+    seconds: Vec<i64>,
+    /// By policy size, as in `setups`: the "for scale" floor and the same-arithmetic one
+    /// (checked against the engine).
+    floors: Vec<(Baseline, SameArithmetic)>,
+}
+
+impl Fixtures {
+    fn new() -> Fixtures {
+        let request = Request::marketing([Channel::Email, Channel::Push], 1);
+        let now = now();
+        let setups = setups(&request);
+        let instants: Vec<DateTime<Utc>> = (0..1_000).map(|s| now + Duration::seconds(s)).collect();
+        let seconds = instants.iter().map(DateTime::timestamp).collect();
+        let floors = setups
+            .iter()
+            .map(|setup| {
+                let baseline = Baseline::new(setup.offers);
+                assert!(
+                    baseline.decide(now.timestamp()).is_some(),
+                    "the baseline passes its cap check and picks an offer"
+                );
+                let same = SameArithmetic::new(setup.offers, &history(EVENT_COUNTS[0]));
+                check_same_arithmetic(&same, setup, &request);
+                (baseline, same)
+            })
+            .collect();
+        Fixtures {
+            request,
+            now,
+            setups,
+            instants,
+            seconds,
+            floors,
+        }
+    }
+
+    /// One decide for `who` at the instant after the `next`th (moved on), its pick released.
+    fn decide(&self, setup: &Setup, who: &Customer, next: &mut usize) -> Decision {
+        *next = (*next + 1) % self.instants.len();
+        let decision = setup
+            .engine
+            .decide(
+                black_box(who),
+                &setup.ledger,
+                &self.request,
+                self.instants[*next],
+            )
+            .expect("valid input");
+        for pick in &decision.picks {
+            setup.ledger.release(&pick.reservation).expect("held");
+        }
+        decision
+    }
+
+    /// One call of the same-arithmetic floor at the instant after the `next`th (moved on).
+    fn same_arithmetic(&self, same: &SameArithmetic, next: &mut usize) -> Option<(usize, f64)> {
+        *next = (*next + 1) % self.seconds.len();
+        black_box(same).decide(black_box(self.seconds[*next]))
+    }
+}
+
+fn decide(c: &mut Criterion, fixtures: &Fixtures) {
     let mut group = c.benchmark_group("decide");
-    for setup in &setups {
+    for (setup, (baseline, same)) in fixtures.setups.iter().zip(&fixtures.floors) {
         let offers = setup.offers;
-        let baseline = Baseline::new(offers);
-        assert!(
-            baseline.decide(now.timestamp()).is_some(),
-            "the baseline passes its cap check and picks an offer"
-        );
+        let now = fixtures.now.timestamp();
         group.bench_function(format!("baseline_{offers}_offers"), |b| {
-            b.iter(|| black_box(&baseline).decide(black_box(now.timestamp())))
+            b.iter(|| black_box(baseline).decide(black_box(now)))
         });
-        let (engine, ledger) = (&setup.engine, &setup.ledger);
-        let same = SameArithmetic::new(offers, &history(EVENT_COUNTS[0]));
-        check_same_arithmetic(&same, setup, &request);
         let mut next = 0;
         group.bench_function(format!("baseline_same_arithmetic_{offers}_offers"), |b| {
-            b.iter(|| {
-                next = (next + 1) % seconds.len();
-                black_box(&same).decide(black_box(seconds[next]))
-            })
+            b.iter(|| fixtures.same_arithmetic(same, &mut next))
         });
         for (label, who) in &setup.customers {
             let mut next = 0;
             group.bench_function(format!("cornershop_{offers}_offers_{label}"), |b| {
-                b.iter(|| {
-                    next = (next + 1) % instants.len();
-                    let decision = engine
-                        .decide(black_box(who), ledger, &request, instants[next])
-                        .expect("valid input");
-                    for pick in &decision.picks {
-                        ledger.release(&pick.reservation).expect("held");
-                    }
-                    decision
-                })
+                b.iter(|| fixtures.decide(setup, who, &mut next))
             });
         }
     }
     group.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default()
-        .warm_up_time(StdDuration::from_secs(1))
-        .measurement_time(StdDuration::from_secs(2));
-    targets = decide
+/// The goals' ratios measured in turns (`common/turns.rs`): for each policy size, the
+/// 20-event decide over the same-arithmetic floor, and the 10,000-event decide over the
+/// 20-event one.
+fn ratios(turns: &mut Turns, fixtures: &Fixtures) {
+    for (setup, (_, same)) in fixtures.setups.iter().zip(&fixtures.floors) {
+        let offers = setup.offers;
+        let customer = |label: &str| {
+            let found = setup.customers.iter().find(|(name, _)| name == label);
+            &found.expect("every policy size has both customers").1
+        };
+        let (regular, long) = (customer("20_events"), customer("10000_events"));
+        let (mut next_top, mut next_bottom) = (0, 0);
+        turns.ratio(
+            &format!("decide/cornershop_{offers}_offers_20_events"),
+            &format!("decide/baseline_same_arithmetic_{offers}_offers"),
+            || drop(black_box(fixtures.decide(setup, regular, &mut next_top))),
+            || {
+                black_box(fixtures.same_arithmetic(same, &mut next_bottom));
+            },
+        );
+        let (mut next_top, mut next_bottom) = (0, 0);
+        turns.ratio(
+            &format!("decide/cornershop_{offers}_offers_10000_events"),
+            &format!("decide/cornershop_{offers}_offers_20_events"),
+            || drop(black_box(fixtures.decide(setup, long, &mut next_top))),
+            || drop(black_box(fixtures.decide(setup, regular, &mut next_bottom))),
+        );
+    }
 }
-criterion_main!(benches);
+
+fn main() {
+    let fixtures = Fixtures::new();
+    let mut criterion = Criterion::default()
+        .warm_up_time(StdDuration::from_secs(1))
+        .measurement_time(StdDuration::from_secs(2))
+        .configure_from_args();
+    decide(&mut criterion, &fixtures);
+    criterion.final_summary();
+    let mut turns = Turns::from_args("decide");
+    ratios(&mut turns, &fixtures);
+    turns.save();
+}

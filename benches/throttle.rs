@@ -15,6 +15,13 @@
 //! `in_cache/mutex_lock_unlock` one uncontended lock/unlock pair (reserve + commit take two).
 //! - `history_length`: a check for a customer with 10 recorded contacts vs one with 10,000.
 //!
+//! After criterion's timings, the bench measures the goals' ratios again in turns
+//! (`common/turns.rs`: a batch of one side, then a batch of the other, over and over, so that
+//! both meet the same load on a shared host): cornershop over governor with the time given,
+//! for 1,000,000 keys and in cache, and the 10,000-contact check over the 10-contact one. It
+//! prints one `turns:` line per ratio and saves them in `target/criterion/turns/throttle.json`;
+//! `cargo bench --bench throttle -- turns` measures the ratios alone.
+//!
 //! Before the timings it prints the ledger's memory per customer, measured as the growth of the
 //! process's resident set (`/proc/self/statm`) while 1,000,000 customers each get one contact.
 //! Only ratios between entries of one run mean much: the 1M-key numbers are memory-bound.
@@ -31,12 +38,16 @@ use cornershop::{
     MessageClass, Policy, RecordedContact,
 };
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use criterion::{criterion_group, BenchmarkGroup, Criterion};
 use governor::clock::FakeRelativeClock;
 use governor::{Quota, RateLimiter};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+
+#[path = "common/turns.rs"]
+mod turns;
+use turns::Turns;
 
 const KEYS: u64 = 1_000_000;
 
@@ -107,6 +118,85 @@ fn reserve_and_commit(
     assert!(committed, "a fresh reservation is held until committed");
 }
 
+/// cornershop's check-and-reserve + commit over the customers in `order`, one per step; time
+/// moves on by [`PACE`] after each pass over them.
+struct KeyedVisits<'a> {
+    order: &'a [u64],
+    policy: &'a CompiledPolicy,
+    ledger: MemoryLedger,
+    who: Customer,
+    now: DateTime<Utc>,
+    visits: usize,
+}
+
+impl<'a> KeyedVisits<'a> {
+    fn new(order: &'a [u64], policy: &'a CompiledPolicy) -> KeyedVisits<'a> {
+        KeyedVisits {
+            order,
+            policy,
+            ledger: MemoryLedger::new(),
+            who: customer(0),
+            now: start(),
+            visits: 0,
+        }
+    }
+
+    fn step(&mut self) {
+        if self.visits > 0 && self.visits % self.order.len() == 0 {
+            self.now += Duration::seconds(PACE);
+        }
+        self.who.id = self.order[self.visits % self.order.len()].into();
+        self.visits += 1;
+        reserve_and_commit(&self.ledger, self.policy, &self.who, self.now);
+    }
+}
+
+/// cornershop's check-and-reserve + commit for one customer, [`PACE`] apart. Time starts over
+/// well before the ledger's range ends (year 2106), forgetting the customer (amortised over
+/// 5,000 contacts).
+struct OneCustomer<'a> {
+    policy: &'a CompiledPolicy,
+    ledger: MemoryLedger,
+    who: Customer,
+    times: Vec<DateTime<Utc>>,
+    step: usize,
+}
+
+impl<'a> OneCustomer<'a> {
+    fn new(policy: &'a CompiledPolicy) -> OneCustomer<'a> {
+        OneCustomer {
+            policy,
+            ledger: MemoryLedger::new(),
+            who: customer(42),
+            times: (0..5_000)
+                .map(|step| start() + Duration::seconds(PACE * step))
+                .collect(),
+            step: 0,
+        }
+    }
+
+    fn step(&mut self) {
+        self.step += 1;
+        if self.step == self.times.len() {
+            self.step = 0;
+            self.ledger
+                .forget(self.who.id)
+                .expect("in-memory forget cannot fail");
+        }
+        reserve_and_commit(&self.ledger, self.policy, &self.who, self.times[self.step]);
+    }
+}
+
+/// Keys from `order`, one per call, round and round.
+fn cycle(order: &[u64]) -> impl FnMut() -> u64 + '_ {
+    let mut i = 0usize;
+    move || {
+        let key = order[i % order.len()];
+        i += 1;
+        key
+    }
+}
+
 fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -172,14 +262,8 @@ fn bench_keys(
     order: &[u64],
     check: impl Fn(&u64) -> bool,
 ) {
-    let mut i = 0usize;
-    group.bench_function(name, |b| {
-        b.iter(|| {
-            let key = order[i % order.len()];
-            i += 1;
-            black_box(check(&key))
-        })
-    });
+    let mut next = cycle(order);
+    group.bench_function(name, |b| b.iter(|| black_box(check(&next()))));
 }
 
 fn keyed_1m_random(c: &mut Criterion) {
@@ -198,20 +282,8 @@ fn keyed_1m_random(c: &mut Criterion) {
         limiter.check_key(key).is_ok()
     });
 
-    let ledger = MemoryLedger::new();
-    let mut who = customer(0);
-    let mut now = start();
-    let mut i = 0usize;
-    group.bench_function("cornershop_reserve_commit", |b| {
-        b.iter(|| {
-            if i > 0 && i % order.len() == 0 {
-                now += Duration::seconds(PACE);
-            }
-            who.id = order[i % order.len()].into();
-            i += 1;
-            reserve_and_commit(&ledger, &policy, &who, now);
-        })
-    });
+    let mut visits = KeyedVisits::new(&order, &policy);
+    group.bench_function("cornershop_reserve_commit", |b| b.iter(|| visits.step()));
     group.finish();
 }
 
@@ -244,38 +316,22 @@ fn in_cache(c: &mut Criterion) {
         })
     });
 
-    let ledger = MemoryLedger::new();
-    let who = customer(42);
-    // Time moves on three days per contact; it starts over well before the ledger's range ends
-    // (year 2106), forgetting the customer (amortised over 5,000 contacts).
-    let times: Vec<DateTime<Utc>> = (0..5_000)
-        .map(|step| start() + Duration::seconds(PACE * step))
-        .collect();
-    let mut step = 0usize;
-    group.bench_function("cornershop_reserve_commit", |b| {
-        b.iter(|| {
-            step += 1;
-            if step == times.len() {
-                step = 0;
-                ledger.forget(who.id).expect("in-memory forget cannot fail");
-            }
-            reserve_and_commit(&ledger, &policy, &who, times[step]);
-        })
-    });
+    let mut one = OneCustomer::new(&policy);
+    group.bench_function("cornershop_reserve_commit", |b| b.iter(|| one.step()));
     group.finish();
 }
 
-fn history_length(c: &mut Criterion) {
-    let policy = policy();
-    let mut group = c.benchmark_group("history_length");
+/// A ledger holding, for customer 1, 10 recorded contacts and for customer 2, 10,000 (one every
+/// three days, the newest three days before [`history_now`]), with the attempt judged for
+/// them, which is allowed.
+fn ledger_with_histories(policy: &CompiledPolicy) -> (MemoryLedger, Vec<(i64, Customer)>) {
     let ledger = MemoryLedger::new();
-    let now = Utc.with_ymd_and_hms(2060, 1, 1, 12, 0, 0).unwrap();
+    let now = history_now();
+    let mut customers = Vec::new();
     for (id, contacts) in [(1u64, 10i64), (2, 10_000)] {
         for n in 1..=contacts {
             let key = format!("import-{n}");
             let contact = RecordedContact {
-                // One contact per customer every three days (the policy's pace), the newest
-                // three days before `now`, so that the attempt judged is allowed.
                 at: now - Duration::seconds(PACE * n),
                 channel: if n % 3 == 0 {
                     Channel::Sms
@@ -287,21 +343,105 @@ fn history_length(c: &mut Criterion) {
                 key: &key,
             };
             ledger
-                .record(&policy, id.into(), contact)
+                .record(policy, id.into(), contact)
                 .expect("valid import");
         }
         let who = customer(id);
-        let attempt = Attempt::marketing(Channel::Email).with_topic("newsletter");
         assert!(ledger
-            .check(&policy, &who, attempt, now)
+            .check(policy, &who, history_attempt(), now)
             .expect("valid")
             .is_allowed());
+        customers.push((contacts, who));
+    }
+    (ledger, customers)
+}
+
+/// When the customers of [`ledger_with_histories`] are judged.
+fn history_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2060, 1, 1, 12, 0, 0).unwrap()
+}
+
+/// What the customers of [`ledger_with_histories`] are judged for.
+fn history_attempt() -> Attempt<'static> {
+    Attempt::marketing(Channel::Email).with_topic("newsletter")
+}
+
+fn history_length(c: &mut Criterion) {
+    let policy = policy();
+    let mut group = c.benchmark_group("history_length");
+    let (ledger, customers) = ledger_with_histories(&policy);
+    let (attempt, now) = (history_attempt(), history_now());
+    for (contacts, who) in &customers {
         group.bench_function(format!("check_{contacts}_contacts"), |b| {
-            b.iter(|| black_box(ledger.check(&policy, &who, attempt, now).expect("valid")))
+            b.iter(|| black_box(ledger.check(&policy, who, attempt, now).expect("valid")))
         });
     }
     group.finish();
 }
 
+/// The goals' ratios measured in turns (`common/turns.rs`): cornershop over governor with the
+/// time given, 1,000,000 keys and in cache (each side having visited every key once before),
+/// and the 10,000-contact check over the 10-contact one.
+fn ratios(turns: &mut Turns) {
+    let policy = policy();
+    let (top, bottom) = (
+        "keyed_1m_random/cornershop_reserve_commit",
+        "keyed_1m_random/governor_check_key_time_given",
+    );
+    if turns.wanted(top, bottom) {
+        let order = random_order();
+        let quota = Quota::per_hour(NonZeroU32::new(1_000_000).unwrap());
+        let limiter = RateLimiter::dashmap_with_clock(quota, FakeRelativeClock::default());
+        let mut visits = KeyedVisits::new(&order, &policy);
+        let mut next = cycle(&order);
+        for _ in 0..order.len() {
+            visits.step();
+            black_box(limiter.check_key(&next()).is_ok());
+        }
+        turns.ratio(
+            top,
+            bottom,
+            || visits.step(),
+            || {
+                black_box(limiter.check_key(&next()).is_ok());
+            },
+        );
+    }
+    let quota = Quota::per_second(NonZeroU32::new(u32::MAX).unwrap());
+    let limiter = RateLimiter::direct_with_clock(quota, FakeRelativeClock::default());
+    let mut one = OneCustomer::new(&policy);
+    turns.ratio(
+        "in_cache/cornershop_reserve_commit",
+        "in_cache/governor_check_time_given",
+        || one.step(),
+        || {
+            black_box(limiter.check()).ok();
+        },
+    );
+    let (top, bottom) = (
+        "history_length/check_10000_contacts",
+        "history_length/check_10_contacts",
+    );
+    if turns.wanted(top, bottom) {
+        let (ledger, customers) = ledger_with_histories(&policy);
+        let (attempt, now) = (history_attempt(), history_now());
+        let check =
+            |who: &Customer| black_box(ledger.check(&policy, who, attempt, now).expect("valid"));
+        turns.ratio(
+            top,
+            bottom,
+            || drop(check(&customers[1].1)),
+            || drop(check(&customers[0].1)),
+        );
+    }
+}
+
 criterion_group!(benches, keyed_1m_random, in_cache, history_length);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let mut turns = Turns::from_args("throttle");
+    ratios(&mut turns);
+    turns.save();
+}
