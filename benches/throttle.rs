@@ -20,7 +20,8 @@
 //! both meet the same load on a shared host): cornershop over governor with the time given,
 //! for 1,000,000 keys and in cache, and the 10,000-contact check over the 10-contact one. It
 //! prints one `turns:` line per ratio and saves them in `target/criterion/turns/throttle.json`;
-//! `cargo bench --bench throttle -- turns` measures the ratios alone.
+//! `cargo bench --bench throttle -- turns` measures the ratios alone (and the memory probe
+//! below, which runs whatever the filter).
 //!
 //! Before the timings it prints the ledger's memory per customer, measured as the growth of the
 //! process's resident set (`/proc/self/statm`) while 1,000,000 customers each get one contact.

@@ -1,5 +1,5 @@
 //! Ratios between two workloads measured in turns: a batch of one, then a batch of the other,
-//! over and over, each turn's ratio taken from batches run a fraction of a millisecond apart.
+//! over and over, each ratio taken from batches run a fraction of a millisecond apart.
 //!
 //! Criterion times one benchmark after another, seconds apart; on a shared host whose load
 //! shifts from one second to the next, the ratio of two such medians swings by tens of percent
@@ -7,24 +7,33 @@
 //! load, so its median over many turns is what the workloads cost relative to each other.
 //! Criterion's own figures stay the record of each workload's time; these are the ratios.
 //!
-//! Runs only under `cargo bench` (the `--bench` flag), and then only when no filter is given or
-//! the filter is a part of `turns` or of a ratio's name (a plain substring, not a regex).
+//! Turns come in pairs, one with each side first (a side may run faster or slower after the
+//! other, on the caches it leaves), and each pair gives one ratio: both sides' time per call
+//! over the pair. The median of the pairs' ratios is reported with its quartiles.
+//!
+//! Runs only when criterion benchmarks (the `--bench` flag, without `--test`, `--list` or
+//! `--profile-time`), and then only when no filter is given or the filter is a part of `turns`
+//! or of a ratio's name (a plain substring, not a regex).
 
-use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// A batch of either side lasts about this long (long enough that reading the clock twice is
-/// noise, short enough that the host's load hardly changes within a turn).
+/// A batch of either side lasts at least this long (long enough that reading the clock twice
+/// is noise, short enough that the host's load hardly changes within a pair of turns).
 const BATCH: Duration = Duration::from_micros(200);
 
-/// What each ratio is given: about this long for warming up and sizing the batches, and this
-/// long for the turns.
-const WARM_UP: Duration = Duration::from_millis(200);
+/// About how long each side of a ratio is warmed up before its batch is sized.
+const WARM_UP: Duration = Duration::from_millis(100);
+
+/// How long each ratio's turns take, about.
 const MEASURE: Duration = Duration::from_millis(1500);
 
 /// Flags of criterion's command line that take a value (so that the value is not taken for a
 /// filter).
-const FLAGS_WITH_VALUES: [&str; 16] = [
+const FLAGS_WITH_VALUES: [&str; 19] = [
+    "-s",
+    "-b",
+    "-c",
     "--warm-up-time",
     "--measurement-time",
     "--sample-size",
@@ -47,12 +56,12 @@ const FLAGS_WITH_VALUES: [&str; 16] = [
 pub(crate) struct Ratio {
     /// What is divided by what, e.g. `decide/a / decide/b`.
     pub(crate) name: String,
-    /// The median of the turns' ratios.
+    /// The median of the pairs of turns' ratios.
     pub(crate) median: f64,
-    /// The lower and upper quartiles of the turns' ratios.
+    /// Their lower and upper quartiles.
     pub(crate) quartiles: (f64, f64),
-    /// How many turns were taken.
-    pub(crate) turns: usize,
+    /// How many pairs of turns were taken.
+    pub(crate) pairs: usize,
     /// The top side's mean time per call over all its batches, in nanoseconds.
     pub(crate) top_ns: f64,
     /// The bottom side's, likewise.
@@ -68,11 +77,13 @@ pub(crate) struct Turns {
 }
 
 impl Turns {
-    /// Reads the command line: measures only under `--bench`, and only the ratios the filter
-    /// (if any) names.
+    /// Reads the command line: measures only when criterion benchmarks (`--bench`, and not
+    /// `--test`, `--list` or `--profile-time`), and only the ratios the filter (if any) names.
     pub(crate) fn from_args(bench: &'static str) -> Turns {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        let enabled = args.iter().any(|arg| arg == "--bench");
+        let has = |flag: &str| args.iter().any(|arg| arg == flag);
+        let profiling = args.iter().any(|arg| arg.starts_with("--profile-time"));
+        let enabled = has("--bench") && !has("--test") && !has("--list") && !profiling;
         let mut filter = None;
         let mut skip_value = false;
         for arg in &args {
@@ -125,43 +136,50 @@ impl Turns {
         }
         let ratio = measure(name, top, bottom);
         println!(
-            "turns: {} = {:.3}x (quartiles {:.3}x to {:.3}x, {} turns; {} and {} per call)",
+            "turns: {} = {:.3}x (quartiles {:.3}x to {:.3}x, {} pairs of turns; {} and {} per call)",
             ratio.name,
             ratio.median,
             ratio.quartiles.0,
             ratio.quartiles.1,
-            ratio.turns,
+            ratio.pairs,
             nanoseconds(ratio.top_ns),
             nanoseconds(ratio.bottom_ns),
         );
         self.ratios.push(ratio);
     }
 
-    /// Writes the ratios measured to `<target>/criterion/turns/<bench>.json` (beside
-    /// criterion's own results), for scripts that gather a run's figures.
+    /// Writes the ratios measured to `turns/<bench>.json` in criterion's output directory
+    /// (`$CRITERION_HOME`, or `criterion` in `$CARGO_TARGET_DIR` or `target`), for scripts that
+    /// gather a run's figures; a run that measures none leaves the file as it was.
     pub(crate) fn save(&self) {
         if self.ratios.is_empty() {
             return;
         }
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
-        let dir = std::path::Path::new(&target)
-            .join("criterion")
-            .join("turns");
-        let mut json = String::from("{\n");
-        for (index, ratio) in self.ratios.iter().enumerate() {
-            let comma = if index + 1 < self.ratios.len() {
-                ","
-            } else {
-                ""
-            };
-            // The names are the benches' own ASCII labels: nothing in them needs escaping.
-            let _ = writeln!(
-                json,
-                "  \"{}\": {{\"median\": {}, \"lower_quartile\": {}, \"upper_quartile\": {}, \"turns\": {}, \"top_ns\": {}, \"bottom_ns\": {}}}{comma}",
-                ratio.name, ratio.median, ratio.quartiles.0, ratio.quartiles.1, ratio.turns, ratio.top_ns, ratio.bottom_ns,
-            );
-        }
-        json.push_str("}\n");
+        let home = std::env::var_os("CRITERION_HOME").map_or_else(
+            || {
+                let target =
+                    std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+                PathBuf::from(target).join("criterion")
+            },
+            PathBuf::from,
+        );
+        let dir = home.join("turns");
+        let ratios: serde_json::Map<String, serde_json::Value> = self
+            .ratios
+            .iter()
+            .map(|ratio| {
+                let figures = serde_json::json!({
+                    "median": ratio.median,
+                    "lower_quartile": ratio.quartiles.0,
+                    "upper_quartile": ratio.quartiles.1,
+                    "pairs": ratio.pairs,
+                    "top_ns": ratio.top_ns,
+                    "bottom_ns": ratio.bottom_ns,
+                });
+                (ratio.name.clone(), figures)
+            })
+            .collect();
+        let json = serde_json::Value::Object(ratios).to_string();
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join(format!("{}.json", self.bench)), json));
         if let Err(error) = written {
@@ -178,53 +196,54 @@ fn ratio_name(top: &str, bottom: &str) -> String {
     format!("{top} / {bottom}")
 }
 
-/// Warms both sides up, sizes each side's batch to [`BATCH`], then takes turns for
-/// [`MEASURE`], each turn a batch of each side, the order swapped every turn (so that neither
-/// side always runs on the other's leftovers in the caches).
+/// Warms both sides up, sizes each side's batch to [`BATCH`], then takes pairs of turns for
+/// [`MEASURE`]: a batch of each side, then a batch of each in the other order.
 fn measure(name: String, mut top: impl FnMut(), mut bottom: impl FnMut()) -> Ratio {
     let top_batch = batch_size(&mut top);
     let bottom_batch = batch_size(&mut bottom);
+    let per_call = |time: Duration, calls: u32| time.as_secs_f64() / f64::from(calls);
     let mut ratios = Vec::new();
     let (mut top_total, mut bottom_total) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
     while started.elapsed() < MEASURE {
-        let (top_time, bottom_time) = if ratios.len() % 2 == 0 {
-            let top_time = time(&mut top, top_batch);
-            (top_time, time(&mut bottom, bottom_batch))
-        } else {
-            let bottom_time = time(&mut bottom, bottom_batch);
-            (time(&mut top, top_batch), bottom_time)
-        };
+        let top_first = time(&mut top, top_batch);
+        let bottom_second = time(&mut bottom, bottom_batch);
+        let bottom_first = time(&mut bottom, bottom_batch);
+        let top_second = time(&mut top, top_batch);
+        let (top_time, bottom_time) = (top_first + top_second, bottom_first + bottom_second);
         top_total += top_time;
         bottom_total += bottom_time;
-        let per_call = |time: Duration, calls: u32| time.as_secs_f64() / f64::from(calls);
         ratios.push(per_call(top_time, top_batch) / per_call(bottom_time, bottom_batch));
     }
     ratios.sort_by(f64::total_cmp);
+    // At least one pair was taken: the loop's test passes when it starts.
     let at = |fraction: f64| ratios[((ratios.len() - 1) as f64 * fraction).round() as usize];
-    let turns = ratios.len();
-    let per_call_ns =
-        |total: Duration, batch: u32| total.as_secs_f64() * 1e9 / (f64::from(batch) * turns as f64);
+    let pairs = ratios.len();
+    // Each side ran its batch twice per pair.
+    let calls = |batch: u32| 2.0 * f64::from(batch) * pairs as f64;
     Ratio {
         name,
         median: at(0.5),
         quartiles: (at(0.25), at(0.75)),
-        turns,
-        top_ns: per_call_ns(top_total, top_batch),
-        bottom_ns: per_call_ns(bottom_total, bottom_batch),
+        pairs,
+        top_ns: top_total.as_secs_f64() * 1e9 / calls(top_batch),
+        bottom_ns: bottom_total.as_secs_f64() * 1e9 / calls(bottom_batch),
     }
 }
 
-/// Runs `work` for half of [`WARM_UP`] and returns how many calls take about [`BATCH`].
+/// Runs `work` for about [`WARM_UP`], then returns how many calls take at least [`BATCH`]: the
+/// first of 1, 2, 4, ... calls, each count timed in one piece (the clock read around the
+/// piece, not around each call), that takes that long.
 fn batch_size(work: &mut impl FnMut()) -> u32 {
     let started = Instant::now();
-    let mut calls = 0u64;
-    while started.elapsed() < WARM_UP / 2 {
+    while started.elapsed() < WARM_UP {
         work();
-        calls += 1;
     }
-    let per_call = started.elapsed().as_secs_f64() / calls as f64;
-    (BATCH.as_secs_f64() / per_call).clamp(1.0, 1e6) as u32
+    let mut calls = 1u32;
+    while time(work, calls) < BATCH && calls < 1 << 24 {
+        calls *= 2;
+    }
+    calls
 }
 
 /// The time of `calls` calls of `work`.
