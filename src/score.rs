@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero (or
-//! not finite) are left out of the trace. An application plugs in its own model by implementing
+//! not finite) are left out of the trace. In the trace each part goes by its weight's name,
+//! except `favourite` ("favourite category"), `preferred_channel` ("preferred channel") and
+//! `negative_feedback` ("negative feedback"): see [`Contribution::name`]. An application plugs in its own model by implementing
 //! [`Scorer`]; it adds its parts with [`Score::add`], and they show in the trace the same way.
 //!
 //! A score keeps up to nine contributions inline ([`Contributions`], used like a slice or a
@@ -70,7 +72,9 @@ pub struct Features<'a> {
 /// One named part of a score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
-    /// What it is (`"affinity"`, `"fatigue"`, or a plugged-in model's own name).
+    /// What it is: for the built-in scorer, in the order it gives them, `"affinity"`,
+    /// `"favourite category"`, `"value"`, `"priority"`, `"moment"`, `"preferred channel"`,
+    /// `"negative feedback"`, `"fatigue"` and `"ignored"`; for a plugged-in model, its own names.
     pub name: Cow<'static, str>,
     /// How much it adds (negative: takes away).
     pub value: f64,
