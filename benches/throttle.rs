@@ -395,18 +395,14 @@ fn ratios(turns: &mut Turns) {
         let limiter = RateLimiter::dashmap_with_clock(quota, FakeRelativeClock::default());
         let mut visits = KeyedVisits::new(&order, &policy);
         let mut next = cycle(&order);
+        let mut check_key = || {
+            black_box(limiter.check_key(&next()).is_ok());
+        };
         for _ in 0..order.len() {
             visits.step();
-            black_box(limiter.check_key(&next()).is_ok());
+            check_key();
         }
-        turns.ratio(
-            top,
-            bottom,
-            || visits.step(),
-            || {
-                black_box(limiter.check_key(&next()).is_ok());
-            },
-        );
+        turns.ratio(top, bottom, || visits.step(), check_key);
     }
     let quota = Quota::per_second(NonZeroU32::new(u32::MAX).unwrap());
     let limiter = RateLimiter::direct_with_clock(quota, FakeRelativeClock::default());
