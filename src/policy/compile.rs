@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use chrono::Weekday;
 use chrono_tz::Tz;
 
-use super::compiled::{preference_scopes, rules_by_topic, CompiledPolicy, MAX_TOPIC_LEN};
+use super::compiled::{
+    preference_scopes, rules_by_topic, topic_slots, CompiledPolicy, MAX_TOPIC_LEN,
+};
 use super::offers::{
     compile_offers, compile_scoring, compile_selection, label, CompiledOffers, MAX_NAME_LEN,
 };
@@ -385,6 +387,7 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         spacings,
         quiet_rules,
         checks_by_kind,
+        topic_slots: topic_slots(&by_topic),
         by_topic,
         quiet_by_kind,
         quiet_masks,

@@ -13,6 +13,7 @@ use super::rules::{
     fold_key, topic_hash, topic_hash64, CapRule, Check, Checks, RuleRef, Scope, ScopeKey,
     SpacingRule,
 };
+use super::slots::{self, Slots};
 use super::{Offer, Policy, Scoring, Selection};
 use crate::channel::{Channel, MessageClass, KINDS};
 use crate::error::InputError;
@@ -39,6 +40,8 @@ pub struct CompiledPolicy {
     /// `checks_by_kind` holds only rules without a topic, so that a judgment never walks other
     /// topics' rules (a policy may have one per offer).
     pub(super) by_topic: Vec<TopicRules>,
+    /// `by_topic`'s keys, a slot each (`None`: found by binary search).
+    pub(super) topic_slots: Option<Slots>,
     pub(crate) quiet_by_kind: [Option<u16>; KINDS],
     pub(crate) quiet_masks: Vec<WeekMask>,
     pub(crate) retention: RetentionTable,
@@ -104,10 +107,9 @@ impl CompiledPolicy {
     /// gets none: another topic's rules do not judge it (its contacts, stored under the shared
     /// key, still count for that topic: fail closed). **O(log topics)**.
     pub(crate) fn topic_rules(&self, key: u16, hash: u64) -> &Checks {
-        match self.by_topic.binary_search_by_key(&key, |t| t.topic) {
-            Ok(found) if key != 0 && self.by_topic[found].hashes.contains(&hash) => {
-                &self.by_topic[found].checks
-            }
+        let found = slots::position(self.topic_slots.as_ref(), &self.by_topic, key, |t| t.topic);
+        match found.and_then(|at| self.by_topic.get(at)) {
+            Some(topic) if key != 0 && topic.hashes.contains(&hash) => &topic.checks,
             _ => &NO_CHECKS,
         }
     }
@@ -221,6 +223,11 @@ pub(super) struct TopicRules {
     /// [`CompiledPolicy::topic_collisions`]).
     hashes: SmallVec<[u64; 1]>,
     checks: Checks,
+}
+
+/// The slots of `by_topic`'s keys ([`CompiledPolicy::topic_rules`]).
+pub(super) fn topic_slots(by_topic: &[TopicRules]) -> Option<Slots> {
+    slots::of_sorted(by_topic, |t| t.topic)
 }
 
 /// Groups the rules that have a topic by topic key.

@@ -71,6 +71,7 @@ mod range;
 pub(crate) mod retention;
 mod rows;
 mod rules;
+mod slots;
 mod window;
 
 use indexmap::IndexMap;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use indexmap::IndexSet;
 
+use super::slots::{self, Slots};
+
 /// A name's length and up to eight of its bytes: all its bytes when it is at most eight bytes
 /// long (so equal keys mean equal names), the first eight when it is longer (equal keys then
 /// mean the names must be compared in full).
@@ -38,6 +40,13 @@ impl NameKey {
         }
     }
 
+    /// The key as one number, for [`Slots`] (two keys may share it: a slot's key is compared
+    /// in full).
+    #[inline(always)]
+    fn folded(&self) -> u64 {
+        self.bytes ^ (self.len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// Whether the key holds all of its name.
     #[inline]
     fn is_whole(&self) -> bool {
@@ -53,6 +62,8 @@ pub(crate) struct Names {
     keys: Vec<NameKey>,
     /// The first number of each key (names longer than eight bytes may share one).
     by_key: HashMap<NameKey, usize, foldhash::fast::RandomState>,
+    /// The same, in a slot each, for a policy's few names (`None`: looked up in `by_key`).
+    slots: Option<Slots>,
 }
 
 impl Names {
@@ -64,6 +75,16 @@ impl Names {
         let key = NameKey::of(name);
         self.by_key.entry(key).or_insert(self.keys.len());
         self.keys.push(key);
+        // Built again for each new name (a policy's few; compiled once).
+        self.slots = None;
+        if self.by_key.len() <= slots::MAX_KEYS {
+            let firsts: Vec<(u64, usize)> = self
+                .by_key
+                .iter()
+                .map(|(key, &id)| (key.folded(), id))
+                .collect();
+            self.slots = Slots::build(&firsts);
+        }
         self.set.insert_full(name.into()).0
     }
 
@@ -72,7 +93,12 @@ impl Names {
     #[inline]
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         let key = NameKey::of(name);
-        let id = *self.by_key.get(&key)?;
+        let id = match &self.slots {
+            Some(slots) => slots
+                .get(key.folded())
+                .filter(|&id| self.keys.get(id) == Some(&key))?,
+            None => *self.by_key.get(&key)?,
+        };
         match key.is_whole() {
             true => Some(id),
             false => self.find_long(id, name),

@@ -1,6 +1,7 @@
 //! What history the policy needs kept, as a table the ledger walks on every write.
 
 use super::rules::ScopeKey;
+use super::slots::{self, Slots};
 use crate::channel::KINDS;
 use crate::error::PolicyError;
 use crate::ledger::history::Contact;
@@ -63,6 +64,8 @@ pub(crate) struct RetentionTable {
     untopical_count: u32,
     /// The topics' groups, by topic key.
     groups: Vec<TopicGroup>,
+    /// `groups`' keys, a slot each (`None`: found by binary search).
+    group_slots: Option<Slots>,
 }
 
 /// The rules that count one contact: bits below `untopical` are rules without a topic (by
@@ -201,6 +204,7 @@ impl RetentionTable {
             untopical,
             untopical_bounds,
             untopical_count: untopical_count as u32,
+            group_slots: slots::of_sorted(&groups, |g| g.topic),
             groups,
         })
     }
@@ -219,13 +223,15 @@ impl RetentionTable {
         if contact.topic == 0 || self.groups.is_empty() {
             return counting;
         }
-        let Ok(found) = self
-            .groups
-            .binary_search_by_key(&contact.topic, |g| g.topic)
-        else {
+        let found = slots::position(
+            self.group_slots.as_ref(),
+            &self.groups,
+            contact.topic,
+            |g| g.topic,
+        );
+        let Some(group) = found.and_then(|at| self.groups.get(at)) else {
             return counting;
         };
-        let group = &self.groups[found];
         counting.group_first = group.first;
         counting.group_len = group.len;
         counting.bits |= group.by_kind[usize::from(kind)];
