@@ -105,7 +105,8 @@ impl CompiledPolicy {
     /// The caps and spacing rules scoped to the topic whose full hash is `hash` and stored key
     /// `key` (none for 0). A topic no rule names, whose key happens to be a ruled topic's,
     /// gets none: another topic's rules do not judge it (its contacts, stored under the shared
-    /// key, still count for that topic: fail closed). **O(log topics)**.
+    /// key, still count for that topic: fail closed). **O(1)**: its slot (past 64 topics, or
+    /// if no slots were found for them, a binary search: **O(log topics)**).
     pub(crate) fn topic_rules(&self, key: u16, hash: u64) -> &Checks {
         let found = slots::position(self.topic_slots.as_ref(), &self.by_topic, key, |t| t.topic);
         match found.and_then(|at| self.by_topic.get(at)) {

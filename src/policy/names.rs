@@ -1,7 +1,8 @@
 //! A policy's category or product names, numbered in the order they are first named, and a
 //! look-up that suits a decision: it asks for a customer's few names (their categories,
-//! favourites, never categories, products), for which hashing a short key per name (its length
-//! and up to eight bytes) costs less than hashing the whole name and comparing it in full.
+//! favourites, never categories, products), for which a short key per name (its length and up
+//! to eight bytes) costs less than hashing the whole name and comparing it in full. A policy's
+//! few keys (at most 64) each have a slot of their own ([`Slots`]); more are hashed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,8 +89,9 @@ impl Names {
         self.set.insert_full(name.into()).0
     }
 
-    /// The number of `name`, if it is one of these: its key looked up (**O(1)**; a name longer
-    /// than eight bytes is then compared in full with the names of its key).
+    /// The number of `name`, if it is one of these: its key looked up, in its slot or by hash
+    /// (**O(1)**; a name longer than eight bytes is then compared in full with the names of
+    /// its key).
     #[inline]
     pub(crate) fn index_of(&self, name: &str) -> Option<usize> {
         let key = NameKey::of(name);

@@ -209,7 +209,8 @@ impl RetentionTable {
         })
     }
 
-    /// The rules whose scope counts `contact`. **O(log topics + rules of its topic)**.
+    /// The rules whose scope counts `contact`. **O(rules of its topic)** (its topic found in its
+    /// slot; past 64 topics, or if no slots were found for them, by binary search).
     #[inline(always)]
     pub(crate) fn rules_counting(&self, contact: &Contact) -> Counting {
         let kind = contact.kind();

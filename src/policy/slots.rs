@@ -121,6 +121,7 @@ fn next(state: &mut u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn every_key_finds_its_own_number_and_others_find_another_or_none() {
@@ -135,6 +136,33 @@ mod tests {
             for other in [0u64, 1, u64::MAX, 0x1_0001 * 1000] {
                 if let Some(number) = slots.get(other) {
                     assert!(keys.iter().any(|&(key, n)| n == number && key != other));
+                }
+            }
+        }
+    }
+
+    proptest! {
+        /// Any distinct keys up to 64 (spread out, dense, or differing only in their top bits)
+        /// get a table in which each finds its own number, and any other key finds none or
+        /// another key's.
+        #[test]
+        fn any_few_distinct_keys_each_find_their_own_number(
+            keys in proptest::collection::hash_set(
+                prop_oneof![any::<u64>(), 0..128u64, (0..128u64).prop_map(|k| k << 57)],
+                0..=MAX_KEYS,
+            ),
+            others in proptest::collection::vec(any::<u64>(), 16),
+        ) {
+            let keys: Vec<(u64, usize)> = keys.into_iter().zip(0..).collect();
+            let slots = Slots::build(&keys);
+            prop_assert!(slots.is_some(), "no table for {} keys", keys.len());
+            let slots = slots.unwrap_or_else(|| unreachable!("asserted just above"));
+            for &(key, number) in &keys {
+                prop_assert_eq!(slots.get(key), Some(number));
+            }
+            for other in others.into_iter().filter(|o| keys.iter().all(|&(k, _)| k != *o)) {
+                if let Some(number) = slots.get(other) {
+                    prop_assert!(keys.iter().any(|&(_, n)| n == number));
                 }
             }
         }
