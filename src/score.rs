@@ -18,8 +18,9 @@
 //! Purchases, views and feedback decay with `scoring.half_life`. Contributions that are zero (or
 //! not finite) are left out of the trace. In the trace each part goes by its weight's name,
 //! except `favourite` ("favourite category"), `preferred_channel` ("preferred channel") and
-//! `negative_feedback` ("negative feedback"): see [`Contribution::name`]. An application plugs in its own model by implementing
-//! [`Scorer`]; it adds its parts with [`Score::add`], and they show in the trace the same way.
+//! `negative_feedback` ("negative feedback"): see [`Contribution::name`]. An application plugs
+//! in its own model by implementing [`Scorer`]; it adds its parts with [`Score::add`], and they
+//! show in the trace the same way.
 //!
 //! A score keeps up to nine contributions inline ([`Contributions`], used like a slice or a
 //! `Vec`), so scoring an offer allocates nothing; built-in names are `&'static str`, an
