@@ -30,7 +30,27 @@ pub(super) struct SetFacts {
     negative_addend: f64,
 }
 
+/// The two addends a list of categories gives the built-in score of an offer without
+/// feedback of its own: returned in registers, not read back from the slot just written
+/// (whose two stores one wider load would wait for).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SetAddends {
+    /// [`SetFacts::leading`].
+    leading: f64,
+    /// [`SetFacts::negative_addend`].
+    negative: f64,
+}
+
 impl SetFacts {
+    /// The list's addends for the built-in score.
+    #[inline(always)]
+    fn addends(&self) -> SetAddends {
+        SetAddends {
+            leading: self.leading,
+            negative: self.negative_addend,
+        }
+    }
+
     /// The built-in scorer's inputs of an offer with this list, no moment and no feedback of
     /// its own.
     pub(super) fn inputs(&self) -> OfferInputs {
@@ -48,6 +68,8 @@ impl SetFacts {
 /// moment).
 struct Builtin {
     channel: Channel,
+    /// The list of categories' [`SetFacts::leading`].
+    leading: f64,
     value_addend: f64,
     priority_addend: f64,
     negative_addend: f64,
@@ -59,12 +81,13 @@ impl Builtin {
     /// The offer's plain parts: those of an offer without a moment or feedback of its own,
     /// with `row`'s list of categories (`set`), sent on `channel`.
     #[inline(always)]
-    fn plain(row: &Row, set: &SetFacts, channel: Channel) -> Builtin {
+    fn plain(row: &Row, set: SetAddends, channel: Channel) -> Builtin {
         Builtin {
             channel,
+            leading: set.leading,
             value_addend: row.value_addend,
             priority_addend: row.priority_addend,
-            negative_addend: set.negative_addend,
+            negative_addend: set.negative,
             moment_addend: None,
         }
     }
@@ -75,10 +98,10 @@ impl Builtin {
     /// ([`Engine::total`]). Without a moment its part is 0.0, whose addend +0.0 leaves a sum
     /// of addends (never -0.0) as it is: it is not added.
     #[inline(always)]
-    fn total(&self, context: &Context<'_>, set: &SetFacts) -> f64 {
+    fn total(&self, context: &Context<'_>) -> f64 {
         let shared = &context.shared;
         let on = self.channel.index();
-        let mut total = set.leading + self.value_addend + self.priority_addend;
+        let mut total = self.leading + self.value_addend + self.priority_addend;
         if let Some(moment) = self.moment_addend {
             total += moment;
         }
@@ -146,12 +169,13 @@ impl Engine {
                 };
                 let builtin = Builtin {
                     channel,
+                    leading: set.leading,
                     value_addend: offer.value_addend,
                     priority_addend: offer.priority_addend,
                     negative_addend,
                     moment_addend,
                 };
-                let total = builtin.total(context, set);
+                let total = builtin.total(context);
                 entry.channel = channel;
                 // Without feedback of its own, the offer's inputs are its list's, but for its
                 // moment's days, which the entry keeps (when they fit its slot).
@@ -211,10 +235,10 @@ impl Engine {
         entry: &mut Entry,
     ) -> f64 {
         let channel = context.best_channel(channels);
-        let set = &self.set_facts(context, sets, row.category_set, offer);
+        let set = self.set_addends(context, sets, row.category_set, offer);
         entry.scored = Scored::Plain;
         entry.channel = channel;
-        Builtin::plain(row, set, channel).total(context, set)
+        Builtin::plain(row, set, channel).total(context)
     }
 
     /// The total of scored `entry` (offer `index`), as it was worked out when it was scored:
@@ -236,12 +260,12 @@ impl Engine {
                 let row = self.policy.rows.get(index);
                 match row.and_then(|row| Some((row, sets.get(row.category_set)?.as_ref()?))) {
                     Some((row, set)) => {
-                        let mut builtin = Builtin::plain(row, set, entry.channel);
+                        let mut builtin = Builtin::plain(row, set.addends(), entry.channel);
                         if entry.scored == Scored::Moment {
                             let days = Some(i64::from(entry.slot));
                             builtin.moment_addend = moment_addend(&self.policy.scoring.spec, days);
                         }
-                        builtin.total(context, set)
+                        builtin.total(context)
                     }
                     None => 0.0,
                 }
@@ -344,6 +368,39 @@ impl Engine {
             // Not reached: every list has a slot.
             None => *self.fill_set(context, offer, &mut None),
         }
+    }
+
+    /// The addends of `offer`'s list of categories (number `set`): read from its slot of
+    /// `sets`, or worked out into the slot.
+    #[inline(always)]
+    fn set_addends(
+        &self,
+        context: &Context<'_>,
+        sets: &mut Sets,
+        set: usize,
+        offer: &Offer,
+    ) -> SetAddends {
+        match sets.get(set) {
+            Some(Some(facts)) => facts.addends(),
+            _ => self.fill_set_addends(context, sets, set, offer),
+        }
+    }
+
+    /// Works out the facts of `offer`'s list of categories (number `set`) into its slot, and
+    /// returns their addends.
+    #[inline(never)]
+    fn fill_set_addends(
+        &self,
+        context: &Context<'_>,
+        sets: &mut Sets,
+        set: usize,
+        offer: &Offer,
+    ) -> SetAddends {
+        let facts = self.sum_categories(context, offer);
+        if let Some(slot) = sets.get_mut(set) {
+            *slot = Some(facts);
+        }
+        facts.addends()
     }
 
     /// Works out the facts of `offer`'s list of categories into its empty `slot` (in place,
