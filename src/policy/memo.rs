@@ -43,6 +43,13 @@ impl<'a> Memo<'a> {
     /// knows nothing until every bit is set). **O(tests)**.
     pub(crate) fn work_out(&self, plan: &LeafPlan, facts: &Facts<'_>) {
         let now = facts.now;
+        // The first 64 bits (a policy's usual all) are gathered in a register and stored once:
+        // setting each in memory would make every test wait for the previous one's store.
+        let mut low = 0u64;
+        let mut set = |id: u32, holds: bool| match id {
+            0..64 => low |= u64::from(holds) << id,
+            _ => self.set(id, holds),
+        };
         for leaf in &plan.activities {
             let holds = match facts.recent.get(leaf.category as usize) {
                 Some(recent) => {
@@ -60,27 +67,28 @@ impl<'a> Memo<'a> {
                     .get(leaf.id as usize)
                     .is_some_and(|test| test.holds(facts)),
             };
-            self.set(leaf.id, holds);
+            set(leaf.id, holds);
         }
         for leaf in &plan.ranges {
             let holds = leaf.test.holds(leaf.index, facts);
             #[cfg(debug_assertions)]
             self.debug_check(leaf.id, holds, facts);
-            self.set(leaf.id, holds);
+            set(leaf.id, holds);
         }
         for leaf in &plan.attributes {
-            self.set(leaf.id, leaf.test.holds(leaf.index, facts));
+            set(leaf.id, leaf.test.holds(leaf.index, facts));
         }
         for leaf in &plan.segments {
-            self.set(leaf.id, in_segment(&leaf.name, facts));
+            set(leaf.id, in_segment(&leaf.name, facts));
         }
         for &id in &plan.others {
             let holds = self
                 .tests
                 .get(id as usize)
                 .is_some_and(|test| test.holds(facts));
-            self.set(id, holds);
+            set(id, holds);
         }
+        self.words[0].set(self.words[0].get() | low);
         self.known.set(true);
     }
 
