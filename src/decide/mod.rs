@@ -353,6 +353,7 @@ impl Engine {
             aside: outcome.aside,
             requested,
             outscored_by: outcome.outscored_by,
+            leaf_bits: context.facts.memo.low(),
         });
         let picks = outcome.picks;
         Ok(decision(

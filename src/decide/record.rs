@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 use super::scoring::SetFacts;
 use super::trace::{Candidate, Stop};
 use crate::channel::Channel;
-use crate::policy::{CompiledPolicy, FailedRule};
+use crate::policy::{CompiledPolicy, FailedRule, Offer};
 use crate::score::{PartInputs, Parts, Score};
 use crate::throttle::Verdict;
 use crate::time::Stamp;
@@ -46,6 +46,10 @@ pub(super) enum Code {
     Ineligible {
         rule: u32,
     },
+    /// Ineligible by its rule's mask ([`Row::rule`](crate::policy::Row)) on the decision's
+    /// first 64 leaf bits ([`Recorded::leaf_bits`]): where the rule fails is worked out from
+    /// them when the trace is read, not for every offer a decision stops.
+    IneligibleOnRow,
     JustBought {
         at: Stamp,
     },
@@ -235,6 +239,9 @@ pub(super) struct Recorded {
     /// The offer (index) of the last pick of the selection that filled the request, which
     /// outscored every [`Code::Waiting`] entry (`u32::MAX`: none did).
     pub(super) outscored_by: u32,
+    /// The decision's first 64 leaf bits, which tell where the rule of a
+    /// [`Code::IneligibleOnRow`] entry fails.
+    pub(super) leaf_bits: u64,
 }
 
 impl Recorded {
@@ -326,16 +333,11 @@ impl Recorded {
                 category: self.category(category),
             },
             Code::Ineligible { rule } => Stop::Ineligible {
-                // The position came from this offer's condition, which the policy shares.
-                rule: offer
-                    .eligibility
-                    .as_ref()
-                    .and_then(|c| c.record_at(rule))
-                    .cloned()
-                    .unwrap_or_else(|| FailedRule {
-                        path: Arc::default(),
-                        rule: Arc::default(),
-                    }),
+                rule: failed_rule(offer, Some(rule)),
+            },
+            Code::IneligibleOnRow => Stop::Ineligible {
+                // The row's mask failed on these bits: its rule's shape fails on them too.
+                rule: failed_rule(offer, offer.quick.failed_at(self.leaf_bits)),
             },
             Code::JustBought { at } => Stop::JustBought {
                 product: offer.product.clone().unwrap_or_default(),
@@ -367,4 +369,20 @@ impl Recorded {
             .map(|o| o.id.clone())
             .unwrap_or_default()
     }
+}
+
+/// The record of where `offer`'s rule fails, at `position` in its condition (which the
+/// policy shares); an empty record if there is none (not reached: positions come from the
+/// offer's own condition).
+fn failed_rule(offer: &Offer, position: Option<u32>) -> FailedRule {
+    offer
+        .eligibility
+        .as_ref()
+        .zip(position)
+        .and_then(|(condition, rule)| condition.record_at(rule))
+        .cloned()
+        .unwrap_or_else(|| FailedRule {
+            path: Arc::default(),
+            rule: Arc::default(),
+        })
 }

@@ -81,7 +81,8 @@ impl<'t> Gate<'t> {
 
     /// Screens `offer` (number `index`, whose row is `row`) on its row: [`Screening::Pass`]
     /// with its usable channels if it passes every check, [`Screening::Stop`] if one stops it
-    /// (the first, as [`Engine::screen`] would say, written to `stop`), [`Screening::Ask`] if
+    /// (the first, as [`Engine::screen`] would say, written to `stop`; for a failed rule, where
+    /// it fails is left to the trace's reader: [`Code::IneligibleOnRow`]), [`Screening::Ask`] if
     /// it must be asked in full: among others, if `asked` holds it ([`Engine::asked`]: its
     /// topic is unsubscribed, a check that comes before "never"; or the customer gave feedback
     /// on it, which may start a cooldown and adds its own negative-feedback part).
@@ -112,12 +113,11 @@ impl<'t> Gate<'t> {
         }
         match row.rule.holds(self.bits) {
             Some(true) => {}
-            // A rule of one test fails at its root.
-            Some(false) if row.has(Row::ONE_TEST) => {
-                *stop = Code::Ineligible { rule: 0 };
+            // Where it fails is read from the same bits when the trace is read.
+            Some(false) => {
+                *stop = Code::IneligibleOnRow;
                 return Screening::Stop;
             }
-            Some(false) => return self.failed_rule(offer, stop),
             None => return Screening::Ask,
         }
         if row.has(Row::PRODUCT) {
@@ -181,19 +181,6 @@ impl<'t> Gate<'t> {
             None => Screening::Ask,
         }
     }
-
-    /// Stops `offer`, whose rule's mask fails, where the rule fails (not found, not reached:
-    /// the mask and the shape read the same bits; asked in full).
-    #[inline(never)]
-    fn failed_rule(&self, offer: &Offer, stop: &mut Code) -> Screening {
-        match offer.quick.failed_at(self.bits) {
-            Some(rule) => {
-                *stop = Code::Ineligible { rule };
-                Screening::Stop
-            }
-            None => Screening::Ask,
-        }
-    }
 }
 
 impl Engine {
@@ -223,6 +210,16 @@ impl Engine {
         );
         let full = self.screen(context, offer);
         let full_channels = full.as_ref().map(|screened| screened.channels);
+        // Where a rule that failed on its row fails, as the trace will read it.
+        let settled = settled.map_err(|code| match code {
+            Code::IneligibleOnRow => Code::Ineligible {
+                rule: offer
+                    .quick
+                    .failed_at(context.facts.memo.low())
+                    .expect("a rule that failed on its row fails on the same bits"),
+            },
+            code => code,
+        });
         assert_eq!(
             full_channels.map_err(|code| *code),
             settled,

@@ -4,7 +4,7 @@
 //! moment, a rule that is not a mask). A product is settled on the row too, by its number in
 //! the decision's table of products bought recently.
 
-use super::leaves::{Quick, RuleMask};
+use super::leaves::RuleMask;
 use super::names::Names;
 use super::offers::Offer;
 
@@ -25,8 +25,7 @@ pub(crate) struct Row {
     pub(crate) product: u32,
     /// A bit per channel the offer can use.
     pub(crate) channels: u8,
-    /// [`Row::WINDOW`], [`Row::PRODUCT`], [`Row::MOMENT`], [`Row::FALLBACK`],
-    /// [`Row::ONE_TEST`].
+    /// [`Row::WINDOW`], [`Row::PRODUCT`], [`Row::MOMENT`], [`Row::FALLBACK`].
     pub(crate) flags: u8,
 }
 
@@ -39,10 +38,6 @@ impl Row {
     pub(crate) const MOMENT: u8 = 4;
     /// The offer is a fallback.
     pub(crate) const FALLBACK: u8 = 8;
-    /// The offer's rule is one test, or `not` of one: when it fails, it fails at its root
-    /// (position 0, as [`Quick::failed_at`] says).
-    pub(crate) const ONE_TEST: u8 = 16;
-
     /// Whether the row has `flag`.
     #[inline(always)]
     pub(crate) fn has(&self, flag: u8) -> bool {
@@ -75,12 +70,7 @@ pub(crate) fn rows(offers: &[Offer]) -> (Vec<Row>, Names) {
                     Row::WINDOW,
                 ) | flag(offer.product.is_some(), Row::PRODUCT)
                     | flag(offer.moment.is_some(), Row::MOMENT)
-                    | flag(offer.fallback, Row::FALLBACK)
-                    | flag(
-                        offer.eligibility.is_some()
-                            && matches!(offer.quick, Quick::Test(_) | Quick::Not(_)),
-                        Row::ONE_TEST,
-                    ),
+                    | flag(offer.fallback, Row::FALLBACK),
             }
         })
         .collect();
