@@ -4,16 +4,14 @@
 
 use std::cell::Cell;
 
-use chrono::{DateTime, Duration, Utc};
 use smallvec::SmallVec;
 
 use super::record::Factors;
 use super::{Engine, Request};
-use crate::channel::{Channel, MessageClass};
+use crate::channel::Channel;
 use crate::context::{CategoryStats, Decayed, Value};
 use crate::customer::{Consent, Customer};
 use crate::error::{Error, InputError};
-use crate::ledger::ContactLedger;
 use crate::policy::{Facts, Memo, Offer, Recent};
 use crate::score::{addend, Parts};
 use crate::time::Stamp;
@@ -311,17 +309,17 @@ impl Engine {
     }
 
     /// Works out what every offer's judgment shares: the customer's local date, the channels
-    /// in order, and their recent contact count; their attributes and category facts are in
-    /// `tables`.
-    pub(super) fn context<'t, 'c: 't, L: ContactLedger + ?Sized>(
+    /// in order, and the fatigue part of their `recent_contacts` (marketing contacts within the
+    /// policy's fatigue window, as the ledger counts them); their attributes and category facts
+    /// are in `tables`.
+    pub(super) fn context<'t, 'c: 't>(
         &'t self,
         customer: &'t Customer,
         tables: &'t Tables<'c>,
         request: &Request,
         at: Stamp,
-        now: DateTime<Utc>,
-        ledger: &L,
-    ) -> Result<Context<'t>, Error> {
+        recent_contacts: u32,
+    ) -> Context<'t> {
         let profile = &customer.profile;
         let zone = customer.time_zone.unwrap_or(self.policy.default_zone);
         let mut requested = 0u8;
@@ -357,13 +355,6 @@ impl Engine {
             .take(consented_len)
             .fold(0, |mask, c| mask | channel_bit(*c));
         let summary = &profile.summary;
-        let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
-        let recent_contacts = ledger.contacts_between(
-            customer.id,
-            MessageClass::Marketing,
-            now - fatigue_window,
-            now,
-        )?;
         let factors = Factors {
             preferred_channel: profile.preferred_channel,
             recent_contacts,
@@ -388,7 +379,7 @@ impl Engine {
                 *i = addend(Parts::ignored(w, streak));
             }
         }
-        Ok(Context {
+        Context {
             customer,
             facts: Facts {
                 profile,
@@ -411,6 +402,6 @@ impl Engine {
             windowed: self.policy.windowed,
             factors,
             shared,
-        })
+        }
     }
 }

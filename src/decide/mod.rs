@@ -253,7 +253,16 @@ impl Engine {
         let mut tables = Tables::new();
         self.attributes(customer, &mut tables.attributes)?;
         self.category_facts(customer, at, &mut tables);
-        let context = self.context(customer, &tables, request, at, now, ledger)?;
+        // Asked of the ledger first, so that the context is built where it lies (a fallible
+        // call would build it aside and copy it out of its `Result`).
+        let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
+        let recent_contacts = ledger.contacts_between(
+            customer.id,
+            MessageClass::Marketing,
+            now - fatigue_window,
+            now,
+        )?;
+        let context = self.context(customer, &tables, request, at, recent_contacts);
         let complaint = !open_complaints.is_empty();
         // Every distinct leaf test at once, when an offer may reach its rule (past the
         // complaint, do-not-contact and consent checks), into the memo the offers' rules read.

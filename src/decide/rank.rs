@@ -9,8 +9,10 @@ use smallvec::SmallVec;
 use super::record::{Code, Entry, Scored};
 
 /// A candidate that passed every absolute check, waiting for selection. Ordered best first:
-/// the higher score, then (equal scores) the offer written first. Offer indexes are distinct,
-/// so the order is total and selection is deterministic.
+/// the higher score, then (equal scores, -0.0 equal to 0.0) the offer written first. Scores
+/// are never NaN (the built-in total is a sum of finite addends, and an application's is made
+/// finite) and offer indexes are distinct, so the order is total and selection is
+/// deterministic.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rank {
     /// The score, as an integer that orders as `f64::total_cmp` orders the score.
@@ -38,11 +40,12 @@ impl Rank {
     }
 }
 
-/// `score` as an integer that orders as `f64::total_cmp` orders scores: the magnitude bits of
-/// negative numbers flipped, so that the bits compare as signed integers in the same order.
+/// `score` as an integer that orders scores as `>` does (they are never NaN): -0.0 made 0.0
+/// (`+ 0.0`), then the magnitude bits of negative numbers flipped, so that the bits compare as
+/// signed integers in `f64::total_cmp`'s order.
 #[inline(always)]
 fn key(score: f64) -> i64 {
-    let bits = score.to_bits() as i64;
+    let bits = (score + 0.0).to_bits() as i64;
     bits ^ (((bits >> 63) as u64) >> 1) as i64
 }
 
@@ -62,13 +65,11 @@ impl Eq for Rank {}
 
 /// The candidates of one pool (the regular offers, or the fallbacks): the scored entries of
 /// its offers, and the best of them (one comparison each: the regular offers' as each is
-/// scored, the fallbacks' once the offers are judged). Only the best's score, key and index
+/// scored, the fallbacks' once the offers are judged). Only the best's score and index
 /// are kept; its channels are read back from its entry.
 pub(super) struct Pool {
     fallback: bool,
-    /// The best's [`key`] (meaningless while `best` is [`NONE`]).
-    best_key: i64,
-    /// The best's score (as `best_key`).
+    /// The best's score: NaN while `best` is [`NONE`], which no score is above or equal to.
     best_score: f64,
     /// The best's offer index, or [`NONE`].
     best: usize,
@@ -82,8 +83,7 @@ impl Pool {
     pub(super) fn new(fallback: bool) -> Pool {
         Pool {
             fallback,
-            best_key: 0,
-            best_score: 0.0,
+            best_score: f64::NAN,
             best: NONE,
         }
     }
@@ -106,8 +106,8 @@ impl Pool {
         }
         assert!(!self.fallback, "not the regular pool");
         assert_eq!(
-            (self.best, self.best_key),
-            (scanned.best, scanned.best_key),
+            (self.best, self.best_score.to_bits()),
+            (scanned.best, scanned.best_score.to_bits()),
             "the regular pool kept while judging and a scan of the entries disagree"
         );
     }
@@ -133,9 +133,10 @@ impl Pool {
     /// written first is the better ([`Rank`]'s order). **O(1)**, a comparison.
     #[inline(always)]
     pub(super) fn add(&mut self, score: f64, index: usize) {
-        let key = key(score);
-        if self.best == NONE || key > self.best_key {
-            self.best_key = key;
+        debug_assert!(!score.is_nan(), "offer {index} scored NaN");
+        // `!(<=)` rather than `>`: the first score is compared with NaN, and counts in.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        if !(score <= self.best_score) {
             self.best_score = score;
             self.best = index;
         }

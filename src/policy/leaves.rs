@@ -127,19 +127,20 @@ impl Quick {
 /// allows: a decision then checks it in a few instructions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RuleMask {
-    /// Holds when every `set` bit is set and every `clear` bit clear (a test, a `not`, an
-    /// `all` of tests and `not`s; with no bits, no rule: it always holds, with no variant of
-    /// its own for a decision to tell apart).
-    All { set: u64, clear: u64 },
-    /// Holds when a `set` bit is set or a `clear` bit clear (an `any`).
-    Any { set: u64, clear: u64 },
+    /// Holds when, of the `tested` bits, exactly the `set` ones are set: every test holds and
+    /// every `not` fails (a test, a `not`, an `all` of tests and `not`s; with no bits, no
+    /// rule: it always holds, with no variant of its own for a decision to tell apart).
+    All { tested: u64, set: u64 },
+    /// Holds when one of the `tested` bits, with the `clear` ones flipped, is set: a test
+    /// holds or a `not`'s test fails (an `any`).
+    Any { tested: u64, clear: u64 },
     /// Another shape, or a test past the first 64: checked by [`Quick::check`].
     Other,
 }
 
 impl RuleMask {
     /// The mask of an offer with no rule: it always holds.
-    pub(crate) const ALWAYS: RuleMask = RuleMask::All { set: 0, clear: 0 };
+    pub(crate) const ALWAYS: RuleMask = RuleMask::All { tested: 0, set: 0 };
 
     /// The mask form of a rule of shape `quick` (`None`: no rule).
     pub(crate) fn of(quick: Option<&Quick>) -> RuleMask {
@@ -154,16 +155,19 @@ impl RuleMask {
                 })
             })
         };
+        let all = |(set, clear): (u64, u64)| RuleMask::All {
+            tested: set | clear,
+            set,
+        };
         let shape = match quick {
             None => return RuleMask::ALWAYS,
-            Some(Quick::Test(id)) => bit(*id).map(|set| RuleMask::All { set, clear: 0 }),
-            Some(Quick::Not(id)) => bit(*id).map(|clear| RuleMask::All { set: 0, clear }),
-            Some(Quick::All(terms)) => {
-                masks(terms).map(|(set, clear)| RuleMask::All { set, clear })
-            }
-            Some(Quick::Any(terms)) => {
-                masks(terms).map(|(set, clear)| RuleMask::Any { set, clear })
-            }
+            Some(Quick::Test(id)) => bit(*id).map(|set| all((set, 0))),
+            Some(Quick::Not(id)) => bit(*id).map(|clear| all((0, clear))),
+            Some(Quick::All(terms)) => masks(terms).map(all),
+            Some(Quick::Any(terms)) => masks(terms).map(|(set, clear)| RuleMask::Any {
+                tested: set | clear,
+                clear,
+            }),
             Some(Quick::Nested) => None,
         };
         shape.unwrap_or(RuleMask::Other)
@@ -174,8 +178,8 @@ impl RuleMask {
     #[inline(always)]
     pub(crate) fn holds(self, bits: u64) -> Option<bool> {
         match self {
-            RuleMask::All { set, clear } => Some(bits & set == set && bits & clear == 0),
-            RuleMask::Any { set, clear } => Some(bits & set != 0 || !bits & clear != 0),
+            RuleMask::All { tested, set } => Some(bits & tested == set),
+            RuleMask::Any { tested, clear } => Some((bits ^ clear) & tested != 0),
             RuleMask::Other => None,
         }
     }
