@@ -145,15 +145,20 @@ impl RuleMask {
     /// The mask form of a rule of shape `quick` (`None`: no rule).
     pub(crate) fn of(quick: Option<&Quick>) -> RuleMask {
         let bit = |id: u32| 1u64.checked_shl(id).filter(|_| id < 64);
+        // A test both asked and negated (`all = [x, not x]`) is left to `Quick::check`: the
+        // masks test each bit one way.
         let masks = |terms: &[Term]| -> Option<(u64, u64)> {
-            terms.iter().try_fold((0, 0), |(set, clear), t| {
-                let bit = bit(t.test)?;
-                Some(if t.negated {
-                    (set, clear | bit)
-                } else {
-                    (set | bit, clear)
+            terms
+                .iter()
+                .try_fold((0, 0), |(set, clear), t| {
+                    let bit = bit(t.test)?;
+                    Some(if t.negated {
+                        (set, clear | bit)
+                    } else {
+                        (set | bit, clear)
+                    })
                 })
-            })
+                .filter(|(set, clear)| set & clear == 0)
         };
         let all = |(set, clear): (u64, u64)| RuleMask::All {
             tested: set | clear,
