@@ -6,6 +6,7 @@
 //! last purchase and view per category, feedback, complaints, responses, lifetime value), so a
 //! decision costs the same for a customer with ten events as for one with ten thousand.
 
+mod binding;
 mod event;
 mod summary;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
 
+pub(crate) use binding::{numbered, Numbering};
 pub use event::{Event, FeedbackTarget, Response};
 pub use summary::Summary;
 pub(crate) use summary::{CategoryStats, Decayed, OfferStats};

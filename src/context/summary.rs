@@ -6,6 +6,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::binding::{Binding, Numbering};
 use super::event::{Event, FeedbackTarget, Response};
 use crate::channel::Channel;
 use crate::error::InputError;
@@ -154,7 +155,9 @@ impl Answers {
 
 /// The compact running summary of a customer's events. Updated by
 /// [`Engine::observe`](crate::Engine::observe); read by eligibility rules and scoring.
-/// Serializes with the customer.
+/// Serializes with the customer, with its categories' and products' numbers in the policy they
+/// were last observed under (a cache: summaries with equal events are equal whatever policy
+/// numbered them).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Summary {
     #[serde(default)]
@@ -172,6 +175,23 @@ pub struct Summary {
     lifetime_value: f64,
     #[serde(default)]
     events: u64,
+    /// The categories' and products' numbers in the policy they were last observed under.
+    #[serde(default, skip_serializing_if = "Binding::is_unbound")]
+    binding: Binding,
+}
+
+/// The stats of `category` in `categories`, added if new (and numbered in `binding`).
+fn category_entry<'s>(
+    categories: &'s mut Map<CategoryStats>,
+    binding: &mut Binding,
+    numbering: Option<&dyn Numbering>,
+    category: &str,
+) -> &'s mut CategoryStats {
+    let entry = categories.entry(category.to_owned());
+    if matches!(entry, indexmap::map::Entry::Vacant(_)) {
+        binding.push_category(numbering, category);
+    }
+    entry.or_default()
 }
 
 fn check_name(what: &str, name: &str) -> Result<(), InputError> {
@@ -185,8 +205,22 @@ fn check_name(what: &str, name: &str) -> Result<(), InputError> {
 
 impl Summary {
     /// Checks `event` and folds it in. `half_life` is the decay of category affinity and
-    /// feedback, in seconds. On error nothing changes.
-    pub(crate) fn observe(&mut self, event: &Event, half_life: u32) -> Result<(), InputError> {
+    /// feedback, in seconds; `numbering` numbers the categories and products (the engine's
+    /// policy; `None` leaves them unnumbered). On error the events folded in are unchanged
+    /// (their numbering may have been brought up to date).
+    pub(crate) fn observe(
+        &mut self,
+        event: &Event,
+        half_life: u32,
+        numbering: Option<&dyn Numbering>,
+    ) -> Result<(), InputError> {
+        if let Some(numbering) = numbering {
+            self.binding.bind(
+                numbering,
+                self.categories.keys().map(String::as_str),
+                self.products.keys().map(String::as_str),
+            );
+        }
         let at = Stamp::from_utc(event.at())?;
         match event {
             Event::Purchase {
@@ -204,12 +238,17 @@ impl Summary {
                         "purchase amount {amount} must be a finite number, not negative"
                     )));
                 }
-                let stats = self.categories.entry(category.clone()).or_default();
+                let stats =
+                    category_entry(&mut self.categories, &mut self.binding, numbering, category);
                 stats.purchases.add(1.0, at, half_life);
                 stats.last_purchase = stats.last_purchase.max(Some(at));
                 self.lifetime_value += amount;
                 if let Some(product) = product {
-                    let last = self.products.entry(product.clone()).or_insert(at);
+                    let entry = self.products.entry(product.clone());
+                    if matches!(entry, indexmap::map::Entry::Vacant(_)) {
+                        self.binding.push_product(numbering, product);
+                    }
+                    let last = entry.or_insert(at);
                     *last = (*last).max(at);
                     if self.products.len() > MAX_PRODUCTS {
                         self.forget_oldest_product();
@@ -218,7 +257,8 @@ impl Summary {
             }
             Event::View { category, .. } => {
                 check_name("category", category)?;
-                let stats = self.categories.entry(category.clone()).or_default();
+                let stats =
+                    category_entry(&mut self.categories, &mut self.binding, numbering, category);
                 stats.views.add(1.0, at, half_life);
                 stats.last_view = stats.last_view.max(Some(at));
             }
@@ -227,7 +267,12 @@ impl Summary {
             } => match target {
                 FeedbackTarget::Category(category) => {
                     check_name("category", category)?;
-                    let stats = self.categories.entry(category.clone()).or_default();
+                    let stats = category_entry(
+                        &mut self.categories,
+                        &mut self.binding,
+                        numbering,
+                        category,
+                    );
                     let tally = if *positive {
                         &mut stats.positive
                     } else {
@@ -298,6 +343,7 @@ impl Summary {
             .map(|(index, _)| index);
         if let Some(index) = oldest {
             self.products.swap_remove_index(index);
+            self.binding.swap_remove_product(index);
         }
     }
 
@@ -388,6 +434,20 @@ impl Summary {
         self.categories.len()
     }
 
+    /// The numbers of the categories (in [`Summary::categories`]' order) in the policy with
+    /// `fingerprint`, if the summary was last observed under it.
+    #[inline]
+    pub(crate) fn category_numbers(&self, fingerprint: u64) -> Option<&[u32]> {
+        self.binding.categories(fingerprint, self.categories.len())
+    }
+
+    /// The numbers of the products (in [`Summary::products`]' order) in the policy with
+    /// `fingerprint`, if the summary was last observed under it.
+    #[inline]
+    pub(crate) fn product_numbers(&self, fingerprint: u64) -> Option<&[u32]> {
+        self.binding.products(fingerprint, self.products.len())
+    }
+
     /// The categories the customer has stats in, with them.
     pub(crate) fn categories(&self) -> impl Iterator<Item = (&str, &CategoryStats)> + '_ {
         self.categories
@@ -465,18 +525,31 @@ mod tests {
         let mut s = Summary::default();
         // An email opened on day 3; the report that one sent before it was ignored (on day 1)
         // arrives after that.
-        s.observe(&response(3 * 86_400, Channel::Email, Response::Opened), DAY)
-            .unwrap();
-        s.observe(&response(86_400, Channel::Email, Response::Ignored), DAY)
-            .unwrap();
+        s.observe(
+            &response(3 * 86_400, Channel::Email, Response::Opened),
+            DAY,
+            None,
+        )
+        .unwrap();
+        s.observe(
+            &response(86_400, Channel::Email, Response::Ignored),
+            DAY,
+            None,
+        )
+        .unwrap();
         assert_eq!(s.ignored_streak(Channel::Email), 0);
         s.observe(
             &response(4 * 86_400, Channel::Email, Response::Ignored),
             DAY,
+            None,
         )
         .unwrap();
-        s.observe(&response(5 * 86_400, Channel::Sms, Response::Ignored), DAY)
-            .unwrap();
+        s.observe(
+            &response(5 * 86_400, Channel::Sms, Response::Ignored),
+            DAY,
+            None,
+        )
+        .unwrap();
         assert_eq!(s.ignored_streak(Channel::Email), 1);
         assert_eq!(s.ignored_streak(Channel::Sms), 1);
     }
@@ -485,7 +558,7 @@ mod tests {
     fn a_streak_is_counted_up_to_its_ceiling_and_a_late_open_ends_what_came_before_it() {
         let mut s = Summary::default();
         for at in 1..=40 {
-            s.observe(&response(at, Channel::Email, Response::Ignored), DAY)
+            s.observe(&response(at, Channel::Email, Response::Ignored), DAY, None)
                 .unwrap();
         }
         assert_eq!(
@@ -493,17 +566,17 @@ mod tests {
             MAX_IGNORED_STREAK
         );
         // 35 ignored after 5: still past the ceiling.
-        s.observe(&response(5, Channel::Email, Response::Opened), DAY)
+        s.observe(&response(5, Channel::Email, Response::Opened), DAY, None)
             .unwrap();
         assert_eq!(
             s.ignored_streak(Channel::Email) as usize,
             MAX_IGNORED_STREAK
         );
-        s.observe(&response(20, Channel::Email, Response::Clicked), DAY)
+        s.observe(&response(20, Channel::Email, Response::Clicked), DAY, None)
             .unwrap();
         assert_eq!(s.ignored_streak(Channel::Email), 20);
         // At the same instant as the latest click: not after it.
-        s.observe(&response(20, Channel::Email, Response::Ignored), DAY)
+        s.observe(&response(20, Channel::Email, Response::Ignored), DAY, None)
             .unwrap();
         assert_eq!(s.ignored_streak(Channel::Email), 20);
     }
@@ -512,7 +585,7 @@ mod tests {
     fn a_stored_streak_is_read_back_in_order() {
         let mut s = Summary::default();
         for at in [30, 10, 20] {
-            s.observe(&response(at, Channel::Email, Response::Ignored), DAY)
+            s.observe(&response(at, Channel::Email, Response::Ignored), DAY, None)
                 .unwrap();
         }
         let json = serde_json::to_string(&s).unwrap();
@@ -563,7 +636,7 @@ mod tests {
             };
             let mut s = Summary::default();
             for &(channel, at, code) in &events {
-                s.observe(&response(at, channels[channel], answer(code)), DAY).unwrap();
+                s.observe(&response(at, channels[channel], answer(code)), DAY, None).unwrap();
             }
             for (index, &channel) in channels.iter().enumerate() {
                 let on_channel = || events.iter().filter(move |(c, _, _)| *c == index);
@@ -594,8 +667,8 @@ mod tests {
             at: at(100),
             id: "c1".into(),
         };
-        s.observe(&resolved, DAY).unwrap();
-        s.observe(&opened, DAY).unwrap();
+        s.observe(&resolved, DAY, None).unwrap();
+        s.observe(&opened, DAY, None).unwrap();
         assert!(!s.has_open_complaint());
         s.observe(
             &Event::ComplaintOpened {
@@ -603,8 +676,134 @@ mod tests {
                 id: "c1".into(),
             },
             DAY,
+            None,
         )
         .unwrap();
         assert!(s.has_open_complaint());
+    }
+
+    /// A policy's names, numbered in order, with a fingerprint of its own.
+    struct Names {
+        fingerprint: u64,
+        categories: Vec<&'static str>,
+        products: Vec<String>,
+    }
+
+    impl Numbering for Names {
+        fn fingerprint(&self) -> u64 {
+            self.fingerprint
+        }
+        fn category(&self, name: &str) -> Option<usize> {
+            self.categories.iter().position(|c| *c == name)
+        }
+        fn product(&self, name: &str) -> Option<usize> {
+            self.products.iter().position(|p| p == name)
+        }
+    }
+
+    /// Whether `s`'s numbers under `names` are each name's own, for every category and product.
+    fn numbered_as_looked_up(s: &Summary, names: &Names) -> bool {
+        let number = |id: Option<usize>| id.map_or(u32::MAX, |id| id as u32);
+        let categories: Vec<u32> = s
+            .categories()
+            .map(|(c, _)| number(names.category(c)))
+            .collect();
+        let products: Vec<u32> = s
+            .products()
+            .map(|(p, _)| number(names.product(p)))
+            .collect();
+        s.category_numbers(names.fingerprint) == Some(&categories[..])
+            && s.product_numbers(names.fingerprint) == Some(&products[..])
+    }
+
+    fn purchase(secs: i64, category: &str, product: Option<String>) -> Event {
+        Event::Purchase {
+            at: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+            category: category.to_owned(),
+            product,
+            amount: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_numbers_follow_the_names_as_products_come_and_the_oldest_go() {
+        let names = Names {
+            fingerprint: 7,
+            categories: vec!["tea", "coffee"],
+            products: (0..100).step_by(3).map(|i| format!("p{i}")).collect(),
+        };
+        let mut s = Summary::default();
+        // More products than are remembered, bought out of time order, some named by the
+        // policy and some not; categories the policy has and one it has not.
+        for i in 0..150i64 {
+            let category = ["tea", "cake", "coffee"][i as usize % 3];
+            let product = Some(format!("p{}", (i * 37) % 100));
+            let secs = 1_000 + (i * 7_919) % 10_000;
+            s.observe(&purchase(secs, category, product), DAY, Some(&names))
+                .unwrap();
+            assert!(numbered_as_looked_up(&s, &names), "after event {i}");
+        }
+        assert_eq!(s.product_count(), MAX_PRODUCTS);
+    }
+
+    #[test]
+    fn an_event_under_another_policy_numbers_every_name_again_and_under_none_unbinds() {
+        let a = Names {
+            fingerprint: 1,
+            categories: vec!["tea"],
+            products: vec!["kettle".to_owned()],
+        };
+        let b = Names {
+            fingerprint: 2,
+            categories: vec!["coffee", "tea"],
+            products: vec![],
+        };
+        let mut s = Summary::default();
+        s.observe(&purchase(10, "tea", Some("kettle".into())), DAY, Some(&a))
+            .unwrap();
+        s.observe(&purchase(20, "coffee", None), DAY, Some(&a))
+            .unwrap();
+        assert!(numbered_as_looked_up(&s, &a));
+        assert_eq!(s.category_numbers(b.fingerprint), None, "bound to a, not b");
+        // A rejected event still brings the numbers up to date; the events are unchanged.
+        let before = s.clone();
+        assert!(s.observe(&purchase(30, "", None), DAY, Some(&b)).is_err());
+        assert_eq!(s, before);
+        assert!(numbered_as_looked_up(&s, &b));
+        assert_eq!(s.category_numbers(a.fingerprint), None);
+        // A name observed under no policy leaves the summary unbound...
+        s.observe(&purchase(40, "cake", None), DAY, None).unwrap();
+        assert_eq!(s.category_numbers(b.fingerprint), None);
+        assert!(s.binding.is_unbound());
+        // ...and an event without a new name keeps the numbers it has.
+        s.observe(&purchase(50, "tea", None), DAY, Some(&b))
+            .unwrap();
+        s.observe(&purchase(60, "tea", None), DAY, None).unwrap();
+        assert!(numbered_as_looked_up(&s, &b));
+    }
+
+    #[test]
+    fn the_numbers_are_stored_with_the_summary_and_do_not_make_it_another() {
+        let names = Names {
+            fingerprint: u64::MAX,
+            categories: vec!["tea"],
+            products: vec!["kettle".to_owned()],
+        };
+        let mut bound = Summary::default();
+        let mut unbound = Summary::default();
+        for (secs, category, product) in [(10, "tea", Some("kettle")), (20, "cake", Some("mug"))] {
+            let event = purchase(secs, category, product.map(str::to_owned));
+            bound.observe(&event, DAY, Some(&names)).unwrap();
+            unbound.observe(&event, DAY, None).unwrap();
+        }
+        assert_eq!(bound, unbound, "equal events, equal summaries");
+        let json = serde_json::to_string(&bound).unwrap();
+        let read: Summary = serde_json::from_str(&json).unwrap();
+        assert!(numbered_as_looked_up(&read, &names), "{json}");
+        let json = serde_json::to_string(&unbound).unwrap();
+        assert!(
+            !json.contains("binding"),
+            "no numbers, nothing stored: {json}"
+        );
     }
 }

@@ -259,8 +259,9 @@ impl Engine {
 
     /// Fills `tables`' category facts (empty): per policy category, what the customer's
     /// summary says of it at `at`, and whether it is one of their favourite or never ones.
-    /// **O(p + min(p, c))** for p policy and c customer categories, plus a look-up per favourite
-    /// and never category.
+    /// **O(p + min(p, c))** for p policy and c customer categories (the customer's numbered
+    /// by their summary when it is bound to this policy, else looked up), plus a look-up per
+    /// favourite and never category.
     pub(super) fn category_facts(&self, customer: &Customer, at: Stamp, tables: &mut Tables<'_>) {
         let profile = &customer.profile;
         let half_life = self.policy.scoring.half_life;
@@ -303,6 +304,7 @@ impl Engine {
         let (facts, recents) = (categories, recent.as_mut_slice());
         names.join(
             (summary.category_count(), summary.categories()),
+            summary.category_numbers(self.policy.names_fingerprint),
             |name| summary.category(name),
             |id, stats| fill_category(facts, recents, id, stats, at, half_life),
         );

@@ -188,11 +188,17 @@ impl Engine {
 
     /// Folds an event into the customer's running summary (and, for an unsubscribe response,
     /// sets the channel's consent to opted out). On error the customer is unchanged.
+    ///
+    /// The summary also keeps its categories' and products' numbers in this engine's policy
+    /// (stored with it), so that a decision under this policy, or any with the same category
+    /// and product names, reads them rather than looking each name up. Decisions under other
+    /// policies look the names up; the next event observed under one numbers them for it.
     pub fn observe(&self, customer: &mut Customer, event: &crate::Event) -> Result<(), Error> {
-        customer
-            .profile
-            .summary
-            .observe(event, self.policy.scoring.half_life)?;
+        customer.profile.summary.observe(
+            event,
+            self.policy.scoring.half_life,
+            Some(&*self.policy),
+        )?;
         if let crate::Event::Response {
             channel,
             response: crate::Response::Unsubscribed,
@@ -216,8 +222,10 @@ impl Engine {
     /// scores; the selection orders only the candidates it walks) and t distinct eligibility
     /// tests (each worked out once, before the offers are screened), plus one ledger
     /// check-and-reserve per candidate walked and one look-up per unsubscribed topic and per
-    /// offer with the customer's feedback (or per offer, if fewer); it does not grow with the
-    /// customer's history, which is read from the running summary. With the built-in scorer
+    /// offer with the customer's feedback (or per offer, if fewer), and one per category and
+    /// product of the customer's unless their summary was observed under this policy (it then
+    /// holds their numbers: [`Engine::observe`]); it does not grow with the customer's
+    /// history, which is read from the running summary. With the built-in scorer
     /// nothing is allocated per offer: the trace is recorded as one allocation of 20 bytes per
     /// offer (what stopped it, how it was scored and on which channel), one of the facts of
     /// each list of categories (whose offers scored on their rows read their score's inputs

@@ -149,12 +149,12 @@ impl<'t> Gate<'t> {
         let recent = |at: &Stamp| at.within(within, now);
         bought.set_len(policy.products.len());
         let bought = bought.as_mut_slice();
-        let mine = summary.products().filter(|(_, at)| recent(at));
         policy.products.join(
-            (summary.product_count(), mine),
-            |name| summary.product(name).filter(recent),
+            (summary.product_count(), summary.products()),
+            summary.product_numbers(policy.names_fingerprint),
+            |name| summary.product(name),
             |id, at| {
-                if let Some(slot) = bought.get_mut(id) {
+                if let Some(slot) = bought.get_mut(id).filter(|_| recent(&at)) {
                     *slot = Some(at);
                 }
             },

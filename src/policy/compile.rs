@@ -368,9 +368,11 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     let (rows, products) = super::rows::rows(&offers);
     let leaf_plan = super::LeafPlan::of(&leaf_tests);
+    let names_fingerprint = super::names::fingerprint(&[&categories.names, &products]);
     Ok(CompiledPolicy {
         leaf_plan,
         rows,
+        names_fingerprint,
         products,
         keys,
         preference_scopes,

@@ -16,6 +16,7 @@ use super::rules::{
 use super::slots::{self, Slots};
 use super::{Offer, Policy, Scoring, Selection};
 use crate::channel::{Channel, MessageClass, KINDS};
+use crate::context::Numbering;
 use crate::error::InputError;
 
 /// Topic names are short labels.
@@ -64,6 +65,9 @@ pub struct CompiledPolicy {
     pub(crate) rows: Vec<super::Row>,
     /// The distinct products the offers name, numbered as the rows name them.
     pub(crate) products: super::names::Names,
+    /// The [`fingerprint`](super::names::fingerprint) of the categories' and products' names,
+    /// which customers' summaries are bound to ([`Numbering`]).
+    pub(crate) names_fingerprint: u64,
     /// The offers by id and by topic.
     pub(crate) keys: super::OfferKeys,
     /// Whether any offer has a `valid_from` or a `valid_until` (if not, a decision skips
@@ -361,5 +365,20 @@ mod tests {
             ledger.check(&policy, &who, named, later),
             Ok(Verdict::Allowed)
         );
+    }
+}
+
+/// The policy numbers the names in customers' summaries: its categories and products.
+impl Numbering for CompiledPolicy {
+    fn fingerprint(&self) -> u64 {
+        self.names_fingerprint
+    }
+
+    fn category(&self, name: &str) -> Option<usize> {
+        self.categories.names.index_of(name)
+    }
+
+    fn product(&self, name: &str) -> Option<usize> {
+        self.products.index_of(name)
     }
 }

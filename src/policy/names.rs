@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use indexmap::IndexSet;
 
+use super::rules::topic_hash64;
 use super::slots::{self, Slots};
+use crate::context::numbered;
 
 /// A name's length and up to eight of its bytes: all its bytes when it is at most eight bytes
 /// long (so equal keys mean equal names), the first eight when it is longer (equal keys then
@@ -119,20 +121,35 @@ impl Names {
     }
 
     /// Pairs a customer's named entries with these names, walking whichever side has fewer:
-    /// `mine` (`count` entries) each looked up here by key, or each of these names looked up
-    /// with `theirs`. Calls `each` with the number and value of every name on both sides.
-    /// **O(min(count, n))** look-ups for these n names.
+    /// `mine` (`count` entries) each numbered by `numbers` (their numbers among these names, in
+    /// the same order: the customer's summary keeps them when it was observed under this
+    /// policy) or else looked up here by key, or each of these names looked up with `theirs`.
+    /// Calls `each` with the number and value of every name on both sides. **O(min(count,
+    /// n))** look-ups for these n names, none when `mine` are numbered.
     #[inline]
     pub(crate) fn join<'a, V>(
         &self,
         (count, mine): (usize, impl Iterator<Item = (&'a str, V)>),
+        numbers: Option<&[u32]>,
         theirs: impl Fn(&str) -> Option<V>,
         mut each: impl FnMut(usize, V),
     ) {
         if count <= self.len() {
-            for (name, value) in mine {
-                if let Some(id) = self.index_of(name) {
-                    each(id, value);
+            match numbers {
+                Some(numbers) => {
+                    for ((name, value), &number) in mine.zip(numbers) {
+                        debug_assert_eq!(numbered(number), self.index_of(name), "{name}");
+                        if let Some(id) = numbered(number) {
+                            each(id, value);
+                        }
+                    }
+                }
+                None => {
+                    for (name, value) in mine {
+                        if let Some(id) = self.index_of(name) {
+                            each(id, value);
+                        }
+                    }
                 }
             }
         } else {
@@ -165,6 +182,23 @@ impl Names {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         self.set.iter().map(|name| &**name)
     }
+}
+
+/// A fingerprint of `lists` of names and their numbers (each list's names in number order):
+/// [`topic_hash64`] of each name (stable: it never changes) and each list's length, folded in
+/// order. Never 0. Equal fingerprints mean equal lists, but for about one chance in 2^64.
+pub(crate) fn fingerprint(lists: &[&Names]) -> u64 {
+    // The golden-ratio constant of Fibonacci hashing: odd, with well-spread bits.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(K);
+    let hash = lists.iter().fold(0, |hash, names| {
+        names
+            .iter()
+            .fold(mix(hash, names.len() as u64), |hash, name| {
+                mix(hash, topic_hash64(name))
+            })
+    });
+    hash.max(1)
 }
 
 #[cfg(test)]
