@@ -120,12 +120,13 @@ impl Names {
         })
     }
 
-    /// Pairs a customer's named entries with these names, walking whichever side has fewer:
-    /// `mine` (`count` entries) each numbered by `numbers` (their numbers among these names, in
-    /// the same order: the customer's summary keeps them when it was observed under this
+    /// Pairs a customer's named entries with these names, walking whichever side costs less:
+    /// `mine` (`count` entries), each numbered by `numbers` (their numbers among these names,
+    /// in the same order: the customer's summary keeps them when it was observed under this
     /// policy) or else looked up here by key, or each of these names looked up with `theirs`.
-    /// Calls `each` with the number and value of every name on both sides. **O(min(count,
-    /// n))** look-ups for these n names, none when `mine` are numbered.
+    /// Calls `each` with the number and value of every name on both sides. **O(min(count, n))**
+    /// look-ups for these n names, or **O(min(count, 8n))** reads and **O(n)** look-ups at
+    /// most when `mine` are numbered.
     #[inline]
     pub(crate) fn join<'a, V>(
         &self,
@@ -134,28 +135,30 @@ impl Names {
         theirs: impl Fn(&str) -> Option<V>,
         mut each: impl FnMut(usize, V),
     ) {
-        if count <= self.len() {
-            match numbers {
-                Some(numbers) => {
-                    for ((name, value), &number) in mine.zip(numbers) {
-                        debug_assert_eq!(numbered(number), self.index_of(name), "{name}");
-                        if let Some(id) = numbered(number) {
-                            each(id, value);
-                        }
-                    }
-                }
-                None => {
-                    for (name, value) in mine {
-                        if let Some(id) = self.index_of(name) {
-                            each(id, value);
-                        }
+        /// How many numbered entries cost about one look-up (a hash or key, a probe and a
+        /// comparison, against a read and a comparison).
+        const NUMBERED_PER_LOOK_UP: usize = 8;
+        match numbers {
+            Some(numbers) if count <= self.len().saturating_mul(NUMBERED_PER_LOOK_UP) => {
+                for ((name, value), &number) in mine.zip(numbers) {
+                    debug_assert_eq!(numbered(number), self.index_of(name), "{name}");
+                    if let Some(id) = numbered(number) {
+                        each(id, value);
                     }
                 }
             }
-        } else {
-            for (id, name) in self.iter().enumerate() {
-                if let Some(value) = theirs(name) {
-                    each(id, value);
+            None if count <= self.len() => {
+                for (name, value) in mine {
+                    if let Some(id) = self.index_of(name) {
+                        each(id, value);
+                    }
+                }
+            }
+            _ => {
+                for (id, name) in self.iter().enumerate() {
+                    if let Some(value) = theirs(name) {
+                        each(id, value);
+                    }
                 }
             }
         }
@@ -265,6 +268,37 @@ mod tests {
             for missing in ["category-", "category-1000", "c", "c1000", "", "categories"] {
                 assert_eq!(names.index_of(missing), None, "{missing}");
             }
+        }
+    }
+
+    #[test]
+    fn a_join_pairs_the_same_names_whichever_side_it_walks() {
+        let mut names = Names::default();
+        for i in 0..4 {
+            names.insert(&format!("n{i}"));
+        }
+        // Fewer, as many, more and many more names than the policy's (past 8x its four), the
+        // first four of them the policy's.
+        for count in [0, 2, 4, 5, 32, 33, 100] {
+            let mine: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
+            let numbers: Vec<u32> = mine
+                .iter()
+                .map(|m| names.index_of(m).map_or(u32::MAX, |id| id as u32))
+                .collect();
+            let pairs = |numbers: Option<&[u32]>| {
+                let mut pairs = Vec::new();
+                names.join(
+                    (mine.len(), mine.iter().map(String::as_str).zip(0..)),
+                    numbers,
+                    |name| mine.iter().position(|m| m == name),
+                    |id, at| pairs.push((id, at)),
+                );
+                pairs.sort_unstable();
+                pairs
+            };
+            let expected: Vec<(usize, usize)> = (0..count.min(4)).map(|i| (i, i)).collect();
+            assert_eq!(pairs(None), expected, "{count} names, looked up");
+            assert_eq!(pairs(Some(&numbers)), expected, "{count} names, numbered");
         }
     }
 }
