@@ -5,8 +5,14 @@
 //! The numbers belong to one policy's names, told by their fingerprint
 //! ([`Numbering::fingerprint`]): a decision under a policy with other names looks the names up
 //! as if there were no binding, and the next event observed under it numbers them again.
+//!
+//! The numbers are stored with the summary, with a check of the names they number in their
+//! order ([`StoredBinding`]): read back for maps in another order (a store that sorts object
+//! keys, or edited by hand), they are dropped rather than misread.
 
 use serde::{Deserialize, Serialize};
+
+use crate::policy::topic_hash64;
 
 /// What numbers a summary's names: a compiled policy's categories and products.
 pub(crate) trait Numbering {
@@ -19,23 +25,60 @@ pub(crate) trait Numbering {
     fn product(&self, name: &str) -> Option<usize>;
 }
 
+/// A hash of `lists` of names, in order: [`topic_hash64`] of each name (stable: it never
+/// changes) and each list's length, folded in order. Never 0. Equal hashes mean equal lists,
+/// but for about one chance in 2^64.
+pub(crate) fn names_hash(lists: &mut [&mut dyn ExactSizeIterator<Item = &str>]) -> u64 {
+    let hash = lists.iter_mut().fold(0, |hash, names| {
+        let hash = mix(hash, names.len() as u64);
+        names.fold(hash, |hash, name| mix(hash, topic_hash64(name)))
+    });
+    hash.max(1)
+}
+
+/// One word folded into a hash.
+fn mix(hash: u64, word: u64) -> u64 {
+    // The golden-ratio constant of Fibonacci hashing: odd, with well-spread bits.
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    (hash.rotate_left(5) ^ word).wrapping_mul(K)
+}
+
+/// The check a stored binding keeps: the [`names_hash`] of the summary's categories and
+/// products (its names, in its order), with the binding's numbers folded in.
+fn check<'n>(
+    categories: &mut dyn ExactSizeIterator<Item = &'n str>,
+    products: &mut dyn ExactSizeIterator<Item = &'n str>,
+    numbers: [&[u32]; 2],
+) -> u64 {
+    let names = names_hash(&mut [categories, products]);
+    numbers
+        .iter()
+        .flat_map(|list| list.iter())
+        .fold(names, |hash, &number| mix(hash, u64::from(number)))
+}
+
 /// A name the policy does not have.
 const UNNUMBERED: u32 = u32::MAX;
 
 /// The numbers of a summary's categories and products, in the summary's order, for the policy
-/// with the fingerprint (0 and empty: bound to none). Stored with the summary, so that a
-/// customer read back from storage is still bound.
+/// with the fingerprint (0 and empty: bound to none).
 ///
 /// A cache of what a policy makes of the summary, not part of the customer's data: two
 /// summaries are equal whatever they are bound to (`PartialEq` always holds).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Binding {
-    #[serde(default)]
     fingerprint: u64,
-    #[serde(default)]
     categories: Vec<u32>,
-    #[serde(default)]
     products: Vec<u32>,
+}
+
+/// A [`Binding`] as stored: its numbers, and a [`check`] of them with the names they number.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredBinding<N> {
+    fingerprint: u64,
+    check: u64,
+    categories: N,
+    products: N,
 }
 
 impl PartialEq for Binding {
@@ -54,6 +97,44 @@ impl Binding {
     /// Whether it is bound to no policy (then it is not stored).
     pub(crate) fn is_unbound(&self) -> bool {
         self.fingerprint == 0
+    }
+
+    /// The binding to store, for a summary with `categories` and `products` (its names, in
+    /// its order); `None` when bound to no policy. **O(names)**.
+    pub(crate) fn to_stored<'n>(
+        &self,
+        mut categories: impl ExactSizeIterator<Item = &'n str>,
+        mut products: impl ExactSizeIterator<Item = &'n str>,
+    ) -> Option<StoredBinding<&[u32]>> {
+        let numbers = [self.categories.as_slice(), self.products.as_slice()];
+        (!self.is_unbound()).then(|| StoredBinding {
+            fingerprint: self.fingerprint,
+            check: check(&mut categories, &mut products, numbers),
+            categories: numbers[0],
+            products: numbers[1],
+        })
+    }
+
+    /// The binding `stored` for a summary read back with `categories` and `products` (its
+    /// names, in its order): bound as stored if it numbers these names in this order (and its
+    /// numbers are as stored), else bound to no policy. **O(names)**.
+    pub(crate) fn from_stored<'n>(
+        stored: StoredBinding<Vec<u32>>,
+        mut categories: impl ExactSizeIterator<Item = &'n str>,
+        mut products: impl ExactSizeIterator<Item = &'n str>,
+    ) -> Binding {
+        let numbers = [stored.categories.as_slice(), stored.products.as_slice()];
+        let aligned = numbers[0].len() == categories.len()
+            && numbers[1].len() == products.len()
+            && stored.check == check(&mut categories, &mut products, numbers);
+        if !aligned {
+            return Binding::default();
+        }
+        Binding {
+            fingerprint: stored.fingerprint,
+            categories: stored.categories,
+            products: stored.products,
+        }
     }
 
     /// Bound to `numbering`, with `categories` and `products` (the summary's names, in its

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
 
-pub(crate) use binding::{numbered, Numbering};
+pub(crate) use binding::{names_hash, numbered, Numbering};
 pub use event::{Event, FeedbackTarget, Response};
 pub use summary::Summary;
 pub(crate) use summary::{CategoryStats, Decayed, OfferStats};

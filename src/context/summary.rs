@@ -6,7 +6,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::binding::{Binding, Numbering};
+use super::binding::{Binding, Numbering, StoredBinding};
 use super::event::{Event, FeedbackTarget, Response};
 use crate::channel::Channel;
 use crate::error::InputError;
@@ -124,7 +124,7 @@ impl From<StoredAnswers> for Answers {
 }
 
 /// Whether no channel has an answer (the summary then leaves them out).
-fn no_answers(answers: &[Answers; Channel::COUNT]) -> bool {
+fn no_answers(answers: &&[Answers; Channel::COUNT]) -> bool {
     answers
         .iter()
         .all(|a| a.engaged.is_none() && a.ignored.is_empty())
@@ -156,10 +156,61 @@ impl Answers {
 /// The compact running summary of a customer's events. Updated by
 /// [`Engine::observe`](crate::Engine::observe); read by eligibility rules and scoring.
 /// Serializes with the customer, with its categories' and products' numbers in the policy they
-/// were last observed under (a cache: summaries with equal events are equal whatever policy
-/// numbered them).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// were last observed under (`binding`: a cache, which equality ignores; read back with its
+/// categories or products in another order, as from a store that sorts object keys, the
+/// numbers are dropped and the names looked up again).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(from = "StoredSummary")]
 pub struct Summary {
+    categories: Map<CategoryStats>,
+    offers: Map<OfferStats>,
+    products: Map<Stamp>,
+    complaints: Map<Complaint>,
+    /// Per channel: the latest open or click and the ignored contacts since.
+    answers: [Answers; Channel::COUNT],
+    lifetime_value: f64,
+    events: u64,
+    /// The categories' and products' numbers in the policy they were last observed under.
+    binding: Binding,
+}
+
+/// A [`Summary`] as stored, borrowed to be written.
+#[derive(Serialize)]
+struct SummaryView<'s> {
+    categories: &'s Map<CategoryStats>,
+    offers: &'s Map<OfferStats>,
+    products: &'s Map<Stamp>,
+    complaints: &'s Map<Complaint>,
+    #[serde(skip_serializing_if = "no_answers")]
+    answers: &'s [Answers; Channel::COUNT],
+    lifetime_value: f64,
+    events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binding: Option<StoredBinding<&'s [u32]>>,
+}
+
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SummaryView {
+            categories: &self.categories,
+            offers: &self.offers,
+            products: &self.products,
+            complaints: &self.complaints,
+            answers: &self.answers,
+            lifetime_value: self.lifetime_value,
+            events: self.events,
+            binding: self.binding.to_stored(
+                self.categories.keys().map(String::as_str),
+                self.products.keys().map(String::as_str),
+            ),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A [`Summary`] as read back, before its stored numbers are checked against its names.
+#[derive(Deserialize)]
+struct StoredSummary {
     #[serde(default)]
     categories: Map<CategoryStats>,
     #[serde(default)]
@@ -168,16 +219,36 @@ pub struct Summary {
     products: Map<Stamp>,
     #[serde(default)]
     complaints: Map<Complaint>,
-    /// Per channel: the latest open or click and the ignored contacts since.
-    #[serde(default, skip_serializing_if = "no_answers")]
+    #[serde(default)]
     answers: [Answers; Channel::COUNT],
     #[serde(default)]
     lifetime_value: f64,
     #[serde(default)]
     events: u64,
-    /// The categories' and products' numbers in the policy they were last observed under.
-    #[serde(default, skip_serializing_if = "Binding::is_unbound")]
-    binding: Binding,
+    #[serde(default)]
+    binding: Option<StoredBinding<Vec<u32>>>,
+}
+
+impl From<StoredSummary> for Summary {
+    fn from(stored: StoredSummary) -> Summary {
+        let binding = stored.binding.map_or_else(Binding::default, |binding| {
+            Binding::from_stored(
+                binding,
+                stored.categories.keys().map(String::as_str),
+                stored.products.keys().map(String::as_str),
+            )
+        });
+        Summary {
+            categories: stored.categories,
+            offers: stored.offers,
+            products: stored.products,
+            complaints: stored.complaints,
+            answers: stored.answers,
+            lifetime_value: stored.lifetime_value,
+            events: stored.events,
+            binding,
+        }
+    }
 }
 
 /// The stats of `category` in `categories`, added if new (and numbered in `binding`).
@@ -805,5 +876,45 @@ mod tests {
             !json.contains("binding"),
             "no numbers, nothing stored: {json}"
         );
+    }
+
+    #[test]
+    fn numbers_read_back_for_names_in_another_order_are_dropped() {
+        let names = Names {
+            fingerprint: 3,
+            categories: vec!["tea", "cake"],
+            products: vec![],
+        };
+        let mut s = Summary::default();
+        // Tea first: a store that sorts object keys reads cake first.
+        for (secs, category) in [(10, "tea"), (20, "cake")] {
+            s.observe(&purchase(secs, category, None), DAY, Some(&names))
+                .unwrap();
+        }
+        let sorted: Summary = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        let order: Vec<&str> = sorted.categories().map(|(c, _)| c).collect();
+        assert_eq!(order, ["cake", "tea"]);
+        assert_eq!(sorted, s);
+        assert_eq!(sorted.category_numbers(names.fingerprint), None);
+        // Renamed by hand: dropped too.
+        let json = serde_json::to_string(&s)
+            .unwrap()
+            .replace("\"cake\"", "\"scones\"");
+        let renamed: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(renamed.category_numbers(names.fingerprint), None, "{json}");
+        // Numbers edited by hand: dropped.
+        let json = serde_json::to_string(&s).unwrap();
+        let edited = json.replace("\"categories\":[0,1]", "\"categories\":[1,0]");
+        assert_ne!(edited, json);
+        let edited: Summary = serde_json::from_str(&edited).unwrap();
+        assert_eq!(edited.category_numbers(names.fingerprint), None);
+        let read: Summary = serde_json::from_str(&json).unwrap();
+        assert!(numbered_as_looked_up(&read, &names), "{json}");
+        // The next event observed numbers the names again.
+        let mut sorted = sorted;
+        sorted
+            .observe(&purchase(30, "tea", None), DAY, Some(&names))
+            .unwrap();
+        assert!(numbered_as_looked_up(&sorted, &names));
     }
 }

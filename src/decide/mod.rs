@@ -187,7 +187,8 @@ impl Engine {
     }
 
     /// Folds an event into the customer's running summary (and, for an unsubscribe response,
-    /// sets the channel's consent to opted out). On error the customer is unchanged.
+    /// sets the channel's consent to opted out). On error the customer's data is unchanged
+    /// (their summary's numbering, below, may have been brought up to date).
     ///
     /// The summary also keeps its categories' and products' numbers in this engine's policy
     /// (stored with it), so that a decision under this policy, or any with the same category

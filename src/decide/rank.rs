@@ -15,7 +15,7 @@ use super::record::{Code, Entry, Scored};
 /// deterministic.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rank {
-    /// The score, as an integer that orders as `f64::total_cmp` orders the score.
+    /// The score as an integer that orders as the scores do ([`key`]).
     key: i64,
     pub(super) score: f64,
     pub(super) index: usize,

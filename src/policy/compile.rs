@@ -368,7 +368,9 @@ pub(super) fn compile(policy: &Policy) -> Result<CompiledPolicy, PolicyError> {
         .any(|offer| offer.valid_from.is_some() || offer.valid_until.is_some());
     let (rows, products) = super::rows::rows(&offers);
     let leaf_plan = super::LeafPlan::of(&leaf_tests);
-    let names_fingerprint = super::names::fingerprint(&[&categories.names, &products]);
+    // The names' hash in order: equal for policies that number every name alike.
+    let names_fingerprint =
+        crate::context::names_hash(&mut [&mut categories.names.iter(), &mut products.iter()]);
     Ok(CompiledPolicy {
         leaf_plan,
         rows,

@@ -65,8 +65,8 @@ pub struct CompiledPolicy {
     pub(crate) rows: Vec<super::Row>,
     /// The distinct products the offers name, numbered as the rows name them.
     pub(crate) products: super::names::Names,
-    /// The [`fingerprint`](super::names::fingerprint) of the categories' and products' names,
-    /// which customers' summaries are bound to ([`Numbering`]).
+    /// The [`names_hash`](crate::context::names_hash) of the categories' and products' names,
+    /// in number order: the fingerprint customers' summaries are bound to ([`Numbering`]).
     pub(crate) names_fingerprint: u64,
     /// The offers by id and by topic.
     pub(crate) keys: super::OfferKeys,

@@ -91,7 +91,7 @@ pub use offers::{OfferCapSpec, OfferSpec, ScoringSpec, SelectionSpec};
 pub(crate) use quiet::WeekMask;
 pub(crate) use rows::Row;
 pub use rules::RuleRef;
-pub(crate) use rules::{Check, CheckSource, Checks};
+pub(crate) use rules::{topic_hash64, Check, CheckSource, Checks};
 pub use window::{CalendarPeriod, ParseWindowError, Window};
 
 /// A policy as written: plain serde data, checked by [`Policy::compile`]. The throttle reads

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use indexmap::IndexSet;
 
-use super::rules::topic_hash64;
 use super::slots::{self, Slots};
 use crate::context::numbered;
 
@@ -182,26 +181,9 @@ impl Names {
     }
 
     /// The names, by number.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.set.iter().map(|name| &**name)
     }
-}
-
-/// A fingerprint of `lists` of names and their numbers (each list's names in number order):
-/// [`topic_hash64`] of each name (stable: it never changes) and each list's length, folded in
-/// order. Never 0. Equal fingerprints mean equal lists, but for about one chance in 2^64.
-pub(crate) fn fingerprint(lists: &[&Names]) -> u64 {
-    // The golden-ratio constant of Fibonacci hashing: odd, with well-spread bits.
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(K);
-    let hash = lists.iter().fold(0, |hash, names| {
-        names
-            .iter()
-            .fold(mix(hash, names.len() as u64), |hash, name| {
-                mix(hash, topic_hash64(name))
-            })
-    });
-    hash.max(1)
 }
 
 #[cfg(test)]
