@@ -262,8 +262,7 @@ impl Engine {
         let mut tables = Tables::new();
         self.attributes(customer, &mut tables.attributes)?;
         self.category_facts(customer, at, &mut tables);
-        // Asked of the ledger first, so that the context is built where it lies (a fallible
-        // call would build it aside and copy it out of its `Result`).
+        // The fatigue count, asked of the ledger first: building the context cannot fail.
         let fatigue_window = Duration::seconds(i64::from(self.policy.scoring.fatigue_window));
         let recent_contacts = ledger.contacts_between(
             customer.id,
